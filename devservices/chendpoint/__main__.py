@@ -1,0 +1,3 @@
+from devservices.chendpoint.server import main
+
+main()

@@ -1,0 +1,210 @@
+"""The ClickHouse engine (chdb-core) behind the embedded endpoint.
+
+A process hosts exactly one chdb engine, bound to one data directory. Any number
+of chdb connections share that engine and run in parallel (chdb releases the GIL),
+but one connection runs one query or streaming insert at a time. So every HTTP
+request checks a connection out of a pool, uses it alone, and gives it back:
+no global lock, no two requests on one connection.
+
+chdb connections keep session state (current database, SET settings). HTTP
+requests are stateless, so each pooled connection remembers what it has applied
+and a request's database and settings are brought in with at most one `USE` and
+one `SET` statement, only when they differ from the previous request's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chdb import _chdb
+
+logger = logging.getLogger(__name__)
+
+_ERROR_CODE = re.compile(r"Code: (\d+)\.")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Error codes the endpoint raises itself, with ClickHouse's numbers and names.
+UNKNOWN_SETTING = 115
+READONLY = 164
+AUTHENTICATION_FAILED = 516
+UNKNOWN_EXCEPTION = 1002
+
+
+class EngineError(Exception):
+    """A ClickHouse error: its numeric code and ClickHouse's own message."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_chdb(cls, exc: BaseException) -> EngineError:
+        text = str(exc)
+        # chdb prefixes its own wording ("Streaming insert append failed: ...");
+        # ClickHouse's message starts at the first "Code: N." and carries the code.
+        match = _ERROR_CODE.search(text)
+        if match is None:
+            return cls(UNKNOWN_EXCEPTION, text)
+        return cls(int(match.group(1)), text[match.start():])
+
+
+@dataclass
+class QueryStats:
+    """What ClickHouse reports in the X-ClickHouse-Summary header."""
+
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+    result_rows: int = 0
+    result_bytes: int = 0
+    elapsed_ns: int = 0
+
+    def as_header(self) -> dict[str, str]:
+        # ClickHouse sends every figure as a string.
+        return {name: str(value) for name, value in vars(self).items()}
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+@dataclass
+class PooledConnection:
+    """A chdb connection plus the session state the previous request left on it."""
+
+    raw: object
+    database: str = "default"
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def prepare(self, database: str, settings: dict[str, str]) -> None:
+        """Make this connection's database and settings exactly the request's."""
+        for name in settings:
+            if not _IDENTIFIER.match(name):
+                raise EngineError(
+                    UNKNOWN_SETTING,
+                    f"Code: {UNKNOWN_SETTING}. DB::Exception: Unknown setting {name!r}. (UNKNOWN_SETTING)",
+                )
+        if database != self.database:
+            self._run(f"USE {quote_identifier(database)}")
+            self.database = database
+        assignments = [
+            f"{name} = DEFAULT" for name in self.settings if name not in settings
+        ] + [
+            f"{name} = {quote_literal(value)}"
+            for name, value in settings.items()
+            if self.settings.get(name) != value
+        ]
+        if assignments:
+            # If SET fails midway the session state is unknown: the caller discards us.
+            self._run("SET " + ", ".join(assignments))
+            self.settings = dict(settings)
+
+    def _run(self, sql: str) -> None:
+        try:
+            self.raw.query(sql, "TabSeparated")
+        except RuntimeError as exc:
+            raise EngineError.from_chdb(exc) from None
+
+    def query(self, sql: str, fmt: str, params: dict[str, str]) -> tuple[bytes, QueryStats]:
+        try:
+            result = self.raw.query(sql, fmt, params=params)
+        except RuntimeError as exc:
+            raise EngineError.from_chdb(exc) from None
+        body = result.bytes()
+        stats = QueryStats(
+            read_rows=result.rows_read(),
+            read_bytes=result.bytes_read(),
+            written_rows=result.rows_written(),
+            written_bytes=result.bytes_written(),
+            result_rows=result.rows_read(),
+            result_bytes=len(body),
+            elapsed_ns=int(result.elapsed() * 1e9),
+        )
+        return body, stats
+
+    def insert(self, statement: str, fmt: str, chunks: Iterable[bytes]) -> QueryStats:
+        """Stream `chunks` of `fmt`-encoded rows into `statement` (an INSERT without FORMAT)."""
+        try:
+            inserter = self.raw.send_insert(statement, fmt)
+        except RuntimeError as exc:
+            raise EngineError.from_chdb(exc) from None
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.raw.insert_append(inserter, chunk)
+            result = self.raw.insert_done(inserter)
+        except BaseException as exc:
+            try:
+                self.raw.insert_cancel(inserter)
+            except RuntimeError:
+                pass  # already finished or cancelled by the engine's own error
+            if isinstance(exc, RuntimeError):
+                raise EngineError.from_chdb(exc) from None
+            raise
+        return QueryStats(
+            written_rows=result.rows_written(),
+            written_bytes=result.bytes_written(),
+            elapsed_ns=int(result.elapsed() * 1e9),
+        )
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except RuntimeError:
+            logger.debug("closing a chdb connection failed", exc_info=True)
+
+
+class Engine:
+    """One chdb engine on `data_dir`, with a connection pool per access level."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._pools: dict[bool, queue.SimpleQueue[PooledConnection]] = {
+            False: queue.SimpleQueue(),
+            True: queue.SimpleQueue(),
+        }
+        self._closed = False
+        # Holding one connection keeps the engine alive while the pools are empty.
+        self._anchor = self._connect(readonly=False)
+        self.timezone = self._anchor.query("SELECT timezone()", "TabSeparated", {})[0].decode().strip()
+        self.version = self._anchor.query("SELECT version()", "TabSeparated", {})[0].decode().strip()
+
+    def _connect(self, readonly: bool) -> PooledConnection:
+        # readonly=2 is ClickHouse's "read data and change settings, but never
+        # `readonly` itself": a read-only user can still set its own limits.
+        suffix = "?readonly=2" if readonly else ""
+        return PooledConnection(_chdb.connect(f"{self.data_dir}{suffix}"))
+
+    def checkout(self, readonly: bool) -> PooledConnection:
+        try:
+            return self._pools[readonly].get_nowait()
+        except queue.Empty:
+            return self._connect(readonly)
+
+    def checkin(self, connection: PooledConnection, readonly: bool, healthy: bool = True) -> None:
+        if healthy and not self._closed:
+            self._pools[readonly].put(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        self._closed = True
+        for pool in self._pools.values():
+            while True:
+                try:
+                    pool.get_nowait().close()
+                except queue.Empty:
+                    break
+        self._anchor.close()

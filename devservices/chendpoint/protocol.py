@@ -1,0 +1,200 @@
+"""The part of ClickHouse's HTTP interface that clickhouse-connect (and curl) use.
+
+Pure functions: they turn URL parameters, headers and body bytes into what the
+engine runs. Reference: ClickHouse's "HTTP Interface" documentation.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+from urllib.parse import parse_qsl
+
+import lz4.frame
+
+# URL parameters that configure the HTTP exchange rather than the query. ClickHouse
+# reads them in its HTTP handler; they are not engine settings, so the endpoint
+# takes or ignores them instead of passing them to the engine:
+#   session_id, session_timeout, session_check - sessions: every request here is
+#       stateless (clickhouse-connect sends a session id by default);
+#   compress, decompress, enable_http_compression, http_zlib_compression_level -
+#       responses are sent uncompressed, request bodies are decompressed by
+#       their Content-Encoding whatever these say;
+#   wait_end_of_query, buffer_size, http_response_buffer_size - responses are
+#       always buffered whole before they are sent;
+#   send_progress_in_http_headers, http_headers_progress_interval_ms - no
+#       progress headers are sent;
+#   cancel_http_readonly_queries_on_client_close - nothing to cancel mid-way;
+#   client_protocol_version - Native output is always protocol 0.
+HTTP_ONLY_PARAMETERS = frozenset({
+    "session_id", "session_timeout", "session_check",
+    "compress", "decompress", "enable_http_compression", "http_zlib_compression_level",
+    "wait_end_of_query", "buffer_size", "http_response_buffer_size",
+    "send_progress_in_http_headers", "http_headers_progress_interval_ms",
+    "cancel_http_readonly_queries_on_client_close", "client_protocol_version",
+})
+
+# Parameters the endpoint reads itself.
+REQUEST_PARAMETERS = frozenset({"query", "database", "default_format", "query_id", "user", "password", "quota_key"})
+
+DEFAULT_FORMAT = "TabSeparated"
+READ_CHUNK = 1 << 20
+
+_LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n|/\*.*?\*/)*", re.S)
+_INSERT_WITH_FORMAT = re.compile(r"^(\s*INSERT\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.I | re.S)
+_INLINE_INSERT = re.compile(r"^(\s*INSERT\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]*\r?\n?", re.I | re.S)
+_TRAILING_FORMAT = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.I)
+
+
+class BadRequest(Exception):
+    """The HTTP request itself is malformed (HTTP 400)."""
+
+
+@dataclass
+class Credentials:
+    user: str
+    password: str
+
+
+@dataclass
+class QueryRequest:
+    query: str = ""
+    database: str | None = None
+    default_format: str = DEFAULT_FORMAT
+    query_id: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_url_parameters(query_string: str) -> QueryRequest:
+    request = QueryRequest()
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        if name.startswith("param_"):
+            request.params[name[len("param_"):]] = value
+        elif name == "query":
+            request.query = value
+        elif name == "database":
+            request.database = value or None
+        elif name == "default_format":
+            request.default_format = value or DEFAULT_FORMAT
+        elif name == "query_id":
+            request.query_id = value or None
+        elif name in REQUEST_PARAMETERS or name in HTTP_ONLY_PARAMETERS:
+            continue
+        else:
+            request.settings[name] = value
+    return request
+
+
+def credentials(headers, query_string: str) -> Credentials:
+    """The user as ClickHouse finds it: X-ClickHouse-User/Key, basic auth, or URL."""
+    if headers.get("X-ClickHouse-User"):
+        return Credentials(headers["X-ClickHouse-User"], headers.get("X-ClickHouse-Key", ""))
+    authorization = headers.get("Authorization", "")
+    if authorization.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("Malformed basic authorization header") from None
+        user, _, password = decoded.partition(":")
+        return Credentials(user or "default", password)
+    url = dict(parse_qsl(query_string, keep_blank_values=True))
+    return Credentials(url.get("user") or "default", url.get("password", ""))
+
+
+def split_insert(query: str) -> tuple[str, str] | None:
+    """`INSERT ... FORMAT F` (data to follow) -> (statement without FORMAT, F)."""
+    match = _INSERT_WITH_FORMAT.match(_strip_comments(query))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def split_inline_insert(text: bytes) -> tuple[str, str, bytes] | None:
+    """`INSERT ... FORMAT F\\n<data>` in one text -> (statement, F, data)."""
+    head = text[:65536].decode("utf-8", "replace")
+    stripped = _strip_comments(head)
+    match = _INLINE_INSERT.match(stripped)
+    if not match:
+        return None
+    data_start = len(head[: len(head) - len(stripped) + match.end()].encode("utf-8"))
+    return match.group(1), match.group(2), text[data_start:]
+
+
+def output_format(query: str, default: str) -> str:
+    match = _TRAILING_FORMAT.search(query)
+    return match.group(1) if match else default
+
+
+def _strip_comments(query: str) -> str:
+    return query[_LEADING_COMMENTS.match(query).end():]
+
+
+def read_body(stream: BinaryIO, headers) -> Iterator[bytes]:
+    """The request body in chunks: Content-Length or chunked transfer encoding."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        yield from _read_chunked(stream)
+        return
+    try:
+        remaining = int(headers.get("Content-Length") or 0)
+    except ValueError:
+        raise BadRequest("Malformed Content-Length") from None
+    while remaining > 0:
+        chunk = stream.read(min(READ_CHUNK, remaining))
+        if not chunk:
+            raise BadRequest("Request body ended before Content-Length")
+        remaining -= len(chunk)
+        yield chunk
+
+
+def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
+    while True:
+        size_line = stream.readline(1024)
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadRequest("Malformed chunk size in chunked body") from None
+        if size == 0:
+            # Skip trailers up to the blank line that ends the body.
+            while stream.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass
+            return
+        remaining = size
+        while remaining > 0:
+            chunk = stream.read(min(READ_CHUNK, remaining))
+            if not chunk:
+                raise BadRequest("Chunked body ended early")
+            remaining -= len(chunk)
+            yield chunk
+        stream.readline(16)  # the CRLF after each chunk
+
+
+def decompress(chunks: Iterator[bytes], encoding: str | None) -> Iterator[bytes]:
+    """Undo the request's Content-Encoding (what clickhouse-connect compresses with)."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        yield from chunks
+        return
+    if encoding == "lz4":
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        for chunk in chunks:
+            yield decompressor.decompress(chunk)
+        return
+    if encoding in ("gzip", "deflate"):
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | (16 if encoding == "gzip" else 0))
+        for chunk in chunks:
+            yield decompressor.decompress(chunk)
+        yield decompressor.flush()
+        return
+    if encoding == "zstd":
+        try:
+            from compression import zstd  # Python 3.14+
+        except ImportError:
+            from backports import zstd  # installed with clickhouse-connect
+        decompressor = zstd.ZstdDecompressor()
+        for chunk in chunks:
+            yield decompressor.decompress(chunk)
+        return
+    raise BadRequest(f"Unsupported Content-Encoding: {encoding}")

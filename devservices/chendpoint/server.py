@@ -1,0 +1,285 @@
+"""Embedded ClickHouse endpoint: chdb-core behind ClickHouse's HTTP interface.
+
+No ClickHouse server installs from the package registries development and CI
+machines reach, but the engine itself ships on PyPI as chdb-core. This process
+hosts it and speaks enough of ClickHouse's HTTP protocol that the project's
+clickhouse-connect code runs unchanged against it here and against
+clickhouse-server in production.
+
+Run: `python -m devservices.chendpoint --port 8123 --data-dir DIR`. Users come from
+CHENDPOINT_USERS (read-write) and CHENDPOINT_READONLY_USERS, each a comma-separated
+list of `name:password`. A development and CI component only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from devservices.chendpoint.engine import AUTHENTICATION_FAILED, Engine, EngineError, QueryStats
+from devservices.chendpoint.protocol import (
+    BadRequest,
+    QueryRequest,
+    credentials,
+    decompress,
+    output_format,
+    parse_url_parameters,
+    read_body,
+    split_inline_insert,
+    split_insert,
+)
+
+logger = logging.getLogger("chendpoint")
+
+# A query sent in the body (not a streamed INSERT) is read whole; this bounds it.
+MAX_BUFFERED_BODY = 256 << 20
+
+_CONTENT_TYPES = {
+    "TabSeparated": "text/tab-separated-values; charset=UTF-8",
+    "TSV": "text/tab-separated-values; charset=UTF-8",
+    "CSV": "text/csv; charset=UTF-8",
+    "JSON": "application/json; charset=UTF-8",
+    "JSONEachRow": "application/x-ndjson; charset=UTF-8",
+    "JSONCompact": "application/json; charset=UTF-8",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password: str
+    readonly: bool
+
+
+class Users:
+    def __init__(self, users: list[User]):
+        self._by_name = {user.name: user for user in users}
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> Users:
+        users = [
+            User(*_name_password(entry), readonly=readonly)
+            for variable, default, readonly in (
+                ("CHENDPOINT_USERS", "default:", False),
+                ("CHENDPOINT_READONLY_USERS", "", True),
+            )
+            for entry in environ.get(variable, default).split(",")
+            if entry.strip()
+        ]
+        return cls(users)
+
+    def authenticate(self, name: str, password: str) -> User:
+        user = self._by_name.get(name)
+        # Compare even for unknown users so timing does not reveal which exist.
+        expected = user.password if user else "\0unknown"
+        if not hmac.compare_digest(expected.encode(), password.encode()) or user is None:
+            raise EngineError(
+                AUTHENTICATION_FAILED,
+                f"Code: {AUTHENTICATION_FAILED}. DB::Exception: {name}: Authentication failed: password is "
+                "incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)",
+            )
+        return user
+
+
+def _name_password(entry: str) -> tuple[str, str]:
+    name, _, password = entry.strip().partition(":")
+    return name, password
+
+
+class EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], engine: Engine, users: Users):
+        super().__init__(address, RequestHandler)
+        self.engine = engine
+        self.users = users
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "chendpoint"
+    # Responses go out in one write; Nagle's algorithm would only delay them.
+    disable_nagle_algorithm = True
+    server: EndpointServer
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path in ("/ping", "/replicas_status") or (url.path == "/" and not url.query):
+            self._respond(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
+            return
+        # Like ClickHouse, a GET request may only read.
+        self._handle_query(url.query, force_readonly=True)
+
+    def do_POST(self) -> None:
+        self._handle_query(urlsplit(self.path).query, force_readonly=False)
+
+    def _handle_query(self, query_string: str, force_readonly: bool) -> None:
+        started = time.perf_counter()
+        request = QueryRequest()
+        body = None
+        try:
+            body = self._body()
+            who = credentials(self.headers, query_string)
+            user = self.server.users.authenticate(who.user, who.password)
+            request = parse_url_parameters(query_string)
+            readonly = user.readonly or force_readonly
+            result, stats, fmt = self._execute(request, body, readonly)
+        except BadRequest as exc:
+            self.close_connection = True
+            self._respond(400, f"{exc}\n".encode(), {"Content-Type": "text/plain; charset=UTF-8"})
+            return
+        except EngineError as exc:
+            logger.info("query failed with code %s: %s", exc.code, exc.message.splitlines()[0][:300])
+            self._drain(body)
+            self._send_error(exc, request)
+            return
+        headers = {
+            "Content-Type": _CONTENT_TYPES.get(fmt, "application/octet-stream"),
+            "X-ClickHouse-Format": fmt,
+            "X-ClickHouse-Summary": json.dumps(stats.as_header()),
+            **self._common_headers(request),
+        }
+        self._respond(200, result, headers)
+        logger.debug("%s rows in %.1f ms", stats.result_rows or stats.written_rows,
+                     (time.perf_counter() - started) * 1000)
+
+    def _body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or int(
+            self.headers.get("Content-Length") or 0
+        ):
+            # Until the body is read to its end the connection cannot be reused.
+            self.close_connection = True
+            return decompress(read_body(self.rfile, self.headers), self.headers.get("Content-Encoding"))
+        return None
+
+    def _drain(self, body) -> None:
+        """Read what is left of a failed request's body, so the client, still
+        sending, reads the error instead of a reset connection."""
+        if body is None or not self.close_connection:
+            return
+        try:
+            drained = 0
+            for chunk in body:
+                drained += len(chunk)
+                if drained > MAX_BUFFERED_BODY:
+                    return
+            self.close_connection = False
+        except (BadRequest, OSError, RuntimeError):
+            pass  # an unreadable body: closing the connection is all that is left
+
+    def _execute(self, request: QueryRequest, body, readonly: bool) -> tuple[bytes, QueryStats, str]:
+        engine = self.server.engine
+        connection = engine.checkout(readonly)
+        healthy = False
+        try:
+            connection.prepare(request.database or "default", request.settings)
+            healthy = True
+            result, stats, fmt = self._run(connection, request, body)
+            return result, stats, fmt
+        finally:
+            engine.checkin(connection, readonly, healthy)
+
+    def _run(self, connection, request: QueryRequest, body) -> tuple[bytes, QueryStats, str]:
+        query = request.query
+        if body is not None:
+            insert = split_insert(query) if query else None
+            if insert:
+                stats = connection.insert(*insert, body)
+                self.close_connection = False  # the body was read to its end
+                return b"", stats, insert[1]
+            text = _read_at_most(body, MAX_BUFFERED_BODY)
+            self.close_connection = False
+            if query:
+                text = query.encode() + b"\n" + text
+            inline = split_inline_insert(text)
+            if inline:
+                statement, fmt, data = inline
+                return b"", connection.insert(statement, fmt, [data]), fmt
+            query = text.decode("utf-8", "replace")
+        if not query.strip():
+            raise BadRequest("Empty query")
+        result, stats = connection.query(query, request.default_format, request.params)
+        return result, stats, output_format(query, request.default_format)
+
+    def _common_headers(self, request: QueryRequest) -> dict[str, str]:
+        return {
+            "X-ClickHouse-Query-Id": request.query_id or str(uuid.uuid4()),
+            "X-ClickHouse-Timezone": self.server.engine.timezone,
+            "X-ClickHouse-Server-Display-Name": "chendpoint",
+        }
+
+    def _send_error(self, exc: EngineError, request: QueryRequest) -> None:
+        # ClickHouse answers a failed login with 403 and everything else it
+        # reports here with 500; clients read the code from the header.
+        status = 403 if exc.code == AUTHENTICATION_FAILED else 500
+        headers = {
+            "Content-Type": "text/plain; charset=UTF-8",
+            "X-ClickHouse-Exception-Code": str(exc.code),
+            **self._common_headers(request),
+        }
+        self._respond(status, (exc.message.rstrip() + "\n").encode(), headers)
+
+    def _respond(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        lines = [f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + body if len(body) < 65536 else head)
+        if len(body) >= 65536:
+            self.wfile.write(body)
+        self.log_request(status, len(body))
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+def _read_at_most(chunks, limit: int) -> bytes:
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"Query body larger than {limit} bytes; stream data as INSERT ... FORMAT")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    engine = Engine(args.data_dir)
+    server = EndpointServer((args.host, args.port), engine, Users.from_environment())
+
+    def stop(signum, frame):
+        # shutdown() waits for serve_forever() to return: call it from another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info("ClickHouse %s (chdb) on http://%s:%d, data in %s", engine.version, args.host, args.port,
+                args.data_dir)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        engine.close()
+        logger.info("stopped")

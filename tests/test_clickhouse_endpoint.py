@@ -1,0 +1,226 @@
+"""The embedded ClickHouse endpoint, driven through clickhouse-connect as the project uses it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import multiprocessing
+import uuid
+from decimal import Decimal
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from django.conf import settings
+
+from clickhouse.connection import client_settings
+
+pytestmark = pytest.mark.services
+
+TRADE_COLUMNS = ["id", "ts", "symbol", "price", "quantity", "partition", "offset"]
+
+
+def create_trades(ch, table: str = "trades") -> None:
+    ch.command(f"""
+        CREATE TABLE {table} (
+            id UUID, ts DateTime64(3, 'UTC'), symbol LowCardinality(String),
+            price Decimal(18, 2), quantity UInt32, partition UInt16, offset UInt64
+        ) ENGINE = MergeTree ORDER BY (symbol, ts, id)""")
+
+
+def sample_trades(count: int, symbol: str = "ENTG") -> list[list]:
+    start = dt.datetime(2026, 3, 11, 13, 41, 55, 727000, tzinfo=dt.timezone.utc)
+    return [
+        [uuid.uuid4(), start + dt.timedelta(milliseconds=i), symbol, Decimal(2501 + i) / 100, 99 + i, i % 3, i]
+        for i in range(count)
+    ]
+
+
+def test_every_column_type_round_trips(ch):
+    create_trades(ch)
+    rows = sample_trades(5)
+    ch.insert("trades", rows, column_names=TRADE_COLUMNS)
+
+    result = ch.query("SELECT id, ts, symbol, price, quantity, partition, offset FROM trades ORDER BY offset")
+
+    assert [list(row) for row in result.result_rows] == rows
+    assert result.column_types[3].name == "Decimal(18, 2)"
+    assert isinstance(result.result_rows[0][3], Decimal)
+
+
+def test_column_oriented_insert_and_parameterized_query(ch):
+    create_trades(ch)
+    rows = sample_trades(1000)
+    columns = [list(column) for column in zip(*rows)]
+    ch.insert("trades", columns, column_names=TRADE_COLUMNS, column_oriented=True)
+
+    found = ch.query(
+        "SELECT count(), sum(quantity) FROM trades WHERE symbol = {symbol:String} AND offset < {limit:UInt64}",
+        parameters={"symbol": "ENTG", "limit": 10},
+    ).result_rows
+    hostile = ch.query("SELECT count() FROM trades WHERE symbol = {symbol:String}",
+                       parameters={"symbol": "'; DROP TABLE trades; --"}).result_rows
+
+    assert found == [(10, sum(99 + i for i in range(10)))]
+    assert hostile == [(0,)]
+    assert ch.command("SELECT count() FROM trades") == 1000
+
+
+def test_summing_merge_tree_fed_by_materialized_view(ch):
+    create_trades(ch)
+    ch.command("""
+        CREATE TABLE totals (symbol LowCardinality(String), trades UInt64, volume Decimal(38, 2))
+        ENGINE = SummingMergeTree ORDER BY symbol""")
+    ch.command("""
+        CREATE MATERIALIZED VIEW totals_mv TO totals AS
+        SELECT symbol, count() AS trades, sum(price * quantity) AS volume FROM trades GROUP BY symbol""")
+    batches = [sample_trades(100, "AAPL"), sample_trades(50, "MSFT"), sample_trades(25, "AAPL")]
+    for batch in batches:
+        ch.insert("trades", batch, column_names=TRADE_COLUMNS)
+
+    totals = dict(
+        (symbol, (trades, volume))
+        for symbol, trades, volume in ch.query(
+            "SELECT symbol, sum(trades), sum(volume) FROM totals GROUP BY symbol"
+        ).result_rows
+    )
+
+    expected: dict[str, list] = {}
+    for row in (row for batch in batches for row in batch):
+        entry = expected.setdefault(row[2], [0, Decimal(0)])
+        entry[0] += 1
+        entry[1] += row[3] * row[4]
+    assert totals == {symbol: tuple(value) for symbol, value in expected.items()}
+
+
+def test_chunked_insert_of_a_million_rows(ch):
+    """clickhouse-connect streams large inserts; a raw chunked POST must work too."""
+    ch.command("CREATE TABLE numbers_copy (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+    rows = 1_000_000
+
+    def chunks():
+        for start in range(0, rows, 100_000):
+            yield "".join(f"{n}\tv{n}\n" for n in range(start, start + 100_000)).encode()
+
+    connection = http.client.HTTPConnection("127.0.0.1", client_settings(settings.CLICKHOUSE_URL)["port"], timeout=120)
+    connection.request(
+        "POST",
+        f"/?database={ch.database}&query=INSERT+INTO+numbers_copy+FORMAT+TabSeparated",
+        body=chunks(),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (200, b"")
+
+    ch.insert("numbers_copy", [list(range(rows, 2 * rows)), [f"w{n}" for n in range(rows)]],
+              column_names=["n", "s"], column_oriented=True)
+
+    assert ch.query("SELECT count(), uniqExact(n), min(n), max(n) FROM numbers_copy").result_rows == [
+        (2 * rows, 2 * rows, 0, 2 * rows - 1)
+    ]
+
+
+@pytest.mark.parametrize("compression", ["lz4", "gzip", "zstd"])
+def test_compressed_requests(scratch_database, compression):
+    ch = clickhouse_connect.get_client(
+        **{**client_settings(settings.CLICKHOUSE_URL, database=scratch_database), "compress": compression}
+    )
+    create_trades(ch)
+    ch.insert("trades", sample_trades(2000), column_names=TRADE_COLUMNS)
+    assert ch.command("SELECT count() FROM trades") == 2000
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("SELECT * FROM no_such_table", 60), ("SELEC 1", 62), ("SELECT 1 SETTINGS no_such_setting = 1", 115)],
+)
+def test_errors_carry_clickhouse_codes(ch, query, code):
+    with pytest.raises(DatabaseError) as error:
+        ch.query(query)
+    assert error.value.code == code
+
+
+def test_read_only_user_cannot_write_or_lift_readonly(ch, scratch_database):
+    create_trades(ch)
+    ro = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_READONLY_URL, database=scratch_database))
+
+    for attempt in (
+        lambda: ro.insert("trades", sample_trades(1), column_names=TRADE_COLUMNS),
+        lambda: ro.command("INSERT INTO trades SELECT * FROM trades"),
+        lambda: ro.command("ALTER TABLE trades DELETE WHERE 1"),
+        lambda: ro.command("DROP TABLE trades"),
+        lambda: ro.query("SELECT 1 SETTINGS readonly = 0"),
+        lambda: ro.command("SET readonly = 0"),
+    ):
+        with pytest.raises(DatabaseError) as error:
+            attempt()
+        assert error.value.code == 164
+    assert ro.command("SELECT count() FROM trades") == 0
+
+
+def test_wrong_password_is_refused_with_516(services):
+    wrong = {**client_settings(settings.CLICKHOUSE_URL), "password": "not-the-password"}
+    with pytest.raises(DatabaseError) as error:
+        clickhouse_connect.get_client(**wrong)
+    assert error.value.code == 516
+
+
+def _insert_batches(url: str, database: str, worker: int, batches: int, rows: int) -> None:
+    ch = clickhouse_connect.get_client(**client_settings(url, database=database))
+    for batch in range(batches):
+        base = (worker * batches + batch) * rows
+        ch.insert("numbers", [list(range(base, base + rows))], column_names=["n"], column_oriented=True)
+
+
+def _query_repeatedly(url: str, database: str, times: int) -> int:
+    ch = clickhouse_connect.get_client(**client_settings(url, database=database))
+    seen = 0
+    for _ in range(times):
+        count, unique = ch.query("SELECT count(), uniqExact(n) FROM numbers").result_rows[0]
+        assert count == unique  # never a torn or duplicated read
+        seen = max(seen, count)
+    return seen
+
+
+def test_eight_writers_and_four_readers_in_parallel(ch, scratch_database):
+    ch.command("CREATE TABLE numbers (n UInt64) ENGINE = MergeTree ORDER BY n")
+    writers, batches, rows = 8, 20, 5_000
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(12) as pool:
+        inserts = [
+            pool.apply_async(_insert_batches, (settings.CLICKHOUSE_URL, scratch_database, w, batches, rows))
+            for w in range(writers)
+        ]
+        queries = [pool.apply_async(_query_repeatedly, (settings.CLICKHOUSE_URL, scratch_database, 40))
+                   for _ in range(4)]
+        for result in inserts + queries:
+            result.get(timeout=300)
+
+    assert ch.query("SELECT count(), uniqExact(n), max(n) FROM numbers").result_rows == [
+        (writers * batches * rows, writers * batches * rows, writers * batches * rows - 1)
+    ]
+
+
+def test_data_survives_a_restart(endpoint):
+    ch = clickhouse_connect.get_client(**client_settings(endpoint.url))
+    ch.command("CREATE TABLE kept (n UInt64) ENGINE = MergeTree ORDER BY n")
+    ch.insert("kept", [list(range(12345))], column_names=["n"], column_oriented=True)
+
+    endpoint.stop()
+    endpoint.start()
+
+    ch = clickhouse_connect.get_client(**client_settings(endpoint.url))
+    assert ch.query("SELECT count(), sum(n) FROM kept").result_rows == [(12345, sum(range(12345)))]
+
+
+def test_ping_and_get_queries_are_read_only(endpoint):
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port)
+    connection.request("GET", "/ping")
+    assert connection.getresponse().read() == b"Ok.\n"
+    connection.request("GET", "/?query=CREATE+TABLE+t+(n+UInt8)+ENGINE=Memory")
+    response = connection.getresponse()
+    response.read()
+    assert (response.status, response.getheader("X-ClickHouse-Exception-Code")) == (500, "164")
+    connection.request("GET", "/?query=SELECT+%7Bn%3AUInt8%7D+%2B+1&param_n=41")
+    assert connection.getresponse().read() == b"42\n"

@@ -1,0 +1,49 @@
+"""The development-services launcher."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from devservices.services import ClickHouse, Kafka, PrerequisiteMissing, Redis
+from tests.conftest import PROJECT_DIR
+
+
+def test_status_is_green_when_all_three_run(services):
+    result = subprocess.run([sys.executable, "manage.py", "devservices", "status"],
+                            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["kafka", "clickhouse", "redis"]
+    assert all("healthy" in line for line in result.stdout.splitlines())
+
+
+def test_status_fails_when_a_service_is_down(tmp_path):
+    env_port = "127.0.0.1:1"  # nothing listens on port 1
+    result = subprocess.run(
+        [sys.executable, "manage.py", "devservices", "status"], cwd=PROJECT_DIR, capture_output=True, text=True,
+        timeout=60, env={"PATH": "/usr/bin:/bin", "REDIS_URL": f"redis://{env_port}/0",
+                         "DEVSERVICES_DIR": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert "redis" in result.stderr and "not healthy" in result.stderr
+
+
+def test_missing_program_names_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(PrerequisiteMissing, match="redis-server not found: install Redis"):
+        Redis(tmp_path, "redis://127.0.0.1:1/0").command()
+    with pytest.raises(PrerequisiteMissing, match="java not found"):
+        Kafka(tmp_path, "127.0.0.1:1", []).prepare()
+
+
+def test_services_elsewhere_are_external_and_never_started(tmp_path):
+    assert not Redis(tmp_path, "redis://cache.internal:6379/0").managed
+    assert not ClickHouse(tmp_path, "https://u:p@ch.example:8443/db", "https://r:p@ch.example:8443/db").managed
+    assert Kafka(tmp_path, "127.0.0.1:9092", []).managed
+
+
+def test_clickhouse_endpoint_users_come_from_the_project_urls(tmp_path):
+    service = ClickHouse(tmp_path, "http://writer:w-pass@127.0.0.1:8123/db", "http://ro:r-pass@127.0.0.1:8123/db")
+    assert service.environment() == {"CHENDPOINT_USERS": "writer:w-pass", "CHENDPOINT_READONLY_USERS": "ro:r-pass"}

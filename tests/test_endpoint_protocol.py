@@ -1,0 +1,87 @@
+"""Pure request-parsing logic of the embedded endpoint (no engine involved)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import lz4.frame
+import pytest
+
+from devservices.chendpoint.protocol import (
+    BadRequest,
+    credentials,
+    decompress,
+    output_format,
+    parse_url_parameters,
+    read_body,
+    split_inline_insert,
+    split_insert,
+)
+
+
+def test_url_parameters_split_into_settings_params_and_http_only_ones():
+    request = parse_url_parameters(
+        "query=SELECT+1&database=db&default_format=JSON&query_id=q1&param_symbol=ENTG"
+        "&max_threads=2&session_id=abc&wait_end_of_query=1&compress=1"
+    )
+    assert (request.query, request.database, request.default_format, request.query_id) == (
+        "SELECT 1", "db", "JSON", "q1")
+    assert request.params == {"symbol": "ENTG"}
+    assert request.settings == {"max_threads": "2"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("INSERT INTO t (a, b) FORMAT Native", ("INSERT INTO t (a, b) ", "Native")),
+        ("  -- why\ninsert into db.t format TabSeparated\n", ("insert into db.t ", "TabSeparated")),
+        ("INSERT INTO t VALUES (1)", None),
+        ("SELECT 1 FORMAT JSON", None),
+    ],
+)
+def test_split_insert(query, expected):
+    assert split_insert(query) == expected
+
+
+def test_split_inline_insert_keeps_data_bytes_exact():
+    text = "INSERT INTO t FORMAT CSV\n1,\"é\"\n2,x\n".encode()
+    assert split_inline_insert(text) == ("INSERT INTO t ", "CSV", '1,"é"\n2,x\n'.encode())
+    assert split_inline_insert(b"INSERT INTO t VALUES (1)") is None
+
+
+def test_output_format():
+    assert output_format("SELECT 1 FORMAT JSONEachRow", "TabSeparated") == "JSONEachRow"
+    assert output_format("SELECT 'FORMAT JSON' AS x", "TabSeparated") == "TabSeparated"
+
+
+def test_chunked_body_is_reassembled():
+    raw = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+    assert b"".join(read_body(io.BytesIO(raw), {"Transfer-Encoding": "chunked"})) == b"hello world"
+
+
+def test_truncated_or_malformed_bodies_are_bad_requests():
+    with pytest.raises(BadRequest):
+        b"".join(read_body(io.BytesIO(b"abc"), {"Content-Length": "10"}))
+    with pytest.raises(BadRequest):
+        b"".join(read_body(io.BytesIO(b"zz\r\n"), {"Transfer-Encoding": "chunked"}))
+
+
+@pytest.mark.parametrize(("encoding", "compress"), [("lz4", lz4.frame.compress), ("gzip", gzip.compress)])
+def test_decompression(encoding, compress):
+    payload = b"1\t2\n" * 10000
+    body = compress(payload)
+    chunks = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+    assert b"".join(decompress(iter(chunks), encoding)) == payload
+
+
+def test_unknown_encoding_is_refused():
+    with pytest.raises(BadRequest):
+        list(decompress(iter([b"x"]), "snappy"))
+
+
+def test_credentials_from_headers_basic_auth_and_url():
+    assert credentials({"X-ClickHouse-User": "u", "X-ClickHouse-Key": "k"}, "") .__dict__ == {"user": "u", "password": "k"}
+    assert credentials({"Authorization": "Basic dTpwOnE="}, "").__dict__ == {"user": "u", "password": "p:q"}
+    assert credentials({}, "user=a&password=b").__dict__ == {"user": "a", "password": "b"}
+    assert credentials({}, "").__dict__ == {"user": "default", "password": ""}

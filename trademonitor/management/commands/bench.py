@@ -1,0 +1,40 @@
+"""`manage.py bench <name>`: benchmarks that print figures, last line one JSON object."""
+
+import json
+import logging
+
+from django.core.management.base import BaseCommand
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark and print its figures; --json prints them as one JSON object on the last line."
+
+    def add_arguments(self, parser):
+        subcommands = parser.add_subparsers(dest="benchmark", required=True)
+        endpoint = subcommands.add_parser("endpoint", help="embedded ClickHouse endpoint vs chdb in-process")
+        endpoint.add_argument("--batch-rows", type=int, default=100_000)
+        endpoint.add_argument("--batches", type=int, default=20)
+        endpoint.add_argument("--pings", type=int, default=2000)
+        for sub in subcommands.choices.values():
+            sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
+    def handle(self, *args, benchmark: str, json: bool, **options):
+        if benchmark == "endpoint":
+            from benchmarks import endpoint
+
+            figures = endpoint.run(options["batch_rows"], options["batches"], options["pings"])
+        self._print(figures, as_json=json)
+
+    def _print(self, figures: dict, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(_json_line(figures))
+        else:
+            width = max(map(len, figures))
+            for name, value in figures.items():
+                self.stdout.write(f"{name:<{width}}  {value}")
+
+
+def _json_line(figures: dict) -> str:
+    return json.dumps(figures, sort_keys=False)

@@ -29,6 +29,7 @@ services: setup
 
 migrate: setup
 	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py chmigrate
 
 down:
 	$(PY) manage.py devservices down

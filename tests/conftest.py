@@ -36,7 +36,7 @@ def services():
 def scratch_database(services):
     """A ClickHouse database of the test's own, dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL))
+    admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
     admin.command(f"CREATE DATABASE {name}")
     yield name
     admin.command(f"DROP DATABASE IF EXISTS {name} SYNC")

@@ -85,3 +85,17 @@ def test_credentials_from_headers_basic_auth_and_url():
     assert credentials({"Authorization": "Basic dTpwOnE="}, "").__dict__ == {"user": "u", "password": "p:q"}
     assert credentials({}, "user=a&password=b").__dict__ == {"user": "a", "password": "b"}
     assert credentials({}, "").__dict__ == {"user": "default", "password": ""}
+
+
+def test_multipart_form_carries_query_and_parameters():
+    from devservices.chendpoint.protocol import QueryRequest, apply_form
+
+    body = (
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nSELECT {s:String}\r\n"
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"param_s\"\r\n\r\n" + "ÅÄ".encode() + b"A" * 10000 +
+        b"\r\n--XyZ--\r\n"
+    )
+    request = QueryRequest()
+    apply_form(request, body, "multipart/form-data; boundary=XyZ")
+    assert request.query == "SELECT {s:String}"
+    assert request.params == {"s": "ÅÄ" + "A" * 10000}

@@ -42,9 +42,9 @@ KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "3"))
 # Writer (workers, migrations) and read-only user (the web app). The URL path is the
 # database; `?compress=lz4` turns on HTTP compression (worth it over a real network,
 # not over loopback to the embedded endpoint).
-CLICKHOUSE_URL = env("CLICKHOUSE_URL", "http://default:@127.0.0.1:8123/default")
+CLICKHOUSE_URL = env("CLICKHOUSE_URL", "http://default:@127.0.0.1:8123/trademonitor")
 CLICKHOUSE_READONLY_URL = env(
-    "CLICKHOUSE_READONLY_URL", "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/default"
+    "CLICKHOUSE_READONLY_URL", "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/trademonitor"
 )
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

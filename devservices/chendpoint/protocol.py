@@ -11,6 +11,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import BinaryIO
 from urllib.parse import parse_qsl
 
@@ -104,6 +105,28 @@ def credentials(headers, query_string: str) -> Credentials:
         return Credentials(user or "default", password)
     url = dict(parse_qsl(query_string, keep_blank_values=True))
     return Credentials(url.get("user") or "default", url.get("password", ""))
+
+
+def apply_form(request: QueryRequest, body: bytes, content_type: str) -> None:
+    """Take `query` and `param_*` from a multipart/form-data body into `request`.
+
+    clickhouse-connect sends queries this way when their parameters are too large
+    for a URL. Fields that carry files are external tables, which are not supported.
+    """
+    message = BytesParser().parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise BadRequest("Malformed multipart/form-data body")
+    for part in message.get_payload():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename():
+            raise BadRequest("External data (form files) is not supported by this endpoint")
+        value = part.get_payload(decode=True).decode("utf-8")
+        if name == "query":
+            request.query = f"{request.query}\n{value}" if request.query else value
+        elif name and name.startswith("param_"):
+            request.params[name[len("param_"):]] = value
+        elif name:
+            raise BadRequest(f"Unsupported form field: {name}")
 
 
 def split_insert(query: str) -> tuple[str, str] | None:

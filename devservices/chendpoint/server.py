@@ -31,6 +31,7 @@ from devservices.chendpoint.engine import AUTHENTICATION_FAILED, Engine, EngineE
 from devservices.chendpoint.protocol import (
     BadRequest,
     QueryRequest,
+    apply_form,
     credentials,
     decompress,
     output_format,
@@ -192,6 +193,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             engine.checkin(connection, readonly, healthy)
 
     def _run(self, connection, request: QueryRequest, body) -> tuple[bytes, QueryStats, str]:
+        content_type = self.headers.get("Content-Type", "")
+        if body is not None and content_type.startswith("multipart/form-data"):
+            apply_form(request, _read_at_most(body, MAX_BUFFERED_BODY), content_type)
+            self.close_connection = False
+            body = None
         query = request.query
         if body is not None:
             insert = split_insert(query) if query else None

@@ -17,6 +17,9 @@ class Command(BaseCommand):
         endpoint.add_argument("--batch-rows", type=int, default=100_000)
         endpoint.add_argument("--batches", type=int, default=20)
         endpoint.add_argument("--pings", type=int, default=2000)
+        query = subcommands.add_parser("query", help="drill-down, snapshot and candles on N trades")
+        query.add_argument("--trades", type=int, default=10_000_000)
+        query.add_argument("--samples", type=int, default=200)
         for sub in subcommands.choices.values():
             sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
@@ -25,6 +28,10 @@ class Command(BaseCommand):
             from benchmarks import endpoint
 
             figures = endpoint.run(options["batch_rows"], options["batches"], options["pings"])
+        elif benchmark == "query":
+            from benchmarks import query
+
+            figures = query.run(options["trades"], options["samples"])
         self._print(figures, as_json=json)
 
     def _print(self, figures: dict, as_json: bool) -> None:

@@ -1,0 +1,89 @@
+"""`bench query`: the dashboard's reads on a large table.
+
+Loads N synthetic trades over 3,000 symbols into a scratch database straight
+inside ClickHouse (INSERT … SELECT from numbers(), so the materialized views run
+as they do for the workers' inserts), then times the drill-down's first page,
+the full snapshot, one hour of candles, and checks the totals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+
+from benchmarks.progress import progress
+from benchmarks.scratch import scratch_database
+from benchmarks.stats import percentile
+from clickhouse import queries
+
+logger = logging.getLogger(__name__)
+
+SYMBOLS = 3000
+LOAD_CHUNK = 1_000_000
+
+# Trade n: symbol n mod 3000, spread evenly over the day before `end_ms`, prices a
+# per-symbol level plus noise (cents), quantities skewed small, round-robin partitions.
+LOAD_SQL = """
+    INSERT INTO trades (id, ts, symbol, price, quantity, kafka_partition, kafka_offset)
+    SELECT
+        generateUUIDv4(number),
+        fromUnixTimestamp64Milli(toInt64({end_ms:Int64} - ({total:UInt64} - number) * {step_ms:Float64}), 'UTC'),
+        concat('S', leftPad(toString(number % {symbols:UInt32}), 4, '0')),
+        toDecimal64((1000 + (number % {symbols:UInt32}) * 7 + cityHash64(number) % 500) / 100, 2),
+        toUInt32(1 + pow(cityHash64(number, 1) % 1000, 3) / 100000),
+        number % 3,
+        intDiv(number, 3)
+    FROM numbers({start:UInt64}, {count:UInt64})
+"""
+
+
+def load(writer, total: int) -> float:
+    end_ms = int(time.time() * 1000)
+    started = time.perf_counter()
+    with progress(total, "loading trades", "trades") as bar:
+        for start in range(0, total, LOAD_CHUNK):
+            count = min(LOAD_CHUNK, total - start)
+            writer.command(LOAD_SQL, parameters={
+                "end_ms": end_ms, "total": total, "step_ms": 86_400_000 / total, "symbols": SYMBOLS,
+                "start": start, "count": count,
+            }, settings={"async_insert": 0, "max_block_size": LOAD_CHUNK, "min_insert_block_size_rows": LOAD_CHUNK})
+            bar.update(count)
+    return time.perf_counter() - started
+
+
+def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
+    rng = random.Random(seed)
+    symbols = [f"S{i:04d}" for i in range(SYMBOLS)]
+    with scratch_database() as (_, writer, reader):
+        load_seconds = load(writer, trades)
+        logger.info("loaded %d trades in %.1f s", trades, load_seconds)
+
+        def timed(call) -> float:
+            started = time.perf_counter()
+            call()
+            return (time.perf_counter() - started) * 1000
+
+        queries.snapshot(reader)  # warm-up
+        drilldown = [timed(lambda: queries.trades_page(reader, rng.choice(symbols), limit=50)) for _ in range(samples)]
+        snapshots = [timed(lambda: queries.snapshot(reader)) for _ in range(max(20, samples // 4))]
+        now = dt.datetime.now(dt.timezone.utc)
+        candle_times = [
+            timed(lambda: queries.candles(reader, rng.choice(symbols), now - dt.timedelta(hours=1), now))
+            for _ in range(samples)
+        ]
+        totals_exact = queries.totals_check(reader) == []
+        symbols_seen = len(queries.snapshot(reader).totals)
+
+    return {
+        "trades": trades,
+        "symbols": symbols_seen,
+        "load_seconds": round(load_seconds, 1),
+        "drilldown_p50_ms": round(percentile(drilldown, 0.5), 2),
+        "drilldown_p99_ms": round(percentile(drilldown, 0.99), 2),
+        "snapshot_p50_ms": round(percentile(snapshots, 0.5), 2),
+        "snapshot_p99_ms": round(percentile(snapshots, 0.99), 2),
+        "candles_p99_ms": round(percentile(candle_times, 0.99), 2),
+        "totals_exact": totals_exact,
+    }

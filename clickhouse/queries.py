@@ -1,0 +1,207 @@
+"""Every read of the trade data: the dashboard snapshot, the drill-down, candles and
+the consistency check. Parameterized SQL only: user input reaches ClickHouse as a
+bound parameter, never as SQL text.
+
+Why `snapshot()` is safe to apply deltas to
+-------------------------------------------
+`symbol_totals` is keyed by (symbol, Kafka partition) and carries, per row, the
+highest Kafka offset its trades came from. `snapshot()` reads totals *and* those
+offsets ("watermarks") in one SELECT of that one table, and a SELECT reads one
+fixed set of parts, so the watermarks describe exactly the trades in the totals.
+A worker's insert reaches `symbol_totals` as one block (one part), so a snapshot
+holds all of an insert or none of it. Offsets grow along a partition and a
+partition's batches are inserted in order, so a delta whose offsets for its
+partition are at or below the snapshot's watermark is already counted, and one
+above it is not counted at all. Applying only the latter counts every trade once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from clickhouse_connect.driver.client import Client
+from django.core import signing
+
+MAX_PAGE_SIZE = 500
+_CURSOR_SALT = "clickhouse.queries.trades_page"
+
+
+@dataclass(frozen=True)
+class SymbolTotals:
+    symbol: str
+    trades: int
+    shares: int
+    volume: Decimal
+    last_price: Decimal
+    last_trade_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    totals: dict[str, SymbolTotals]
+    # Kafka partition -> highest offset whose trade the totals include.
+    watermarks: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Trade:
+    id: UUID
+    ts: dt.datetime
+    symbol: str
+    price: Decimal
+    quantity: int
+
+    @property
+    def value(self) -> Decimal:
+        return self.price * self.quantity
+
+
+@dataclass(frozen=True)
+class TradesPage:
+    trades: list[Trade]
+    # Pass as `before` to get the next (older) page; None on the last page.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Candle:
+    minute: dt.datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    shares: int
+    volume: Decimal
+    trades: int
+
+
+# Two groupings in one pass over one set of parts: per symbol (the totals) and
+# per partition (the watermarks). grouping(symbol) is 1 on the per-partition rows.
+SNAPSHOT_SQL = """
+    SELECT grouping(symbol), symbol, kafka_partition,
+           sum(trades), sum(shares), sum(volume),
+           tupleElement(max(last_trade), 'price'), tupleElement(max(last_trade), 'ts'),
+           max(max_offset)
+    FROM symbol_totals
+    GROUP BY GROUPING SETS ((symbol), (kafka_partition))
+"""
+
+
+def snapshot(client: Client) -> Snapshot:
+    """Every symbol's totals and latest price, with the watermarks they reflect."""
+    totals: dict[str, SymbolTotals] = {}
+    watermarks: dict[int, int] = {}
+    for is_partition_row, symbol, partition, *sums, max_offset in client.query(SNAPSHOT_SQL).result_rows:
+        if is_partition_row:
+            watermarks[partition] = max_offset
+        else:
+            totals[symbol] = SymbolTotals(symbol, *sums)
+    return Snapshot(totals, watermarks)
+
+
+def ingested_offsets(client: Client) -> dict[int, int]:
+    """Kafka partition -> highest offset stored in `trades` (where ingestion resumes)."""
+    rows = client.query("SELECT kafka_partition, max(max_offset) FROM symbol_totals GROUP BY kafka_partition")
+    return dict(rows.result_rows)
+
+
+TRADES_PAGE_SQL = """
+    SELECT id, ts, symbol, price, quantity
+    FROM trades
+    WHERE symbol = {symbol:String}
+      AND (ts, id) < ({before_ts:DateTime64(3, 'UTC')}, {before_id:UUID})
+    ORDER BY ts DESC, id DESC
+    LIMIT {limit:UInt32}
+"""
+
+
+def trades_page(client: Client, symbol: str, before: str | None = None, limit: int = 50) -> TradesPage:
+    """One page of `symbol`'s trades, most recent first (keyset pagination on (ts, id)).
+
+    Raises ValueError for a limit out of range or a cursor that was not issued here.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    before_ts, before_id = _decode_cursor(before) if before else (_END_OF_TIME, _LAST_UUID)
+    rows = client.query(
+        TRADES_PAGE_SQL,
+        parameters={"symbol": symbol, "before_ts": before_ts, "before_id": before_id, "limit": limit},
+    ).result_rows
+    trades = [Trade(*row) for row in rows]
+    next_cursor = _encode_cursor(trades[-1]) if len(trades) == limit else None
+    return TradesPage(trades, next_cursor)
+
+
+# Sorts after every real trade: the start of the first page.
+_END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.timezone.utc)
+_LAST_UUID = UUID(int=(1 << 128) - 1)
+
+
+def _encode_cursor(trade: Trade) -> str:
+    # Signed so a client cannot forge positions; opaque so it can change later.
+    epoch_ms = int(trade.ts.timestamp() * 1000)
+    return signing.dumps([epoch_ms, str(trade.id)], salt=_CURSOR_SALT, compress=False)
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
+    try:
+        epoch_ms, trade_id = signing.loads(cursor, salt=_CURSOR_SALT)
+        return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc), UUID(trade_id)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+CANDLES_SQL = """
+    SELECT minute, min(first_trade).price, max(high), min(low), max(last_trade).price,
+           sum(shares), sum(volume), sum(trades)
+    FROM candles_1m
+    WHERE symbol = {symbol:String}
+      AND minute >= {start:DateTime('UTC')} AND minute < {end:DateTime('UTC')}
+    GROUP BY minute
+    ORDER BY minute
+"""
+
+
+def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime) -> list[Candle]:
+    """One-minute candles of `symbol` for minutes in [start, end)."""
+    rows = client.query(CANDLES_SQL, parameters={"symbol": symbol, "start": start, "end": end}).result_rows
+    return [Candle(*row) for row in rows]
+
+
+TOTALS_CHECK_SQL = """
+    SELECT symbol,
+           kept.trades, recomputed.trades, kept.shares, recomputed.shares,
+           kept.volume, recomputed.volume, kept.last_trade, recomputed.last_trade
+    FROM
+    (
+        SELECT symbol, sum(trades) AS trades, sum(shares) AS shares, sum(volume) AS volume,
+               max(last_trade) AS last_trade
+        FROM symbol_totals GROUP BY symbol
+    ) AS kept
+    FULL OUTER JOIN
+    (
+        SELECT symbol, count() AS trades, sum(quantity) AS shares, sum(toDecimal128(price, 2) * quantity) AS volume,
+               max((ts, kafka_partition, kafka_offset, price)) AS last_trade
+        FROM trades GROUP BY symbol
+    ) AS recomputed USING (symbol)
+    WHERE kept.trades != recomputed.trades OR kept.shares != recomputed.shares
+       OR kept.volume != recomputed.volume OR kept.last_trade != recomputed.last_trade
+    ORDER BY symbol
+    SETTINGS join_use_nulls = 1
+"""
+
+
+def totals_check(client: Client) -> list[dict]:
+    """Symbols whose kept totals differ from totals recomputed from `trades`
+    (an empty list means the two agree exactly)."""
+    differences = []
+    for symbol, *pairs in client.query(TOTALS_CHECK_SQL).result_rows:
+        fields = ("trades", "shares", "volume", "last_trade")
+        differences.append({
+            "symbol": symbol,
+            **{name: {"kept": pairs[2 * i], "recomputed": pairs[2 * i + 1]} for i, name in enumerate(fields)},
+        })
+    return differences

@@ -1,0 +1,255 @@
+"""The ClickHouse schema, its migrations and the query layer, on the real engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from django.conf import settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from clickhouse import queries
+from clickhouse.connection import client_settings
+from clickhouse.migrate import Migration, MigrationError, Migrator
+from clickhouse.writer import insert_trades
+
+pytestmark = pytest.mark.services
+
+EPOCH = dt.datetime(2026, 3, 11, 13, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def schema(scratch_database):
+    """(writer, read-only reader) on a scratch database with every migration applied."""
+    Migrator(settings.CLICKHOUSE_URL, scratch_database).apply()
+    writer = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=scratch_database))
+    reader = clickhouse_connect.get_client(
+        **client_settings(settings.CLICKHOUSE_READONLY_URL, database=scratch_database))
+    return writer, reader
+
+
+def make_trade(symbol: str, ms: int, cents: int, quantity: int, partition: int, offset: int) -> tuple:
+    return (uuid.uuid4(), EPOCH + dt.timedelta(milliseconds=ms), symbol, Decimal(cents) / 100, quantity,
+            partition, offset)
+
+
+def insert(writer, trades: list[tuple], token: str | None = None) -> None:
+    insert_trades(writer, [list(column) for column in zip(*trades)], token or str(uuid.uuid4()))
+
+
+def expected_totals(trades: list[tuple]) -> dict:
+    totals: dict[str, dict] = {}
+    for trade_id, ts, symbol, price, quantity, partition, offset in trades:
+        entry = totals.setdefault(symbol, {"trades": 0, "shares": 0, "volume": Decimal(0), "last": None})
+        entry["trades"] += 1
+        entry["shares"] += quantity
+        entry["volume"] += price * quantity
+        entry["last"] = max(entry["last"] or (ts, partition, offset, price), (ts, partition, offset, price))
+    return totals
+
+
+def expected_candles(trades: list[tuple]) -> dict:
+    minutes: dict[tuple, list] = defaultdict(list)
+    for trade in trades:
+        minutes[(trade[2], trade[1].replace(second=0, microsecond=0))].append(trade)
+    candles = {}
+    for key, group in minutes.items():
+        ordered = sorted(group, key=lambda t: (t[1], t[5], t[6]))
+        candles[key] = queries.Candle(
+            minute=key[1], open=ordered[0][3], high=max(t[3] for t in group), low=min(t[3] for t in group),
+            close=ordered[-1][3], shares=sum(t[4] for t in group),
+            volume=sum((t[3] * t[4] for t in group), Decimal(0)), trades=len(group),
+        )
+    return candles
+
+
+def assert_aggregates_match(reader, trades: list[tuple]) -> None:
+    snapshot = queries.snapshot(reader)
+    expected = expected_totals(trades)
+    assert {
+        symbol: (t.trades, t.shares, t.volume, t.last_price, t.last_trade_at) for symbol, t in snapshot.totals.items()
+    } == {
+        symbol: (e["trades"], e["shares"], e["volume"], e["last"][3], e["last"][0]) for symbol, e in expected.items()
+    }
+    watermarks: dict[int, int] = {}
+    for trade in trades:
+        watermarks[trade[5]] = max(watermarks.get(trade[5], -1), trade[6])
+    assert snapshot.watermarks == watermarks
+    for volume in (t.volume for t in snapshot.totals.values()):
+        assert isinstance(volume, Decimal)
+
+    candles = {}
+    for symbol in expected:
+        for candle in queries.candles(reader, symbol, EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=1)):
+            candles[(symbol, candle.minute)] = candle
+    assert candles == expected_candles(trades)
+    assert queries.totals_check(reader) == []
+
+
+trade_fields = st.tuples(
+    st.sampled_from(["AAPL", "MSFT", "ENTG", "ZZZZ"]),
+    st.integers(0, 5 * 60_000),  # five minutes of milliseconds, so candles and ties occur
+    st.integers(1, 10_000_000),  # price in cents
+    st.integers(1, 1_000_000),   # quantity
+    st.integers(0, 2),           # Kafka partition
+)
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.lists(trade_fields, min_size=1, max_size=60), cuts=st.lists(st.integers(1, 59), max_size=8))
+def test_totals_and_candles_equal_python_arithmetic(schema, fields, cuts):
+    writer, reader = schema
+    for table in ("trades", "symbol_totals", "candles_1m"):
+        writer.command(f"TRUNCATE TABLE {table}")
+    next_offset = [0, 0, 0]
+    trades = []
+    for symbol, ms, cents, quantity, partition in fields:
+        trades.append(make_trade(symbol, ms, cents, quantity, partition, next_offset[partition]))
+        next_offset[partition] += 1
+    bounds = sorted({0, len(trades), *(c for c in cuts if c < len(trades))})
+    for start, end in zip(bounds, bounds[1:]):
+        insert(writer, trades[start:end])
+
+    assert_aggregates_match(reader, trades)
+    for table in ("symbol_totals", "candles_1m"):
+        writer.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert_aggregates_match(reader, trades)
+
+
+def test_retried_insert_changes_nothing(schema):
+    writer, reader = schema
+    batch = [make_trade("AAPL", i, 10_000 + i, 10, i % 3, i) for i in range(100)]
+    insert(writer, batch, token="trades:0-99")
+    before = (queries.snapshot(reader), queries.candles(reader, "AAPL", EPOCH, EPOCH + dt.timedelta(hours=1)))
+
+    insert(writer, batch, token="trades:0-99")  # the retry of a request whose answer was lost
+
+    assert writer.command("SELECT count() FROM trades") == 100
+    assert (queries.snapshot(reader), queries.candles(reader, "AAPL", EPOCH, EPOCH + dt.timedelta(hours=1))) == before
+    assert_aggregates_match(reader, batch)
+
+
+def test_keyset_pages_return_every_trade_once_in_order_despite_ties(schema):
+    writer, reader = schema
+    # 137 trades on 20 distinct milliseconds: most timestamps are shared.
+    trades = [make_trade("TIES", i % 20, 5000, 1, 0, i) for i in range(137)]
+    insert(writer, trades)
+    insert(writer, [make_trade("OTHER", i, 5000, 1, 1, i) for i in range(10)])
+
+    seen, cursor = [], None
+    while True:
+        page = queries.trades_page(reader, "TIES", before=cursor, limit=10)
+        seen.extend(page.trades)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert sorted(t.id for t in seen) == sorted(t[0] for t in trades)
+    assert len(seen) == len({t.id for t in seen}) == 137
+    # Most recent first; ties on ts in ClickHouse's own UUID order (not Python's).
+    assert [t.id for t in seen] == [row[0] for row in reader.query(
+        "SELECT id FROM trades WHERE symbol = 'TIES' ORDER BY ts DESC, id DESC").result_rows]
+    assert [t.ts for t in seen] == sorted((t.ts for t in seen), reverse=True)
+    assert all(t.symbol == "TIES" for t in seen)
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "W1sxLCJhIl0:abc:def", "", "x" * 5000])
+def test_tampered_cursor_is_a_value_error(schema, cursor):
+    _, reader = schema
+    with pytest.raises(ValueError, match="invalid cursor|limit"):
+        queries.trades_page(reader, "AAPL", before=cursor or "bad")
+
+
+def test_forged_cursor_with_another_key_is_refused(schema):
+    from django.core import signing
+
+    _, reader = schema
+    forged = signing.dumps([0, str(uuid.uuid4())], key="not-our-secret", salt="clickhouse.queries.trades_page")
+    with pytest.raises(ValueError, match="invalid cursor"):
+        queries.trades_page(reader, "AAPL", before=forged)
+
+
+@pytest.mark.parametrize("limit", [0, -1, queries.MAX_PAGE_SIZE + 1])
+def test_limit_out_of_range(schema, limit):
+    with pytest.raises(ValueError, match="limit"):
+        queries.trades_page(schema[1], "AAPL", limit=limit)
+
+
+@pytest.mark.parametrize("symbol", ["'; DROP TABLE trades; --", "ÅÄÖ📈", "A" * 10_000, "\\", "{symbol:String}"])
+def test_hostile_symbols_find_nothing_and_break_nothing(schema, symbol):
+    writer, reader = schema
+    insert(writer, [make_trade("AAPL", 0, 100, 1, 0, 0)])
+
+    assert queries.trades_page(reader, symbol).trades == []
+    assert queries.candles(reader, symbol, EPOCH, EPOCH + dt.timedelta(hours=1)) == []
+    assert writer.command("SELECT count() FROM trades") == 1
+
+
+def test_totals_check_reports_a_difference(schema):
+    writer, reader = schema
+    insert(writer, [make_trade("AAPL", 0, 100, 1, 0, 0)])
+    writer.command("INSERT INTO symbol_totals (symbol, kafka_partition, trades) VALUES ('AAPL', 0, 1)")
+
+    [difference] = queries.totals_check(reader)
+    assert difference["symbol"] == "AAPL"
+    assert difference["trades"] == {"kept": 2, "recomputed": 1}
+
+
+def test_read_only_user_cannot_insert_or_alter(schema):
+    _, reader = schema
+    for statement in (
+        "INSERT INTO trades (symbol) VALUES ('X')",
+        "ALTER TABLE trades DELETE WHERE 1",
+        "ALTER TABLE symbol_totals ADD COLUMN x UInt8",
+        "TRUNCATE TABLE trades",
+    ):
+        with pytest.raises(DatabaseError) as error:
+            reader.command(statement)
+        assert error.value.code == 164
+
+
+def migration(version: str, sql: str) -> Migration:
+    return Migration(version, f"step_{version}", sql)
+
+
+def test_migrations_apply_once_and_refuse_edited_files(scratch_database):
+    steps = [
+        migration("0001", "CREATE TABLE IF NOT EXISTS a (n UInt8) ENGINE = MergeTree ORDER BY n;\n"),
+        migration("0002", "-- two statements\nCREATE TABLE IF NOT EXISTS b (n UInt8) ENGINE = Memory;\n"
+                          "INSERT INTO b VALUES (1);\n"),
+    ]
+    migrator = Migrator(settings.CLICKHOUSE_URL, scratch_database, steps)
+
+    assert [m.version for m in migrator.plan()] == ["0001", "0002"]
+    assert [m.version for m in migrator.apply()] == ["0001", "0002"]
+    assert migrator.apply() == [] and migrator.plan() == []
+    check = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=scratch_database))
+    assert check.command("SELECT count() FROM b") == 1  # the second run did not insert again
+
+    edited = [steps[0], migration("0002", steps[1].sql.replace("(1)", "(2)"))]
+    with pytest.raises(MigrationError, match="0002_step_0002.sql has changed"):
+        Migrator(settings.CLICKHOUSE_URL, scratch_database, edited).apply()
+
+    added = [*steps, migration("0003", "CREATE TABLE IF NOT EXISTS c (n UInt8) ENGINE = Memory;")]
+    assert [m.version for m in Migrator(settings.CLICKHOUSE_URL, scratch_database, added).apply()] == ["0003"]
+
+
+def test_project_migrations_build_a_fresh_database(scratch_database):
+    applied = Migrator(settings.CLICKHOUSE_URL, scratch_database).apply()
+    check = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=scratch_database))
+    tables = {row[0] for row in check.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+              .result_rows}
+
+    assert [m.label for m in applied] == ["0001_trades", "0002_symbol_totals", "0003_candles"]
+    assert {"trades", "symbol_totals", "symbol_totals_mv", "candles_1m", "candles_1m_mv",
+            "schema_migrations"} <= tables
+    for table in ("trades", "symbol_totals", "candles_1m"):
+        create = check.command(f"SHOW CREATE TABLE {table}")
+        assert "non_replicated_deduplication_window" in create

@@ -1,0 +1,31 @@
+"""`manage.py chmigrate [--plan]`: apply the ClickHouse schema migrations."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from clickhouse.connection import database_name
+from clickhouse.migrate import MigrationError, Migrator
+
+
+class Command(BaseCommand):
+    help = "Apply the versioned ClickHouse migrations in clickhouse/migrations/ (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--plan", action="store_true", help="show what would run, run nothing")
+        parser.add_argument("--database", help="target database (default: the one in CLICKHOUSE_URL)")
+
+    def handle(self, *args, plan: bool, database: str | None, **options):
+        migrator = Migrator(settings.CLICKHOUSE_URL, database or database_name())
+        try:
+            if plan:
+                pending = migrator.plan()
+                for migration in pending:
+                    self.stdout.write(f"would apply {migration.label}")
+                if not pending:
+                    self.stdout.write(f"{migrator.database}: up to date")
+                return
+            applied = migrator.apply(lambda m: self.stdout.write(f"applied {m.label}"))
+        except MigrationError as exc:
+            raise CommandError(str(exc)) from None
+        if not applied:
+            self.stdout.write(f"{migrator.database}: up to date, nothing applied")

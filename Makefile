@@ -30,6 +30,7 @@ services: setup
 migrate: setup
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py chmigrate
+	$(PY) manage.py loadsymbols
 
 down:
 	$(PY) manage.py devservices down

@@ -1,0 +1,1 @@
+"""The trade producer: synthetic trades for real NASDAQ companies, onto Kafka."""

@@ -1,0 +1,159 @@
+"""Malformed trade messages, for the workers' dead-letter path.
+
+Each kind turns a good trade into one bad message and names the reason the
+workers must dead-letter it with (the reasons are the workers' own codes, see
+workers/validation.py). `producetrades --bad-ratio R` mixes them into a stream;
+the tests use them one by one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from producer.trades import encode
+
+# What a good trade is made from: (id, timestamp ms, symbol, price cents, quantity).
+GoodTrade = tuple[str, int, str, int, int]
+
+
+@dataclass(frozen=True)
+class BadMessage:
+    kind: str
+    reason: str
+    key: bytes | None
+    value: bytes
+
+
+def _kind(reason: str):
+    def register(build: Callable[[GoodTrade, random.Random], tuple[bytes | None, bytes]]):
+        KINDS[build.__name__] = (reason, build)
+        return build
+    return register
+
+
+KINDS: dict[str, tuple[str, Callable[[GoodTrade, random.Random], tuple[bytes | None, bytes]]]] = {}
+
+
+def _json(trade_id: str, ts: int, symbol: str, price, quantity) -> bytes:
+    return encode(trade_id, ts, symbol, price, quantity)
+
+
+@_kind("invalid_json")
+def truncated_json(trade, rng):
+    value = _json(*trade)
+    return trade[0].encode(), value[: rng.randint(1, len(value) - 1)]
+
+
+@_kind("invalid_json")
+def not_json(trade, rng):
+    return trade[0].encode(), b"id=%s;symbol=%s" % (trade[0].encode(), trade[2].encode())
+
+
+@_kind("not_utf8")
+def latin1_bytes(trade, rng):
+    return trade[0].encode(), _json(*trade).replace(b'"symbol": "', b'"symbol": "\xe9\xff')
+
+
+@_kind("not_an_object")
+def json_array(trade, rng):
+    return trade[0].encode(), b"[" + _json(*trade) + b"]"
+
+
+@_kind("missing_field")
+def missing_price(trade, rng):
+    trade_id, ts, symbol, price, quantity = trade
+    return trade_id.encode(), f'{{"id": "{trade_id}", "timestamp": {ts}, "symbol": "{symbol}", "quantity": {quantity}}}'.encode()
+
+
+@_kind("unexpected_field")
+def extra_field(trade, rng):
+    return trade[0].encode(), _json(*trade)[:-1] + b', "venue": "XNAS"}'
+
+
+@_kind("wrong_type")
+def price_as_string(trade, rng):
+    trade_id, ts, symbol, price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, f'"{price}"', quantity)
+
+
+@_kind("wrong_type")
+def fractional_price(trade, rng):
+    trade_id, ts, symbol, price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, f"{price / 100:.2f}", quantity)
+
+
+@_kind("wrong_type")
+def quantity_as_bool(trade, rng):
+    trade_id, ts, symbol, price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, price, "true")
+
+
+@_kind("invalid_id")
+def non_uuid_id(trade, rng):
+    trade_id = f"trade-{rng.randint(0, 10**9)}"
+    return trade_id.encode(), _json(trade_id, *trade[1:])
+
+
+@_kind("key_mismatch")
+def key_is_another_id(trade, rng):
+    other = "%08x-0000-4000-8000-%012x" % (rng.getrandbits(32), rng.getrandbits(48))
+    return other.encode(), _json(*trade)
+
+
+@_kind("key_mismatch")
+def missing_key(trade, rng):
+    return None, _json(*trade)
+
+
+@_kind("unknown_symbol")
+def unlisted_symbol(trade, rng):
+    trade_id, ts, _symbol, price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, "ZZZZZQ", price, quantity)
+
+
+@_kind("invalid_price")
+def zero_price(trade, rng):
+    trade_id, ts, symbol, _price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, rng.choice([0, -1, -2501]), quantity)
+
+
+@_kind("invalid_price")
+def absurd_price(trade, rng):
+    trade_id, ts, symbol, _price, quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, 10**13, quantity)
+
+
+@_kind("invalid_quantity")
+def zero_quantity(trade, rng):
+    trade_id, ts, symbol, price, _quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, price, rng.choice([0, -5]))
+
+
+@_kind("invalid_quantity")
+def absurd_quantity(trade, rng):
+    trade_id, ts, symbol, price, _quantity = trade
+    return trade_id.encode(), _json(trade_id, ts, symbol, price, 10**12)
+
+
+@_kind("invalid_timestamp")
+def timestamp_from_1970(trade, rng):
+    return trade[0].encode(), _json(trade[0], rng.randint(0, 10**9), *trade[2:])
+
+
+@_kind("invalid_timestamp")
+def timestamp_in_seconds_far_future(trade, rng):
+    return trade[0].encode(), _json(trade[0], trade[1] * 1000, *trade[2:])
+
+
+@_kind("oversized")
+def padded_value(trade, rng):
+    # Far above the workers' limit, still below Kafka's default 1 MB message limit.
+    return trade[0].encode(), _json(*trade)[:-1] + b', "pad": "' + b"x" * 200_000 + b'"}'
+
+
+def make(kind: str, trade: GoodTrade, rng: random.Random) -> BadMessage:
+    reason, build = KINDS[kind]
+    key, value = build(trade, rng)
+    return BadMessage(kind, reason, key, value)

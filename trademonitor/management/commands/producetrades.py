@@ -1,0 +1,58 @@
+"""`manage.py producetrades`: synthetic trades for the real NASDAQ universe, onto Kafka."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from producer.publisher import TradePublisher
+from producer.trades import TradeGenerator
+from trademonitor.models import Symbol
+
+
+def trading_universe(only: list[str] | None = None) -> list[str]:
+    """Active symbols in normal (or unknown) financial standing, like the seed's."""
+    symbols = Symbol.objects.filter(active=True, financial_status__in=[Symbol.FinancialStatus.NORMAL, ""])
+    if only:
+        symbols = symbols.filter(symbol__in=only)
+    return list(symbols.order_by("symbol").values_list("symbol", flat=True))
+
+
+class Command(BaseCommand):
+    help = "Write synthetic trades for the loaded NASDAQ symbols to Kafka."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rate", type=float, default=300, help="trades per second; 0 = as fast as possible")
+        parser.add_argument("--count", type=int, help="stop after N trades (default: run until stopped)")
+        parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
+        parser.add_argument("--seed", type=int, help="reproduce the same stream of trades")
+        parser.add_argument("--symbols", help="comma-separated symbols to limit the universe to")
+        parser.add_argument("--bad-ratio", type=float, default=0.0,
+                            help="fraction of malformed messages to mix in (dead-letter testing)")
+
+    def handle(self, *args, rate, count, topic, seed, symbols, bad_ratio, **options):
+        if rate < 0 or not 0 <= bad_ratio <= 1 or (count is not None and count < 0):
+            raise CommandError("--rate and --count must be >= 0 and --bad-ratio between 0 and 1")
+        universe = trading_universe(symbols.split(",") if symbols else None)
+        if not universe:
+            raise CommandError("no symbols to trade: run `manage.py loadsymbols` (or check --symbols)")
+        publisher = TradePublisher(topic, TradeGenerator(universe, seed), rate, bad_ratio, seed)
+
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        with tqdm(total=count, unit="trades", unit_scale=True, disable=count is None or not sys.stdout.isatty()) as bar:
+            report = publisher.run(count, stop, on_progress=bar.update)
+
+        self.stdout.write(
+            f"produced {report.produced} trades to {topic} in {report.seconds:.2f} s "
+            f"({report.rate:,.0f}/s), {report.failed} delivery failures"
+            + (f", malformed: {dict(report.bad_by_kind)}" if report.bad_by_kind else "")
+        )
+        if report.failed:
+            raise CommandError(f"{report.failed} trades were not delivered")

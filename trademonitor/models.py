@@ -1,0 +1,38 @@
+"""Django's own tables: reference data and operational state (not the trades,
+which live in ClickHouse)."""
+
+from django.db import models
+
+
+class Symbol(models.Model):
+    """A NASDAQ-listed security the system trades and shows."""
+
+    class FinancialStatus(models.TextChoices):
+        NORMAL = "N", "Normal"
+        DEFICIENT = "D", "Deficient"
+        DELINQUENT = "E", "Delinquent"
+        BANKRUPT = "Q", "Bankrupt"
+        DEFICIENT_BANKRUPT = "G", "Deficient and bankrupt"
+        DEFICIENT_DELINQUENT = "H", "Deficient and delinquent"
+        DELINQUENT_BANKRUPT = "J", "Delinquent and bankrupt"
+        DEFICIENT_DELINQUENT_BANKRUPT = "K", "Deficient, delinquent and bankrupt"
+        UNKNOWN = "", "Unknown"
+
+    class MarketCategory(models.TextChoices):
+        GLOBAL_SELECT = "Q", "Global Select Market"
+        GLOBAL = "G", "Global Market"
+        CAPITAL = "S", "Capital Market"
+
+    symbol = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=255)
+    market_category = models.CharField(max_length=1, choices=MarketCategory.choices, blank=True)
+    financial_status = models.CharField(max_length=1, choices=FinancialStatus.choices, blank=True)
+    is_etf = models.BooleanField("ETF", default=False)
+    active = models.BooleanField(default=True, help_text="Inactive symbols get no generated trades.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.name})"

@@ -242,6 +242,9 @@ class Kafka(Service):
             # One node: no reason to wait for more members before the first rebalance.
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
+            # Dead letters keep a rejected message whole, however large it was.
+            "message.max.bytes=4194304",
+            "replica.fetch.max.bytes=4194304",
             "",
         ])
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trademonitor.models import Symbol
+from trademonitor.models import Symbol, WorkerStatus
 
 
 @admin.register(Symbol)
@@ -10,3 +10,18 @@ class SymbolAdmin(admin.ModelAdmin):
     search_fields = ["symbol", "name"]
     readonly_fields = ["updated_at"]
     list_per_page = 100
+
+
+@admin.register(WorkerStatus)
+class WorkerStatusAdmin(admin.ModelAdmin):
+    """Operational state written by `runworkers`; nothing here is edited by hand."""
+
+    list_display = ["job", "slot", "host", "state", "pid", "partitions", "consumed", "inserted", "dead_lettered",
+                    "lag", "restarts", "last_heartbeat", "updated_at"]
+    list_filter = ["job", "state", "host"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -36,3 +36,29 @@ class Symbol(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} ({self.name})"
+
+
+class WorkerStatus(models.Model):
+    """The last state the supervisor saw of one worker slot (shown read-only in admin)."""
+
+    job = models.CharField(max_length=64)
+    slot = models.PositiveIntegerField()
+    state = models.CharField(max_length=16)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    partitions = models.CharField(max_length=512, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    consumed = models.BigIntegerField(default=0)
+    inserted = models.BigIntegerField(default=0)
+    dead_lettered = models.BigIntegerField(default=0)
+    lag = models.BigIntegerField(default=0, help_text="Messages behind the newest, over the slot's partitions.")
+    restarts = models.PositiveIntegerField(default=0)
+    host = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        unique_together = [("host", "job", "slot")]
+        ordering = ["job", "slot"]
+        verbose_name_plural = "worker status"
+
+    def __str__(self) -> str:
+        return f"{self.job} worker {self.slot} ({self.state})"

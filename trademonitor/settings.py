@@ -49,6 +49,9 @@ CLICKHOUSE_READONLY_URL = env(
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Prometheus metrics and /healthz of `runworkers`' supervisor.
+WORKERS_METRICS_PORT = int(env("WORKERS_METRICS_PORT", "9464"))
+
 # Where `manage.py devservices` keeps pid files, logs and the embedded services' data.
 DEVSERVICES_DIR = Path(env("DEVSERVICES_DIR", str(BASE_DIR / ".devservices")))
 
@@ -93,9 +96,11 @@ TEMPLATES = [
     },
 ]
 
+# The pub/sub layer fans each delta out to every dashboard; the core layer would
+# silently drop messages to a full channel.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     },
 }

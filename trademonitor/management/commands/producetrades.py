@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from producer.publisher import TradePublisher
 from producer.trades import TradeGenerator
+from trademonitor.kafka import ensure_topic
 from trademonitor.models import Symbol
 
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
         universe = trading_universe(symbols.split(",") if symbols else None)
         if not universe:
             raise CommandError("no symbols to trade: run `manage.py loadsymbols` (or check --symbols)")
+        ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
         publisher = TradePublisher(topic, TradeGenerator(universe, seed), rate, bad_ratio, seed)
 
         stop = threading.Event()

@@ -1,0 +1,273 @@
+"""One worker process: consume, batch, flush, commit (see workers/ingest.py for why
+this order makes the effect exactly-once).
+
+The loop is written here rather than on sentry-arroyo: resuming each assigned
+partition from the position ClickHouse recorded, and flushing synchronously
+inside the revocation callback, are the core of the exactly-once design, and
+both sit below the strategy API arroyo exposes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.exceptions import OperationalError
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+
+from workers.batch import Batch
+from workers.deadletters import DeadLetterError, DeadLetterSink
+from workers.validation import Rejection
+
+logger = logging.getLogger(__name__)
+
+# Exit codes the supervisor understands.
+EXIT_OK = 0
+EXIT_FATAL = 3  # do not restart: the input or the configuration is wrong
+
+MAX_RETRY_SECONDS = 30.0
+STATUS_EVERY_SECONDS = 1.0
+INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent messages
+# Failures worth waiting out: a service that is down or slow. Anything else (a
+# ClickHouse error about the data, say) is a bug to crash on, not to retry forever.
+RETRYABLE = (OperationalError, ConnectionError, TimeoutError, KafkaException, DeadLetterError)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    slot: int
+    group: str
+    max_batch_rows: int = 50_000
+    max_batch_ms: int = 200
+    drain_seconds: float = 20.0
+
+
+class TooManyInvalid(Exception):
+    """Most recent messages were invalid: the topic carries another format."""
+
+
+class Worker:
+    def __init__(self, job, options: WorkerOptions, heartbeat, stop, status_queue=None):
+        from clickhouse.connection import writer
+        # Imported here, in the worker process: metrics need the multiprocess
+        # directory the supervisor set up, deltas the Django settings.
+        from workers import metrics
+        from workers.deltas import DeltaPublisher
+
+        self.job = job
+        self.options = options
+        self.heartbeat = heartbeat
+        self.stop = stop
+        self.status_queue = status_queue
+        self.metrics = metrics
+        self.clickhouse = writer(send_receive_timeout=30)
+        self.dead_letters = DeadLetterSink(job=job.name)
+        self.deltas = DeltaPublisher(getattr(job, "delta_group", "trades.deltas"))
+        self.batch = Batch()
+        self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0}
+        self._recent = [0, 0]  # [messages, invalid] in the current window
+        self._last_status = 0.0
+        self.consumer = Consumer(self._consumer_config())
+
+    def _consumer_config(self) -> dict:
+        from trademonitor.kafka import client_config
+
+        return client_config(**{
+            "group.id": self.options.group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # A worker killed and restarted in its slot rejoins without a rebalance.
+            "group.instance.id": f"{self.options.group}-{self.job.name}-{self.options.slot}",
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 2_000,
+            # Inserts are retried while ClickHouse is down; that is not a hung consumer.
+            "max.poll.interval.ms": 30 * 60 * 1000,
+            "fetch.max.bytes": 64 << 20,
+            "queued.max.messages.kbytes": 64 * 1024,
+        })
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        self.consumer.subscribe(self.job.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        try:
+            while not self.stop.is_set():
+                self._beat()
+                room = self.options.max_batch_rows - self.batch.consumed
+                for message in self.consumer.consume(num_messages=min(room, 10_000), timeout=0.05):
+                    self._take(message)
+                if self._due():
+                    self.flush()
+            self._drain()
+            return EXIT_OK
+        except TooManyInvalid as exc:
+            logger.error("%s; stopping without committing the batch", exc)
+            return EXIT_FATAL
+        finally:
+            self.deltas.close()
+            self.consumer.close()
+
+    def _take(self, message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                logger.warning("consumer error: %s", error)
+            return
+        outcome = self.job.parse(message, time.time_ns() // 1_000_000)
+        self.batch.add(message, outcome)
+        self._count_validity(isinstance(outcome, Rejection))
+
+    def _count_validity(self, invalid: bool) -> None:
+        self._recent[0] += 1
+        self._recent[1] += invalid
+        if self._recent[0] >= INVALID_WINDOW:
+            if self._recent[1] * 2 > self._recent[0]:
+                raise TooManyInvalid(
+                    f"{self._recent[1]} of the last {self._recent[0]} messages on {self.job.topics} were invalid")
+            self._recent = [0, 0]
+
+    def _due(self) -> bool:
+        return self.batch.consumed >= self.options.max_batch_rows or (
+            self.batch.consumed > 0 and self.batch.age_ms() >= self.options.max_batch_ms)
+
+    def _beat(self) -> None:
+        self.heartbeat.value = time.time()
+        if time.monotonic() - self._last_status >= STATUS_EVERY_SECONDS:
+            self._last_status = time.monotonic()
+            self._report_status()
+
+    # -- the flush ---------------------------------------------------------------------
+    def flush(self) -> None:
+        """Insert, dead-letter, publish, then commit: the order exactly-once rests on."""
+        batch, self.batch = self.batch, Batch()
+        if not batch.consumed:
+            return
+        labels = {"job": self.job.name}
+        started = time.monotonic()
+        self._retrying(lambda: self.job.write(self.clickhouse, batch), "insert into ClickHouse")
+        self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
+        self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
+        delta = self.job.delta(batch)
+        if delta is not None:
+            self.deltas.publish(delta)
+        self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
+                       "commit offsets")
+        self.counts["consumed"] += batch.consumed
+        self.counts["inserted"] += len(batch.rows)
+        self.counts["dead_lettered"] += len(batch.dead_letters)
+        self.metrics.CONSUMED.labels(**labels).inc(batch.consumed)
+        self.metrics.INSERTED.labels(**labels).inc(len(batch.rows))
+        self.metrics.BATCH_ROWS.labels(**labels).observe(batch.consumed)
+        for letter in batch.dead_letters:
+            self.metrics.DEAD_LETTERS.labels(job=self.job.name, reason=letter.rejection.reason).inc()
+
+    def _retrying(self, action, what: str) -> None:
+        """Run `action` until it succeeds, backing off; a data error is not retried."""
+        delay = 0.1
+        while True:
+            try:
+                action()
+                return
+            except RETRYABLE as exc:
+                if self.stop.is_set() and self._past_deadline():
+                    raise
+                logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    self._beat()  # waiting is not hanging
+                    time.sleep(min(0.5, delay))
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def _past_deadline(self) -> bool:
+        return time.monotonic() > getattr(self, "_drain_deadline", float("inf"))
+
+    # -- rebalances and shutdown -------------------------------------------------------
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
+        recorded: dict = {}
+        self._retrying(lambda: recorded.update(self.job.resume_positions(self.clickhouse)), "read resume positions")
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            resume = recorded.get(key)
+            if resume is not None and (committed[key] == OFFSET_INVALID or resume > committed[key]):
+                # ClickHouse is ahead of the committed offset: a worker died between insert and commit.
+                tp.offset = resume
+                logger.info("partition %s/%d resumes at %d from ClickHouse (committed: %s)",
+                            tp.topic, tp.partition, resume, committed[key])
+        consumer.assign(partitions)
+        logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
+
+    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+        # Finish what was consumed from these partitions before another worker takes them.
+        self.flush()
+        logger.info("revoked %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
+
+    def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
+        # Someone else owns them now: what we hold must not be committed. ClickHouse
+        # deduplication and resume positions make a later re-read harmless.
+        logger.warning("lost %s; dropping the unflushed batch", partitions)
+        self.batch = Batch()
+
+    def _drain(self) -> None:
+        self._drain_deadline = time.monotonic() + self.options.drain_seconds
+        self.flush()
+        logger.info("drained: %s", self.counts)
+
+    def _report_status(self) -> None:
+        if self.status_queue is None:
+            return
+        assignment = self.consumer.assignment()
+        lag = {}
+        for tp in assignment:
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                position = self.consumer.position([tp])[0].offset
+            except Exception:  # noqa: BLE001 - status is best effort
+                continue
+            if position >= 0 and high >= 0:
+                lag[f"{tp.topic}/{tp.partition}"] = max(0, high - position)
+                self.metrics.LAG.labels(job=self.job.name, topic=tp.topic, partition=tp.partition).set(lag[
+                    f"{tp.topic}/{tp.partition}"])
+        try:
+            self.status_queue.put_nowait({
+                "slot": self.options.slot, "job": self.job.name, "pid": os.getpid(),
+                "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assignment),
+                "lag": lag, "deltas_dropped": self.deltas.dropped, **self.counts,
+            })
+        except Exception:  # noqa: BLE001 - a full queue only delays the status
+            pass
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job by import path, so a spawned process can build it after setting up Django."""
+
+    path: str
+    kwargs: tuple = ()
+
+    def build(self):
+        from django.utils.module_loading import import_string
+
+        return import_string(self.path)(**dict(self.kwargs))
+
+
+def run_worker(job: JobSpec, options: WorkerOptions, heartbeat, stop, status_queue) -> None:
+    """Entry point of a spawned worker process."""
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    # The supervisor handles signals; a worker stops when `stop` is set.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    multiprocessing.current_process().name = f"worker-{options.slot}"
+    worker = Worker(job.build(), options, heartbeat, stop, status_queue)
+    connections.close_all()
+    code = worker.run()
+    raise SystemExit(code)

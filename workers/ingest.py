@@ -1,0 +1,117 @@
+"""The ingest job: trades from Kafka into ClickHouse, and their deltas to the dashboard.
+
+Exactly-once effect
+-------------------
+Every trade on the topic ends up in `trades`, and in the totals, exactly once:
+
+1. Offsets are committed only after ClickHouse acknowledged the insert of every
+   good message they cover and Kafka acknowledged every dead letter.
+2. A flush is one insert, one block, carrying a deduplication token built from the
+   offset ranges it covers (`Batch.deduplication_token`). A retry (say, a request
+   that timed out after ClickHouse applied it) resends the same block with the
+   same token, and `trades` and every materialized-view target drop it
+   (`non_replicated_deduplication_window`, dependent-view deduplication on,
+   `async_insert=0`). The worker retries with backoff while ClickHouse is down,
+   neither consuming nor committing meanwhile, so memory stays bounded.
+3. A worker killed between insert and commit leaves ClickHouse ahead of Kafka.
+   Whoever is assigned the partition next starts from the position ClickHouse
+   recorded (`symbol_totals.max_offset` + 1) when that is ahead of the committed
+   offset, so nothing is inserted twice.
+
+Dead letters are at least once: a worker killed after sending them but before
+committing sends them again; each carries its source partition and offset, which
+identify duplicates.
+
+The one gap left is ClickHouse's own: it writes a block and the blocks of its
+materialized views one after the other, so a server killed between the two
+leaves them apart. `totals_check()` finds that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Message
+
+from clickhouse import queries
+from clickhouse.writer import insert_trades
+from trademonitor.models import Symbol
+from workers.batch import Batch
+from workers.validation import Rejection, TradeRules, parse
+
+logger = logging.getLogger(__name__)
+
+DELTA_GROUP = "trades.deltas"
+SYMBOL_REFRESH_SECONDS = 60
+LOG_EVERY = 100_000
+
+
+class IngestJob:
+    name = "ingest"
+
+    def __init__(self, topic: str, rules: TradeRules | None = None):
+        self.topics = [topic]
+        self._rules = rules
+        self._rules_loaded = 0.0
+        self._parsed = 0
+
+    # -- per message ---------------------------------------------------------------
+    def parse(self, message: Message, now_ms: int) -> tuple | Rejection:
+        outcome = parse(message.key(), message.value(), self.rules(), now_ms)
+        if isinstance(outcome, Rejection):
+            return outcome
+        self._parsed += 1
+        if self._parsed == 1 or self._parsed % LOG_EVERY == 0:
+            logger.info("trade %d: %s", self._parsed, outcome)
+        return (*outcome, message.partition(), message.offset())
+
+    def rules(self) -> TradeRules:
+        """The known symbols, re-read now and then so new listings are accepted."""
+        if self._rules is None or time.monotonic() - self._rules_loaded > SYMBOL_REFRESH_SECONDS:
+            symbols = frozenset(Symbol.objects.values_list("symbol", flat=True))
+            self._rules = TradeRules(symbols=symbols)
+            self._rules_loaded = time.monotonic()
+        return self._rules
+
+    # -- per flush -------------------------------------------------------------------
+    def write(self, client: Client, batch: Batch) -> None:
+        """Insert the batch's good trades as one deduplicated block."""
+        if not batch.rows:
+            return
+        ids, timestamps, symbols, cents, quantities, partitions, offsets = (list(c) for c in zip(*batch.rows))
+        prices = [Decimal(value).scaleb(-2) for value in cents]
+        # DateTime64(3) takes epoch milliseconds as they are.
+        columns = [ids, timestamps, symbols, prices, quantities, partitions, offsets]
+        insert_trades(client, columns, batch.deduplication_token(self.name))
+
+    def resume_positions(self, client: Client) -> dict[tuple[str, int], int]:
+        """Where ClickHouse says each partition's ingestion got to (next offset to read)."""
+        topic = self.topics[0]
+        return {(topic, partition): offset + 1 for partition, offset in queries.ingested_offsets(client).items()}
+
+    def delta(self, batch: Batch) -> dict | None:
+        """The batch's per-symbol changes and the offsets they cover, for the dashboard."""
+        if not batch.rows:
+            return None
+        symbols: dict[str, list] = {}
+        offsets: dict[int, list[int]] = {}
+        for trade_id, ts, symbol, price, quantity, partition, offset in batch.rows:
+            entry = symbols.get(symbol)
+            if entry is None:
+                entry = symbols[symbol] = [0, 0, 0, (ts, partition, offset, price)]
+            entry[0] += 1
+            entry[1] += quantity
+            entry[2] += price * quantity
+            if (ts, partition, offset) > entry[3][:3]:
+                entry[3] = (ts, partition, offset, price)
+            span = offsets.setdefault(partition, [offset, offset])
+            span[1] = max(span[1], offset)
+        return {
+            "type": "trades.delta",
+            "offsets": {str(partition): span for partition, span in offsets.items()},
+            # symbol: [trades, shares, volume in cents, last trade (ts ms, partition, offset, price cents)]
+            "symbols": {symbol: [n, shares, volume, list(last)] for symbol, (n, shares, volume, last) in symbols.items()},
+        }

@@ -1,0 +1,239 @@
+"""The supervisor of `manage.py runworkers`: N worker processes, kept alive.
+
+It starts each worker (multiprocessing, spawn context), restarts one that dies
+with exponential backoff, replaces one whose heartbeat stops, and on SIGTERM or
+SIGINT asks all to drain (flush, insert, commit, leave) within a deadline before
+killing what remains. Workers that keep crashing make it give up with a non-zero
+exit. It writes each worker's status to the WorkerStatus table and serves the
+pool's Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.2
+HEARTBEAT_TIMEOUT = 30.0
+CRASH_WINDOW_SECONDS = 60.0
+MAX_CRASHES_IN_WINDOW = 5
+MAX_BACKOFF_SECONDS = 30.0
+HEALTHY_RUN_SECONDS = 60.0  # a worker that ran this long resets its backoff
+
+
+@dataclass
+class Slot:
+    index: int
+    heartbeat: object
+    process: multiprocessing.Process | None = None
+    started_at: float = 0.0
+    next_start: float = 0.0
+    backoff: float = 1.0
+    restarts: int = 0
+    status: dict = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+
+class Supervisor:
+    def __init__(self, job, job_name: str, processes: int, options, metrics_port: int | None = None):
+        self.job = job
+        self.job_name = job_name
+        self.options = options
+        self.metrics_port = metrics_port
+        self._context = multiprocessing.get_context("spawn")
+        self._stop_workers = self._context.Event()
+        self._status_queue = self._context.Queue()
+        self._slots = [Slot(i, self._context.Value("d", 0.0)) for i in range(processes)]
+        self._crashes: deque[float] = deque()
+        self._shutdown = threading.Event()
+        self._host = socket.gethostname()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run(self) -> int:
+        _prepare_metrics_dir()
+        from workers import metrics  # after the multiprocess directory is set
+
+        self._restarts = metrics.RESTARTS.labels(job=self.job_name)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self._shutdown.set())
+        http = self._serve_metrics() if self.metrics_port is not None else None
+        logger.info("starting %d %s workers", len(self._slots), self.job_name)
+        code = 0
+        try:
+            while not self._shutdown.is_set():
+                code = self._tick()
+                if code:
+                    break
+                self._shutdown.wait(TICK_SECONDS)
+        finally:
+            self._drain()
+            if http:
+                http.shutdown()
+        return code
+
+    def _tick(self) -> int:
+        self._read_statuses()
+        now = time.monotonic()
+        for slot in self._slots:
+            if slot.process is not None and not slot.alive:
+                code = self._reap(slot, now)
+                if code:
+                    return code
+            elif slot.alive and time.time() - slot.heartbeat.value > HEARTBEAT_TIMEOUT:
+                logger.error("worker %d (pid %d) missed its heartbeat for %.0f s; killing it",
+                             slot.index, slot.process.pid, HEARTBEAT_TIMEOUT)
+                slot.process.kill()
+            if slot.process is None and now >= slot.next_start:
+                self._start(slot)
+        self._write_statuses()
+        return 0
+
+    def _start(self, slot: Slot) -> None:
+        from workers.consumer import run_worker
+
+        slot.heartbeat.value = time.time()
+        options = replace(self.options, slot=slot.index)
+        slot.process = self._context.Process(
+            target=run_worker, name=f"{self.job_name}-worker-{slot.index}",
+            args=(self.job, options, slot.heartbeat, self._stop_workers, self._status_queue),
+        )
+        slot.process.start()
+        slot.started_at = time.monotonic()
+        logger.info("worker %d started (pid %d)", slot.index, slot.process.pid)
+
+    def _reap(self, slot: Slot, now: float) -> int:
+        from workers.consumer import EXIT_FATAL
+
+        code = slot.process.exitcode
+        slot.process = None
+        if code == EXIT_FATAL:
+            logger.error("worker %d stopped on an error that a restart cannot fix; stopping the pool", slot.index)
+            return 2
+        self._crashes.append(now)
+        while self._crashes and now - self._crashes[0] > CRASH_WINDOW_SECONDS:
+            self._crashes.popleft()
+        if len(self._crashes) > MAX_CRASHES_IN_WINDOW:
+            logger.error("%d worker crashes within %.0f s; giving up", len(self._crashes), CRASH_WINDOW_SECONDS)
+            return 1
+        if now - slot.started_at > HEALTHY_RUN_SECONDS:
+            slot.backoff = 1.0
+        slot.next_start = now + slot.backoff
+        logger.warning("worker %d exited with %s; restarting in %.0f s", slot.index, code, slot.backoff)
+        slot.backoff = min(slot.backoff * 2, MAX_BACKOFF_SECONDS)
+        slot.restarts += 1
+        self._restarts.inc()
+        return 0
+
+    def _drain(self) -> None:
+        """Ask every worker to flush and commit, then kill whatever is left at the deadline."""
+        self._stop_workers.set()
+        deadline = time.monotonic() + self.options.drain_seconds + 5
+        for slot in self._slots:
+            if slot.process is not None:
+                slot.process.join(max(0.0, deadline - time.monotonic()))
+                if slot.process.is_alive():
+                    logger.error("worker %d did not drain in time; killing it", slot.index)
+                    slot.process.kill()
+                    slot.process.join(5)
+        self._read_statuses()
+        for slot in self._slots:
+            slot.process = None
+        self._write_statuses(force=True)
+        logger.info("all workers stopped")
+
+    # -- status --------------------------------------------------------------------------------
+    def _read_statuses(self) -> None:
+        while True:
+            try:
+                status = self._status_queue.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty, or a queue broken by a killed worker
+                return
+            if 0 <= status.get("slot", -1) < len(self._slots):
+                self._slots[status["slot"]].status = status
+
+    _last_write = 0.0
+
+    def _write_statuses(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_write < 1.0:
+            return
+        self._last_write = time.monotonic()
+        from trademonitor.models import WorkerStatus
+
+        for slot in self._slots:
+            status = slot.status
+            state = "running" if slot.alive else ("stopped" if self._stop_workers.is_set() else "restarting")
+            WorkerStatus.objects.update_or_create(
+                host=self._host, job=self.job_name, slot=slot.index,
+                defaults={
+                    "state": state,
+                    "pid": slot.process.pid if slot.alive else None,
+                    "partitions": ",".join(status.get("partitions", []))[:512],
+                    "last_heartbeat": datetime.fromtimestamp(slot.heartbeat.value, timezone.utc)
+                    if slot.heartbeat.value else None,
+                    "consumed": status.get("consumed", 0),
+                    "inserted": status.get("inserted", 0),
+                    "dead_lettered": status.get("dead_lettered", 0),
+                    "lag": sum(status.get("lag", {}).values()),
+                    "restarts": slot.restarts,
+                },
+            )
+
+    # -- metrics and health ----------------------------------------------------------------------
+    def _serve_metrics(self) -> ThreadingHTTPServer:
+        supervisor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/healthz"):
+                    alive = sum(slot.alive for slot in supervisor._slots)
+                    body = json.dumps({"workers": len(supervisor._slots), "alive": alive}).encode()
+                    self._send(200 if alive else 503, body, "application/json")
+                elif self.path.startswith("/metrics"):
+                    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+                    from prometheus_client.multiprocess import MultiProcessCollector
+
+                    registry = CollectorRegistry()
+                    MultiProcessCollector(registry)
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status, body, content_type):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("0.0.0.0", self.metrics_port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+        logger.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", server.server_address[1])
+        return server
+
+
+def _prepare_metrics_dir() -> None:
+    """A fresh directory for this pool's samples, in the environment workers inherit."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="trademonitor-metrics-")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory

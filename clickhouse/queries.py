@@ -80,10 +80,15 @@ class Candle:
 
 # Two groupings in one pass over one set of parts: per symbol (the totals) and
 # per partition (the watermarks). grouping(symbol) is 1 on the per-partition rows.
-SNAPSHOT_SQL = """
+# The time of a trade from its order key (see migration 0002).
+_KEY_TIME = "fromUnixTimestamp64Milli(toInt64(bitShiftRight({key}, 80)), 'UTC')"
+_ORDER_KEY = ("bitShiftLeft(toUInt128(toUnixTimestamp64Milli(ts)), 80)"
+              " + bitShiftLeft(toUInt128(kafka_partition), 64) + kafka_offset")
+
+SNAPSHOT_SQL = f"""
     SELECT grouping(symbol), symbol, kafka_partition,
            sum(trades), sum(shares), sum(volume),
-           tupleElement(max(last_trade), 'price'), tupleElement(max(last_trade), 'ts'),
+           argMaxMerge(last_price), {_KEY_TIME.format(key="max(last_key)")},
            max(max_offset)
     FROM symbol_totals
     GROUP BY GROUPING SETS ((symbol), (kafka_partition))
@@ -155,7 +160,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
 
 
 CANDLES_SQL = """
-    SELECT minute, min(first_trade).price, max(high), min(low), max(last_trade).price,
+    SELECT minute, argMinMerge(open), max(high), min(low), argMaxMerge(close),
            sum(shares), sum(volume), sum(trades)
     FROM candles_1m
     WHERE symbol = {symbol:String}
@@ -171,20 +176,20 @@ def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime) -
     return [Candle(*row) for row in rows]
 
 
-TOTALS_CHECK_SQL = """
+TOTALS_CHECK_SQL = f"""
     SELECT symbol,
            kept.trades, recomputed.trades, kept.shares, recomputed.shares,
            kept.volume, recomputed.volume, kept.last_trade, recomputed.last_trade
     FROM
     (
         SELECT symbol, sum(trades) AS trades, sum(shares) AS shares, sum(volume) AS volume,
-               max(last_trade) AS last_trade
+               (max(last_key), argMaxMerge(last_price)) AS last_trade
         FROM symbol_totals GROUP BY symbol
     ) AS kept
     FULL OUTER JOIN
     (
         SELECT symbol, count() AS trades, sum(quantity) AS shares, sum(toDecimal128(price, 2) * quantity) AS volume,
-               max((ts, kafka_partition, kafka_offset, price)) AS last_trade
+               (max({_ORDER_KEY}), argMax(price, {_ORDER_KEY})) AS last_trade
         FROM trades GROUP BY symbol
     ) AS recomputed USING (symbol)
     WHERE kept.trades != recomputed.trades OR kept.shares != recomputed.shares

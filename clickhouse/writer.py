@@ -13,7 +13,11 @@ from collections.abc import Sequence
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse import native
+
 TRADE_COLUMNS = ("id", "ts", "symbol", "price", "quantity", "kafka_partition", "kafka_offset")
+# How each column travels: ids as text, ts as epoch milliseconds, price as cents.
+TRADE_WIRE_TYPES = ("UUID", "DateTime64(3, 'UTC')", "String", "Decimal(18, 2)", "UInt32", "UInt16", "UInt64")
 
 INSERT_SETTINGS = {
     "async_insert": 0,
@@ -26,11 +30,16 @@ INSERT_SETTINGS = {
 
 
 def insert_trades(client: Client, columns: Sequence[Sequence], deduplication_token: str) -> None:
-    """Insert column-oriented trades (in TRADE_COLUMNS order) as one deduplicated block."""
-    client.insert(
+    """Insert trades as one deduplicated block.
+
+    `columns` are in TRADE_COLUMNS order as they come off the wire: id strings,
+    epoch milliseconds, symbols, price in integer cents, quantities, partitions, offsets.
+    """
+    data = native.block(list(zip(TRADE_COLUMNS, TRADE_WIRE_TYPES, columns)))
+    client.raw_insert(
         "trades",
-        columns,
-        column_names=TRADE_COLUMNS,
-        column_oriented=True,
+        TRADE_COLUMNS,
+        insert_block=data,
+        fmt="Native",
         settings={**INSERT_SETTINGS, "insert_deduplication_token": deduplication_token},
     )

@@ -41,7 +41,8 @@ def make_trade(symbol: str, ms: int, cents: int, quantity: int, partition: int, 
 
 
 def insert(writer, trades: list[tuple], token: str | None = None) -> None:
-    insert_trades(writer, [list(column) for column in zip(*trades)], token or str(uuid.uuid4()))
+    wire = [(str(i), int(ts.timestamp() * 1000), s, int(price * 100), q, p, o) for i, ts, s, price, q, p, o in trades]
+    insert_trades(writer, [list(column) for column in zip(*wire)], token or str(uuid.uuid4()))
 
 
 def expected_totals(trades: list[tuple]) -> dict:

@@ -41,6 +41,8 @@ RETRYABLE = (OperationalError, ConnectionError, TimeoutError, KafkaException, De
 class WorkerOptions:
     slot: int
     group: str
+    # Set by the supervisor (host and pid): slots of two pools in one group never clash.
+    instance_prefix: str = ""
     max_batch_rows: int = 50_000
     max_batch_ms: int = 200
     drain_seconds: float = 20.0
@@ -82,7 +84,8 @@ class Worker:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             # A worker killed and restarted in its slot rejoins without a rebalance.
-            "group.instance.id": f"{self.options.group}-{self.job.name}-{self.options.slot}",
+            "group.instance.id": f"{self.options.group}-{self.job.name}-{self.options.instance_prefix}"
+                                 f"-{self.options.slot}",
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 2_000,
             # Inserts are retried while ClickHouse is down; that is not a hung consumer.

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import time
-from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -55,6 +54,8 @@ class IngestJob:
     def __init__(self, topic: str, rules: TradeRules | None = None):
         self.topics = [topic]
         self._rules = rules
+        # Rules given here are fixed; otherwise the known symbols are re-read now and then.
+        self._fixed_rules = rules is not None
         self._rules_loaded = 0.0
         self._parsed = 0
 
@@ -70,7 +71,9 @@ class IngestJob:
 
     def rules(self) -> TradeRules:
         """The known symbols, re-read now and then so new listings are accepted."""
-        if self._rules is None or time.monotonic() - self._rules_loaded > SYMBOL_REFRESH_SECONDS:
+        if not self._fixed_rules and (
+            self._rules is None or time.monotonic() - self._rules_loaded > SYMBOL_REFRESH_SECONDS
+        ):
             symbols = frozenset(Symbol.objects.values_list("symbol", flat=True))
             self._rules = TradeRules(symbols=symbols)
             self._rules_loaded = time.monotonic()
@@ -81,11 +84,7 @@ class IngestJob:
         """Insert the batch's good trades as one deduplicated block."""
         if not batch.rows:
             return
-        ids, timestamps, symbols, cents, quantities, partitions, offsets = (list(c) for c in zip(*batch.rows))
-        prices = [Decimal(value).scaleb(-2) for value in cents]
-        # DateTime64(3) takes epoch milliseconds as they are.
-        columns = [ids, timestamps, symbols, prices, quantities, partitions, offsets]
-        insert_trades(client, columns, batch.deduplication_token(self.name))
+        insert_trades(client, list(zip(*batch.rows)), batch.deduplication_token(self.name))
 
     def resume_positions(self, client: Client) -> dict[tuple[str, int], int]:
         """Where ClickHouse says each partition's ingestion got to (next offset to read)."""
@@ -111,6 +110,7 @@ class IngestJob:
             span[1] = max(span[1], offset)
         return {
             "type": "trades.delta",
+            "topic": self.topics[0],
             "offsets": {str(partition): span for partition, span in offsets.items()},
             # symbol: [trades, shares, volume in cents, last trade (ts ms, partition, offset, price cents)]
             "symbols": {symbol: [n, shares, volume, list(last)] for symbol, (n, shares, volume, last) in symbols.items()},

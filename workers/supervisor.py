@@ -109,7 +109,7 @@ class Supervisor:
         from workers.consumer import run_worker
 
         slot.heartbeat.value = time.time()
-        options = replace(self.options, slot=slot.index)
+        options = replace(self.options, slot=slot.index, instance_prefix=f"{self._host}-{os.getpid()}")
         slot.process = self._context.Process(
             target=run_worker, name=f"{self.job_name}-worker-{slot.index}",
             args=(self.job, options, slot.heartbeat, self._stop_workers, self._status_queue),

@@ -1,12 +1,13 @@
 -- One-minute candles per symbol for the drill-down chart. Open and close are the
--- least and greatest (ts, partition, offset, price) of the minute, so ties on ts
--- resolve the same way as the totals' latest price.
+-- prices of the minute's first and last trade by the order key of 0002 (ts,
+-- partition, offset packed in a UInt128), so ties on ts resolve the same way as
+-- the totals' latest price.
 CREATE TABLE IF NOT EXISTS candles_1m
 (
     symbol      LowCardinality(String),
     minute      DateTime('UTC'),
-    first_trade SimpleAggregateFunction(min, Tuple(ts DateTime64(3, 'UTC'), kafka_partition UInt16, kafka_offset UInt64, price Decimal(18, 2))),
-    last_trade  SimpleAggregateFunction(max, Tuple(ts DateTime64(3, 'UTC'), kafka_partition UInt16, kafka_offset UInt64, price Decimal(18, 2))),
+    open        AggregateFunction(argMin, Decimal(18, 2), UInt128),
+    close       AggregateFunction(argMax, Decimal(18, 2), UInt128),
     high        SimpleAggregateFunction(max, Decimal(18, 2)),
     low         SimpleAggregateFunction(min, Decimal(18, 2)),
     shares      UInt64,
@@ -19,11 +20,13 @@ ORDER BY (symbol, minute)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS candles_1m_mv TO candles_1m AS
+WITH bitShiftLeft(toUInt128(toUnixTimestamp64Milli(ts)), 80)
+     + bitShiftLeft(toUInt128(kafka_partition), 64) + kafka_offset AS order_key
 SELECT
     symbol,
     toStartOfMinute(ts)                                AS minute,
-    min((ts, kafka_partition, kafka_offset, price))    AS first_trade,
-    max((ts, kafka_partition, kafka_offset, price))    AS last_trade,
+    argMinState(price, order_key)                      AS open,
+    argMaxState(price, order_key)                      AS close,
     max(price)                                         AS high,
     min(price)                                         AS low,
     sum(quantity)                                      AS shares,

@@ -14,6 +14,7 @@ list of `name:password`. A development and CI component only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import logging
@@ -106,6 +107,25 @@ class EndpointServer(ThreadingHTTPServer):
         super().__init__(address, RequestHandler)
         self.engine = engine
         self.users = users
+        self._active = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def running(self):
+        """Around one request's engine work: shutdown waits until none is running,
+        so a stop never cuts an insert off halfway."""
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -184,13 +204,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         engine = self.server.engine
         connection = engine.checkout(readonly)
         healthy = False
-        try:
-            connection.prepare(request.database or "default", request.settings)
-            healthy = True
-            result, stats, fmt = self._run(connection, request, body)
-            return result, stats, fmt
-        finally:
-            engine.checkin(connection, readonly, healthy)
+        with self.server.running():
+            try:
+                connection.prepare(request.database or "default", request.settings)
+                healthy = True
+                return self._run(connection, request, body)
+            finally:
+                engine.checkin(connection, readonly, healthy)
 
     def _run(self, connection, request: QueryRequest, body) -> tuple[bytes, QueryStats, str]:
         content_type = self.headers.get("Content-Type", "")
@@ -287,5 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if not server.wait_idle(30):
+            logger.warning("requests still running after 30 s; closing the engine anyway")
         engine.close()
         logger.info("stopped")

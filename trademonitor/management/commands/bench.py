@@ -20,6 +20,9 @@ class Command(BaseCommand):
         query = subcommands.add_parser("query", help="drill-down, snapshot and candles on N trades")
         query.add_argument("--trades", type=int, default=10_000_000)
         query.add_argument("--samples", type=int, default=200)
+        ingest = subcommands.add_parser("ingest", help="the worker pool against a bare consumer")
+        ingest.add_argument("--trades", type=int, default=2_000_000)
+        ingest.add_argument("--processes", type=int, default=2)
         for sub in subcommands.choices.values():
             sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
@@ -28,6 +31,10 @@ class Command(BaseCommand):
             from benchmarks import endpoint
 
             figures = endpoint.run(options["batch_rows"], options["batches"], options["pings"])
+        elif benchmark == "ingest":
+            from benchmarks import ingest
+
+            figures = ingest.run(options["trades"], options["processes"])
         elif benchmark == "query":
             from benchmarks import query
 

@@ -1,0 +1,189 @@
+"""A whole ingestion pipeline of a test's own: a fresh topic, a scratch ClickHouse
+database, a symbol database, and `runworkers` as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import clickhouse_connect
+from confluent_kafka import Consumer, Producer, TopicPartition
+from django.conf import settings
+
+from clickhouse import queries
+from clickhouse.connection import client_settings
+from clickhouse.migrate import Migrator
+from producer.trades import TradeGenerator, now_ms
+from trademonitor.kafka import client_config, ensure_topic
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Tally:
+    """What the producer sent, per symbol: the expected totals."""
+
+    trades: dict = field(default_factory=lambda: defaultdict(int))
+    shares: dict = field(default_factory=lambda: defaultdict(int))
+    volume_cents: dict = field(default_factory=lambda: defaultdict(int))
+    count: int = 0
+
+    def add(self, symbol: str, price: int, quantity: int) -> None:
+        self.trades[symbol] += 1
+        self.shares[symbol] += quantity
+        self.volume_cents[symbol] += price * quantity
+        self.count += 1
+
+
+class Pipeline:
+    def __init__(self, symbol_db: str, clickhouse_url: str | None = None, readonly_url: str | None = None):
+        self.name = f"t{uuid.uuid4().hex[:10]}"
+        self.topic = self.name
+        self.group = f"{self.name}-group"
+        self.database = self.name
+        self.symbol_db = symbol_db
+        self.base_url = clickhouse_url or settings.CLICKHOUSE_URL
+        self.base_readonly_url = readonly_url or settings.CLICKHOUSE_READONLY_URL
+        self.tally = Tally()
+        self.pools: list[subprocess.Popen] = []
+        ensure_topic(self.topic, 3)
+        ensure_topic(f"{self.topic}.dlq", 3)
+        self.migrate()
+
+    # -- ClickHouse ---------------------------------------------------------------------
+    def _with_database(self, url: str) -> str:
+        head, _, query = url.partition("?")
+        return head.rsplit("/", 1)[0] + "/" + self.database + (f"?{query}" if query else "")
+
+    def migrate(self) -> None:
+        Migrator(self.base_url, self.database).apply()
+
+    @property
+    def url(self) -> str:
+        return self._with_database(self.base_url)
+
+    def clickhouse(self):
+        return clickhouse_connect.get_client(**client_settings(self.url))
+
+    def count(self) -> int:
+        return self.clickhouse().command("SELECT count() FROM trades")
+
+    def wait_for(self, expected: int, timeout: float = 180.0) -> int:
+        deadline = time.monotonic() + timeout
+        count = -1
+        while time.monotonic() < deadline:
+            try:
+                count = self.count()
+            except Exception:  # noqa: BLE001 - the endpoint may be restarting
+                count = -1
+            if count >= expected:
+                return count
+            time.sleep(0.5)
+        return count
+
+    def assert_exact(self) -> None:
+        client = self.clickhouse()
+        count, distinct = client.query("SELECT count(), uniqExact(id) FROM trades").result_rows[0]
+        assert count == distinct == self.tally.count, (count, distinct, self.tally.count)
+        assert queries.totals_check(client) == []
+        snapshot = queries.snapshot(client)
+        assert {s: (t.trades, t.shares, t.volume) for s, t in snapshot.totals.items()} == {
+            s: (n, self.tally.shares[s], Decimal(self.tally.volume_cents[s]) / 100) for s, n in self.tally.trades.items()
+        }
+
+    # -- Kafka ----------------------------------------------------------------------------
+    def produce(self, count: int, symbols: list[str], seed: int = 1, extra: list | None = None) -> None:
+        """`count` good trades (tallied), plus `extra` raw (key, value) messages interleaved."""
+        import json
+
+        producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 20}))
+        generator = TradeGenerator(symbols, seed=seed)
+        extra = list(extra or [])
+        every = max(1, count // (len(extra) + 1)) if extra else 0
+        sent = 0
+        while sent < count:
+            for key, value in generator.batch(min(1000, count - sent), now_ms()):
+                trade = json.loads(value)
+                self.tally.add(trade["symbol"], trade["price"], trade["quantity"])
+                producer.produce(self.topic, value, key)
+                sent += 1
+                if every and sent % every == 0 and extra:
+                    bad_key, bad_value = extra.pop()
+                    producer.produce(self.topic, bad_value, bad_key)
+            producer.poll(0)
+        for bad_key, bad_value in extra:
+            producer.produce(self.topic, bad_value, bad_key)
+        assert producer.flush(60) == 0
+
+    def committed(self) -> dict[int, int]:
+        consumer = Consumer(client_config(**{"group.id": self.group}))
+        try:
+            offsets = consumer.committed([TopicPartition(self.topic, p) for p in range(3)], timeout=20)
+        finally:
+            consumer.close()
+        return {tp.partition: tp.offset for tp in offsets}
+
+    def dead_letters(self, expected: int, timeout: float = 30.0) -> list:
+        consumer = Consumer(client_config(**{"group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}))
+        consumer.subscribe([f"{self.topic}.dlq"])
+        letters = []
+        deadline = time.monotonic() + timeout
+        while len(letters) < expected and time.monotonic() < deadline:
+            letters.extend(m for m in consumer.consume(100, timeout=1) if m.error() is None)
+        consumer.close()
+        return letters
+
+    # -- the pool -----------------------------------------------------------------------
+    def environment(self) -> dict:
+        return {
+            **os.environ,
+            "CLICKHOUSE_URL": self.url,
+            "CLICKHOUSE_READONLY_URL": self._with_database(self.base_readonly_url),
+            "DATABASE_URL": f"sqlite:///{self.symbol_db}",
+        }
+
+    def start_pool(self, processes: int = 2, *extra: str) -> subprocess.Popen:
+        pool = subprocess.Popen(
+            [sys.executable, "manage.py", "runworkers", "--processes", str(processes), "--topic", self.topic,
+             "--group", self.group, "--metrics-port", "0", "--max-batch-ms", "100", *extra],
+            cwd=PROJECT_DIR, env=self.environment(), start_new_session=True,
+        )
+        self.pools.append(pool)
+        return pool
+
+    @staticmethod
+    def worker_pids(pool: subprocess.Popen) -> list[int]:
+        """The pool's worker processes (spawned children, not multiprocessing's helpers)."""
+        pids = []
+        for child in Path(f"/proc/{pool.pid}/task/{pool.pid}/children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                pids.append(int(child))
+        return pids
+
+    def stop(self, pool: subprocess.Popen, timeout: float = 60.0) -> int:
+        if pool.poll() is None:
+            pool.send_signal(signal.SIGTERM)
+        return pool.wait(timeout)
+
+    def close(self) -> None:
+        for pool in self.pools:
+            if pool.poll() is None:
+                os.killpg(pool.pid, signal.SIGKILL)
+                pool.wait(10)
+        try:
+            admin = clickhouse_connect.get_client(**client_settings(self.base_url, database="default"))
+            admin.command(f"DROP DATABASE IF EXISTS {self.database} SYNC")
+        except Exception:  # noqa: BLE001 - the endpoint of a test may be gone already
+            pass

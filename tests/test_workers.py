@@ -1,0 +1,207 @@
+"""`runworkers` end to end: real Kafka, the ClickHouse endpoint, Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+
+from producer import malformed
+from tests.conftest import PROJECT_DIR
+from tests.pipeline import Pipeline
+from trademonitor import symbols as symbol_files
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+SYMBOLS = [s.symbol for s in symbol_files.parse(symbol_files.BUNDLED_FILE.read_text().splitlines()).symbols][:500]
+
+
+@pytest.fixture(scope="session")
+def symbol_db(tmp_path_factory):
+    """A Django database of the workers' own, with the bundled NASDAQ symbols loaded."""
+    path = tmp_path_factory.mktemp("symbols") / "db.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    for command in (["migrate", "-v", "0"], ["loadsymbols"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=PROJECT_DIR, env=env, check=True,
+                       capture_output=True)
+    return str(path)
+
+
+@pytest.fixture
+def pipeline(services, symbol_db):
+    pipeline = Pipeline(symbol_db)
+    yield pipeline
+    pipeline.close()
+
+
+def test_two_hundred_thousand_trades_are_ingested_exactly(pipeline):
+    pipeline.produce(200_000, SYMBOLS)
+    pool = pipeline.start_pool(2)
+
+    assert pipeline.wait_for(200_000) == 200_000
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+
+def test_exact_while_workers_are_killed(pipeline):
+    pipeline.produce(200_000, SYMBOLS, seed=2)
+    pool = pipeline.start_pool(2, "--max-batch-rows", "5000")
+    rng = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < 3 and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.5, 2.0))
+        workers = pipeline.worker_pids(pool)
+        if workers and pipeline.count() < 200_000:
+            os.kill(rng.choice(workers), signal.SIGKILL)
+            kills += 1
+    if kills < 3:  # ingestion finished first: keep killing while it is idle, it must stay exact
+        for _ in range(3 - kills):
+            os.kill(rng.choice(pipeline.worker_pids(pool)), signal.SIGKILL)
+            time.sleep(1.5)
+
+    assert pipeline.wait_for(200_000) == 200_000
+    time.sleep(3)  # any duplicate would land now
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+
+def test_sigterm_drains_and_commits_what_was_inserted(pipeline):
+    pipeline.produce(50_000, SYMBOLS, seed=3)
+    pool = pipeline.start_pool(2)
+    assert pipeline.wait_for(50_000) == 50_000
+
+    started = time.monotonic()
+    assert pipeline.stop(pool) == 0
+    assert time.monotonic() - started < 25
+
+    from clickhouse import queries
+
+    ingested = queries.ingested_offsets(pipeline.clickhouse())
+    assert pipeline.committed() == {partition: offset + 1 for partition, offset in ingested.items()}
+    pipeline.assert_exact()
+
+
+def test_bad_messages_are_dead_lettered_and_good_ones_exact(pipeline):
+    rng = random.Random(11)
+    bad = []
+    for kind in sorted(malformed.KINDS):
+        for _ in range(3):
+            trade = ("5a3e4f0e-1111-4222-8333-%012x" % rng.getrandbits(48), int(time.time() * 1000), SYMBOLS[0],
+                     2501, 99)
+            bad.append(malformed.make(kind, trade, rng))
+    pipeline.produce(20_000, SYMBOLS, seed=4, extra=[(b.key, b.value) for b in bad])
+    pool = pipeline.start_pool(2)
+
+    assert pipeline.wait_for(20_000) == 20_000
+    letters = pipeline.dead_letters(len(bad))
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+    got = sorted((dict(m.headers())["reason"].decode(), m.value()) for m in letters)
+    assert got == sorted((b.reason, b.value) for b in bad)
+    for message in letters:
+        headers = dict(message.headers())
+        assert headers["source_topic"].decode() == pipeline.topic
+        assert int(headers["source_offset"]) >= 0 and headers["detail"]
+
+
+def test_a_third_worker_joining_midway_stays_exact(pipeline):
+    pipeline.produce(150_000, SYMBOLS, seed=5)
+    first = pipeline.start_pool(2, "--max-batch-rows", "5000")
+    while pipeline.count() < 20_000:
+        time.sleep(0.2)
+    second = pipeline.start_pool(1, "--max-batch-rows", "5000")
+
+    assert pipeline.wait_for(150_000) == 150_000
+    time.sleep(2)
+    assert pipeline.stop(second) == 0
+    assert pipeline.stop(first) == 0
+    pipeline.assert_exact()
+
+
+def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
+    received: list[dict] = []
+    ready = threading.Event()
+    done = threading.Event()
+
+    async def listen():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add("trades.deltas", channel)
+        ready.set()
+        while not done.is_set():
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            received.append(message)
+        await layer.group_discard("trades.deltas", channel)
+
+    listener = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
+    listener.start()
+    assert ready.wait(10)
+    pipeline.produce(30_000, SYMBOLS, seed=6)
+    pool = pipeline.start_pool(2)
+    assert pipeline.wait_for(30_000) == 30_000
+    time.sleep(2)
+    done.set()
+    listener.join(10)
+    assert pipeline.stop(pool) == 0
+
+    ours = [m for m in received if m["type"] == "trades.delta"
+            and all(int(p) in (0, 1, 2) for p in m["offsets"]) and _covers(m, pipeline)]
+    totals: dict[str, list[int]] = {}
+    for message in ours:
+        for symbol, (trades, shares, volume, _last) in message["symbols"].items():
+            entry = totals.setdefault(symbol, [0, 0, 0])
+            entry[0] += trades
+            entry[1] += shares
+            entry[2] += volume
+    assert totals == {s: [n, pipeline.tally.shares[s], pipeline.tally.volume_cents[s]]
+                      for s, n in pipeline.tally.trades.items()}
+
+
+def _covers(message: dict, pipeline: Pipeline) -> bool:
+    # Other tests' pools publish to the same group; ours only trade the test's own topic.
+    return message.get("topic", pipeline.topic) == pipeline.topic
+
+
+def test_clickhouse_outage_is_waited_out_without_committing_ahead(services, symbol_db, endpoint):
+    import datetime as dt
+
+    pipeline = Pipeline(symbol_db, endpoint.url, f"http://reader:secret@127.0.0.1:{endpoint.port}/default")
+    try:
+        pipeline.produce(200_000, SYMBOLS, seed=8)
+        pool = pipeline.start_pool(2, "--max-batch-rows", "5000")
+        while pipeline.count() < 30_000:
+            time.sleep(0.1)
+
+        endpoint.stop()
+        stopped_at = dt.datetime.now(dt.timezone.utc)
+        committed_during_outage = []
+        outage_end = time.monotonic() + 10
+        while time.monotonic() < outage_end:
+            committed_during_outage.append(pipeline.committed())
+            time.sleep(1)
+        endpoint.start()
+
+        assert pipeline.wait_for(200_000) == 200_000
+        inserted_before = dict(pipeline.clickhouse().query(
+            "SELECT kafka_partition, max(kafka_offset) FROM trades WHERE ingested_at < {t:DateTime64(3, 'UTC')} "
+            "GROUP BY kafka_partition", parameters={"t": stopped_at}).result_rows)
+        for committed in committed_during_outage:
+            for partition, offset in committed.items():
+                assert offset <= inserted_before.get(partition, -1) + 1
+        assert pipeline.stop(pool) == 0
+        pipeline.assert_exact()
+    finally:
+        pipeline.close()

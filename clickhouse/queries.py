@@ -37,6 +37,8 @@ class SymbolTotals:
     volume: Decimal
     last_price: Decimal
     last_trade_at: dt.datetime
+    # The latest trade's place in the total order of trades: (epoch ms, partition, offset).
+    last_key: tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,13 @@ class Candle:
 
 # Two groupings in one pass over one set of parts: per symbol (the totals) and
 # per partition (the watermarks). grouping(symbol) is 1 on the per-partition rows.
-# The time of a trade from its order key (see migration 0002).
-_KEY_TIME = "fromUnixTimestamp64Milli(toInt64(bitShiftRight({key}, 80)), 'UTC')"
 _ORDER_KEY = ("bitShiftLeft(toUInt128(toUnixTimestamp64Milli(ts)), 80)"
               " + bitShiftLeft(toUInt128(kafka_partition), 64) + kafka_offset")
 
 SNAPSHOT_SQL = f"""
     SELECT grouping(symbol), symbol, kafka_partition,
            sum(trades), sum(shares), sum(volume),
-           argMaxMerge(last_price), {_KEY_TIME.format(key="max(last_key)")},
-           max(max_offset)
+           argMaxMerge(last_price), max(last_key), max(max_offset)
     FROM symbol_totals
     GROUP BY GROUPING SETS ((symbol), (kafka_partition))
 """
@@ -99,12 +98,20 @@ def snapshot(client: Client) -> Snapshot:
     """Every symbol's totals and latest price, with the watermarks they reflect."""
     totals: dict[str, SymbolTotals] = {}
     watermarks: dict[int, int] = {}
-    for is_partition_row, symbol, partition, *sums, max_offset in client.query(SNAPSHOT_SQL).result_rows:
+    rows = client.query(SNAPSHOT_SQL).result_rows
+    for is_partition_row, symbol, partition, trades, shares, volume, last_price, last_key, max_offset in rows:
         if is_partition_row:
             watermarks[partition] = max_offset
         else:
-            totals[symbol] = SymbolTotals(symbol, *sums)
+            key = decode_order_key(last_key)
+            at = dt.datetime.fromtimestamp(key[0] / 1000, dt.timezone.utc)
+            totals[symbol] = SymbolTotals(symbol, trades, shares, volume, last_price, at, key)
     return Snapshot(totals, watermarks)
+
+
+def decode_order_key(key: int) -> tuple[int, int, int]:
+    """(epoch ms, partition, offset) from an order key (migration 0002 packs them)."""
+    return key >> 80, (key >> 64) & 0xFFFF, key & 0xFFFF_FFFF_FFFF_FFFF
 
 
 def ingested_offsets(client: Client) -> dict[int, int]:

@@ -1,3 +1,9 @@
-"""WebSocket routes (the live dashboard feed is added here)."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from trademonitor.consumers import DashboardConsumer
+
+websocket_urlpatterns = [
+    path("ws/live", DashboardConsumer.as_asgi()),
+]

@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import path
 
-from trademonitor import views
+from trademonitor import api, views
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/symbols", api.symbols, name="api-symbols"),
+    path("api/symbols/<str:symbol>/trades", api.trades, name="api-trades"),
+    path("api/symbols/<str:symbol>/candles", api.candles, name="api-candles"),
+    path("api/sql", api.sql, name="api-sql"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,82 @@
+"""The JSON API used by the dashboard and by scripts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from clickhouse import queries
+from trademonitor import dashboard, sqlpanel
+from trademonitor.models import Symbol
+
+MAX_CANDLE_MINUTES = 24 * 60
+
+
+def error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def symbols(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(dashboard.snapshot_message())
+
+
+def _known(symbol: str) -> bool:
+    return Symbol.objects.filter(symbol=symbol).exists()
+
+
+@require_GET
+def trades(request: HttpRequest, symbol: str) -> JsonResponse:
+    if not _known(symbol):
+        return error(404, f"unknown symbol {symbol!r}")
+    try:
+        limit = int(request.GET.get("limit", "50"))
+        page = queries.trades_page(dashboard.client(), symbol, before=request.GET.get("before") or None, limit=limit)
+    except ValueError as exc:
+        return error(400, str(exc) if "limit" in str(exc) or "cursor" in str(exc) else "invalid limit")
+    return JsonResponse({
+        "symbol": symbol,
+        # [id, epoch ms, price cents, quantity], most recent first
+        "trades": [dashboard.trade_json(trade) for trade in page.trades],
+        "next": page.next_cursor,
+    })
+
+
+@require_GET
+def candles(request: HttpRequest, symbol: str) -> JsonResponse:
+    if not _known(symbol):
+        return error(404, f"unknown symbol {symbol!r}")
+    try:
+        minutes = int(request.GET.get("minutes", "60"))
+    except ValueError:
+        return error(400, "minutes must be a whole number")
+    if not 1 <= minutes <= MAX_CANDLE_MINUTES:
+        return error(400, f"minutes must be between 1 and {MAX_CANDLE_MINUTES}")
+    end = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    rows = queries.candles(dashboard.client(), symbol, end - dt.timedelta(minutes=minutes), end)
+    return JsonResponse({
+        "symbol": symbol,
+        # [minute ms, open, high, low, close (cents), shares, volume cents, trades]
+        "candles": [[int(c.minute.timestamp() * 1000), *(int(p * 100) for p in (c.open, c.high, c.low, c.close)),
+                     c.shares, int(c.volume * 100), c.trades] for c in rows],
+    })
+
+
+@require_POST
+def sql(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+        query = body["sql"]
+        if not isinstance(query, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return error(400, 'expected a JSON body {"sql": "..."}')
+    try:
+        result = sqlpanel.run(query)
+    except sqlpanel.QueryRefused as exc:
+        return error(400, str(exc))
+    return JsonResponse({"columns": result.columns, "rows": result.rows, "truncated": result.truncated,
+                         "elapsed_ms": round(result.elapsed_ms, 1)})

@@ -1,0 +1,76 @@
+"""The dashboard's live state, as plain data: the snapshot a client starts from and
+the deltas it may apply on top (pure logic, no I/O).
+
+Money travels as integer cents and times as epoch milliseconds, so the browser
+adds exact integers and shows exactly ClickHouse's numbers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from clickhouse.queries import Snapshot
+
+def cents(amount: Decimal | None) -> int:
+    return int(amount * 100) if amount is not None else 0
+
+
+def snapshot_message(snapshot: Snapshot, names: dict[str, str]) -> dict:
+    """Every known symbol (with or without trades) plus the watermarks of the totals."""
+    symbols = {symbol: [name, 0, 0, 0, None] for symbol, name in names.items()}
+    for symbol, totals in snapshot.totals.items():
+        # A symbol traded but not (or no longer) listed is shown under its own name.
+        symbols[symbol] = [names.get(symbol, symbol), totals.trades, totals.shares, cents(totals.volume),
+                           [*totals.last_key, cents(totals.last_price)]]
+    return {
+        "type": "snapshot",
+        "watermarks": {str(partition): offset for partition, offset in snapshot.watermarks.items()},
+        # symbol: [name, trades, shares, volume cents, last trade [ms, partition, offset, price cents] or null]
+        "symbols": symbols,
+    }
+
+
+class DeltaFilter:
+    """Lets through only the deltas a snapshot does not already count.
+
+    A delta is one worker flush, which ClickHouse holds all or nothing of, and
+    offsets only grow along a partition: a delta is counted by the snapshot
+    exactly when its offsets are at or below the snapshot's watermarks
+    (clickhouse/queries.py explains why the watermarks are exact).
+    """
+
+    def __init__(self, topic: str, watermarks: dict[int, int]):
+        self.topic = topic
+        self.watermarks = dict(watermarks)
+
+    def is_new(self, delta: dict) -> bool:
+        if delta.get("topic") != self.topic:
+            return False
+        return any(int(last) > self.watermarks.get(int(partition), -1)
+                   for partition, (_first, last) in delta["offsets"].items())
+
+
+class Coalescer:
+    """Deltas merged per symbol between two sends (at most ten a second per client)."""
+
+    def __init__(self):
+        self.pending: dict[str, list] = {}
+
+    def add(self, delta: dict) -> None:
+        for symbol, (trades, shares, volume, last) in delta["symbols"].items():
+            entry = self.pending.get(symbol)
+            if entry is None:
+                self.pending[symbol] = [trades, shares, volume, list(last)]
+                continue
+            entry[0] += trades
+            entry[1] += shares
+            entry[2] += volume
+            if last[:3] > entry[3][:3]:
+                entry[3] = list(last)
+
+    def take(self) -> dict[str, list] | None:
+        """{symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]} since the last take."""
+        if not self.pending:
+            return None
+        pending, self.pending = self.pending, {}
+        return pending

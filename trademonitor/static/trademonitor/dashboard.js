@@ -1,0 +1,364 @@
+// Trade Monitor dashboard: a snapshot over the WebSocket, then deltas applied in place.
+// Money is kept in integer cents and times in epoch milliseconds, so the totals shown
+// are exactly ClickHouse's. Every text from the server goes in with textContent.
+
+const $ = (selector) => document.querySelector(selector);
+const NUMBER = new Intl.NumberFormat("en-US");
+
+export function money(cents) {
+  if (cents === null || cents === undefined) return "–";
+  const sign = cents < 0 ? "-" : "";
+  const abs = Math.abs(cents);
+  return `${sign}$${NUMBER.format(Math.floor(abs / 100))}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 23) : "–");
+
+// Trades are ordered by [ms, partition, offset], as in ClickHouse.
+const later = (a, b) => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2];
+
+const state = {
+  rows: new Map(),        // symbol -> {symbol, name, trades, shares, volume, last, change}
+  sort: { key: "volume", direction: -1 },
+  page: 0,
+  pageSize: 50,
+  filter: "",
+  visible: new Map(),     // symbol -> <tr> on the current page
+  open: new Map(),        // symbol -> drill-down state
+  recent: [],             // [ms, trades] of recent deltas, for trades per second
+  socket: null,
+  backoff: 500,
+};
+
+// ---- the feed ------------------------------------------------------------------------
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/live`);
+  state.socket = socket;
+  socket.onopen = () => {
+    state.backoff = 500;
+    setConnection(true);
+    subscribe();
+  };
+  socket.onmessage = (event) => receive(JSON.parse(event.data));
+  socket.onclose = () => {
+    setConnection(false);
+    setTimeout(connect, state.backoff);
+    state.backoff = Math.min(state.backoff * 2, 10000);
+  };
+}
+
+function setConnection(online) {
+  const element = $("#connection");
+  element.textContent = online ? "live" : "reconnecting";
+  element.className = online ? "online" : "offline";
+  document.body.dataset.feed = online ? "live" : "offline";
+}
+
+function subscribe() {
+  if (state.socket?.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify({ type: "subscribe", symbols: [...state.open.keys()] }));
+  }
+}
+
+function receive(message) {
+  if (message.type === "snapshot") applySnapshot(message);
+  else if (message.type === "delta") applyDelta(message.symbols);
+  else if (message.type === "trades") liveTrades(message.symbol, message.trades);
+  else if (message.type === "status") $("#lag").textContent = `${NUMBER.format(message.lag)} (${message.workers} workers)`;
+}
+
+function applySnapshot(message) {
+  const previous = state.rows;
+  state.rows = new Map();
+  for (const [symbol, [name, trades, shares, volume, last]] of Object.entries(message.symbols)) {
+    state.rows.set(symbol, { symbol, name, trades, shares, volume, last, change: previous.get(symbol)?.change ?? 0 });
+  }
+  document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
+  render();
+}
+
+function applyDelta(symbols) {
+  let trades = 0;
+  for (const [symbol, [count, shares, volume, last]] of Object.entries(symbols)) {
+    let row = state.rows.get(symbol);
+    if (!row) {
+      row = { symbol, name: symbol, trades: 0, shares: 0, volume: 0, last: null, change: 0 };
+      state.rows.set(symbol, row);
+    }
+    row.trades += count;
+    row.shares += shares;
+    row.volume += volume;
+    trades += count;
+    if (!row.last || later(last, row.last)) {
+      const before = row.last ? row.last[3] : null;
+      row.last = last;
+      if (before !== null && last[3] !== before) row.change = last[3] - before;
+      updateRow(symbol, before === null ? 0 : Math.sign(last[3] - before));
+    } else {
+      updateRow(symbol, 0);
+    }
+  }
+  state.recent.push([Date.now(), trades]);
+  updateSummary();
+}
+
+// ---- the table -----------------------------------------------------------------------
+const SORT_VALUES = {
+  symbol: (r) => r.symbol, name: (r) => r.name.toLowerCase(), price: (r) => (r.last ? r.last[3] : -1),
+  change: (r) => r.change, trades: (r) => r.trades, shares: (r) => r.shares, volume: (r) => r.volume,
+  time: (r) => (r.last ? r.last[0] : 0),
+};
+
+function selectedRows() {
+  const filter = state.filter.toLowerCase();
+  const rows = [...state.rows.values()].filter(
+    (r) => !filter || r.symbol.toLowerCase().includes(filter) || r.name.toLowerCase().includes(filter));
+  const value = SORT_VALUES[state.sort.key];
+  const direction = state.sort.direction;
+  rows.sort((a, b) => {
+    const x = value(a), y = value(b);
+    return (x < y ? -1 : x > y ? 1 : a.symbol < b.symbol ? -1 : 1) * direction;
+  });
+  return rows;
+}
+
+function render() {
+  const rows = selectedRows();
+  const pages = Math.max(1, Math.ceil(rows.length / state.pageSize));
+  state.page = Math.min(state.page, pages - 1);
+  const body = $("#symbols tbody");
+  body.replaceChildren();
+  state.visible.clear();
+  for (const row of rows.slice(state.page * state.pageSize, (state.page + 1) * state.pageSize)) {
+    const tr = rowElement(row);
+    body.append(tr);
+    state.visible.set(row.symbol, tr);
+    if (state.open.has(row.symbol)) body.append(state.open.get(row.symbol).element);
+  }
+  $("#page-info").textContent = `page ${state.page + 1} of ${pages} (${NUMBER.format(rows.length)} symbols)`;
+  for (const th of document.querySelectorAll("#symbols th")) {
+    const key = th.querySelector("button")?.dataset.sort;
+    th.setAttribute("aria-sort", key === state.sort.key ? (state.sort.direction > 0 ? "ascending" : "descending") : "none");
+  }
+  updateSummary();
+}
+
+function cell(className, text) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.textContent = text;
+  return td;
+}
+
+function rowElement(row) {
+  const tr = document.createElement("tr");
+  tr.className = "symbol-row";
+  tr.dataset.symbol = row.symbol;
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "toggle";
+  toggle.setAttribute("aria-expanded", String(state.open.has(row.symbol)));
+  toggle.setAttribute("aria-label", `Trades of ${row.symbol}`);
+  toggle.textContent = state.open.has(row.symbol) ? "−" : "+";
+  toggle.addEventListener("click", () => toggleDetail(row.symbol));
+  const first = document.createElement("td");
+  first.append(toggle);
+  tr.append(first, cell("symbol", row.symbol), cell("name", row.name), cell("price num", ""), cell("change num", ""),
+    cell("trades num", ""), cell("shares num", ""), cell("volume num", ""), cell("time", ""));
+  fillRow(tr, row);
+  return tr;
+}
+
+function fillRow(tr, row) {
+  const cells = tr.children;
+  cells[3].textContent = row.last ? money(row.last[3]) : "–";
+  cells[4].textContent = row.change ? `${row.change > 0 ? "▲" : "▼"} ${money(Math.abs(row.change))}` : "";
+  cells[4].className = `change num ${row.change > 0 ? "up" : row.change < 0 ? "down" : ""}`;
+  cells[5].textContent = NUMBER.format(row.trades);
+  cells[6].textContent = NUMBER.format(row.shares);
+  cells[7].textContent = money(row.volume);
+  cells[8].textContent = time(row.last?.[0]);
+}
+
+function updateRow(symbol, direction) {
+  const tr = state.visible.get(symbol);
+  if (!tr) return;
+  fillRow(tr, state.rows.get(symbol));
+  if (direction) {
+    tr.classList.remove("flash-up", "flash-down");
+    void tr.offsetWidth;  // restart the flash if one is running
+    tr.classList.add(direction > 0 ? "flash-up" : "flash-down");
+    clearTimeout(tr.flashTimer);
+    tr.flashTimer = setTimeout(() => tr.classList.remove("flash-up", "flash-down"), 1000);
+  }
+}
+
+function updateSummary() {
+  let trades = 0, volume = 0;
+  for (const row of state.rows.values()) { trades += row.trades; volume += row.volume; }
+  $("#total-trades").textContent = NUMBER.format(trades);
+  $("#total-volume").textContent = money(volume);
+  const since = Date.now() - 5000;
+  state.recent = state.recent.filter(([at]) => at >= since);
+  const perSecond = state.recent.reduce((sum, [, n]) => sum + n, 0) / 5;
+  $("#trades-per-second").textContent = NUMBER.format(Math.round(perSecond));
+}
+
+// ---- the drill-down -------------------------------------------------------------------
+function toggleDetail(symbol) {
+  if (state.open.has(symbol)) {
+    state.open.get(symbol).element.remove();
+    state.open.delete(symbol);
+  } else {
+    state.open.set(symbol, openDetail(symbol));
+  }
+  render();
+  subscribe();
+}
+
+function openDetail(symbol) {
+  const element = document.createElement("tr");
+  element.className = "detail";
+  element.dataset.detailFor = symbol;
+  const td = document.createElement("td");
+  td.colSpan = 9;
+  td.innerHTML = `<div class="detail-body">
+      <div class="trades-scroll"><table><thead><tr><th>Trade</th><th>Time</th><th class="num">Price</th>
+        <th class="num">Quantity</th><th class="num">Value</th></tr></thead><tbody></tbody></table></div>
+      <svg class="chart" role="img" viewBox="0 0 600 240" preserveAspectRatio="none"></svg></div>`;
+  element.append(td);
+  const detail = { symbol, element, ids: new Set(), next: undefined, loading: false,
+    body: td.querySelector("tbody"), scroller: td.querySelector(".trades-scroll"), chart: td.querySelector("svg") };
+  detail.scroller.addEventListener("scroll", () => {
+    const { scrollTop, scrollHeight, clientHeight } = detail.scroller;
+    if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail);
+  });
+  loadOlder(detail);
+  loadCandles(detail);
+  return detail;
+}
+
+async function loadOlder(detail) {
+  if (detail.loading || detail.next === null) return;
+  detail.loading = true;
+  const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
+  try {
+    const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/trades?limit=50${cursor}`);
+    const page = await response.json();
+    if (!response.ok) throw new Error(page.error);
+    for (const trade of page.trades) addTrade(detail, trade, false);
+    detail.next = page.next;
+  } finally {
+    detail.loading = false;
+  }
+}
+
+function tradeRow(trade, fresh) {
+  const [id, ms, price, quantity] = trade;
+  const tr = document.createElement("tr");
+  tr.dataset.tradeId = id;
+  tr.dataset.ms = String(ms);
+  if (fresh) tr.className = "new";
+  tr.append(cell("", id.slice(0, 8)), cell("", time(ms)), cell("num", money(price)), cell("num", NUMBER.format(quantity)),
+    cell("num", money(price * quantity)));
+  return tr;
+}
+
+function addTrade(detail, trade, atTop) {
+  if (detail.ids.has(trade[0])) return;
+  detail.ids.add(trade[0]);
+  const tr = tradeRow(trade, atTop);
+  if (atTop) detail.body.prepend(tr); else detail.body.append(tr);
+}
+
+function liveTrades(symbol, trades) {
+  const detail = state.open.get(symbol);
+  if (!detail) return;
+  // Newest first from the server: add the oldest unseen first so the newest ends on top.
+  for (const trade of [...trades].reverse()) addTrade(detail, trade, true);
+  if (!detail.candleTimer) {
+    detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail); }, 2000);
+  }
+}
+
+async function loadCandles(detail) {
+  const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/candles?minutes=60`);
+  if (!response.ok) return;
+  drawCandles(detail.chart, (await response.json()).candles);
+}
+
+function drawCandles(svg, candles) {
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  if (!candles.length) return;
+  const highs = candles.map((c) => c[2]), lows = candles.map((c) => c[3]);
+  const top = Math.max(...highs), bottom = Math.min(...lows), span = Math.max(1, top - bottom);
+  const width = 600 / Math.max(candles.length, 20);
+  const y = (cents) => 230 - ((cents - bottom) / span) * 220;
+  candles.forEach(([, open, high, low, close], i) => {
+    const x = i * width + width / 2;
+    const wick = document.createElementNS(ns, "line");
+    Object.entries({ x1: x, x2: x, y1: y(high), y2: y(low), stroke: "#555" }).forEach(([k, v]) => wick.setAttribute(k, v));
+    const body = document.createElementNS(ns, "rect");
+    Object.entries({ x: x - width * 0.35, width: width * 0.7, y: y(Math.max(open, close)),
+      height: Math.max(1, Math.abs(y(open) - y(close))), fill: close >= open ? "#1b873f" : "#c62828" })
+      .forEach(([k, v]) => body.setAttribute(k, v));
+    svg.append(wick, body);
+  });
+  svg.setAttribute("aria-label", `${candles.length} one-minute candles`);
+}
+
+// ---- the SQL panel ---------------------------------------------------------------------
+async function runSql() {
+  const error = $("#sql-error"), result = $("#sql-result");
+  error.hidden = true;
+  result.replaceChildren();
+  const response = await fetch("/api/sql", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify({ sql: $("#sql").value }),
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    error.textContent = answer.error;
+    error.hidden = false;
+    return;
+  }
+  const table = document.createElement("table");
+  const head = document.createElement("tr");
+  for (const name of answer.columns) { const th = document.createElement("th"); th.textContent = name; head.append(th); }
+  table.append(head);
+  for (const values of answer.rows) {
+    const tr = document.createElement("tr");
+    for (const value of values) tr.append(cell("", value === null ? "NULL" : String(value)));
+    table.append(tr);
+  }
+  const note = document.createElement("p");
+  note.textContent = `${answer.rows.length} rows${answer.truncated ? " (truncated)" : ""} in ${answer.elapsed_ms} ms`;
+  result.append(table, note);
+}
+
+function csrfToken() {
+  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] ?? "";
+}
+
+// ---- controls ----------------------------------------------------------------------------
+function setUp() {
+  $("#search").addEventListener("input", (event) => { state.filter = event.target.value.trim(); state.page = 0; render(); });
+  $("#page-size").addEventListener("change", (event) => { state.pageSize = Number(event.target.value); state.page = 0; render(); });
+  $("#prev-page").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); render(); });
+  $("#next-page").addEventListener("click", () => { state.page += 1; render(); });
+  for (const button of document.querySelectorAll("#symbols th button")) {
+    button.addEventListener("click", () => {
+      const key = button.dataset.sort;
+      state.sort = { key, direction: state.sort.key === key ? -state.sort.direction : (key === "symbol" || key === "name" ? 1 : -1) };
+      render();
+    });
+  }
+  $("#run-sql").addEventListener("click", runSql);
+  setInterval(updateSummary, 1000);
+  connect();
+}
+
+setUp();

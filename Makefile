@@ -6,11 +6,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test setup services migrate down status clean
+.PHONY: demo test setup services migrate down status clean admin-user screenshots
 
-demo: setup services migrate
-	@echo "Dashboard: http://127.0.0.1:8000/  (admin: $(PY) manage.py createsuperuser)"
-	$(VENV)/bin/daphne -b 127.0.0.1 -p 8000 trademonitor.asgi:application
+demo: setup services migrate admin-user
+	$(PY) manage.py demo
+
+# With DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD set, creates that admin user once.
+admin-user: setup
+	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ]; then \
+	  $(PY) manage.py createsuperuser --noinput 2>/dev/null || true; \
+	else echo "No admin user created: set DJANGO_SUPERUSER_USERNAME/_EMAIL/_PASSWORD, or run $(PY) manage.py createsuperuser"; fi
+
+screenshots: setup services migrate
+	$(PY) manage.py screenshots --out docs
 
 test: setup services migrate
 	$(PY) -m pytest

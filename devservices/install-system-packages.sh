@@ -7,6 +7,7 @@ declare -A needs=(
   [java]=openjdk-17-jre-headless
   [mvn]=maven
   [redis-server]=redis-server
+  [chromium]=chromium            # browser tests and screenshots, driven headless by Playwright
 )
 
 missing=()
@@ -22,4 +23,4 @@ fi
 echo "installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" fonts-dejavu-core >/dev/null

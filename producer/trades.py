@@ -23,8 +23,10 @@ class TradeGenerator:
             raise ValueError("no symbols to trade")
         self._rng = random.Random(seed)
         self.symbols = list(symbols)
-        # Log-uniform starting prices from $2 to $500, in cents.
-        self._start = [int(math.exp(self._rng.uniform(math.log(200), math.log(50_000)))) for _ in self.symbols]
+        # Log-uniform starting prices from $2 to $500, in cents, fixed per symbol so that
+        # a restarted producer continues near where the last one left the price.
+        self._start = [int(math.exp(random.Random(symbol).uniform(math.log(200), math.log(50_000))))
+                       for symbol in self.symbols]
         self.prices = list(self._start)
 
     def batch(self, count: int, timestamp_ms: int) -> list[tuple[str, bytes]]:

@@ -17,9 +17,25 @@ import pytest
 from django.conf import settings
 
 from clickhouse.connection import client_settings
+from trademonitor.symbols import BUNDLED_FILE
+from trademonitor.symbols import parse as parse_symbols
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+
+
+BUNDLED_SYMBOLS = [s.symbol for s in parse_symbols(BUNDLED_FILE.read_text().splitlines()).symbols]
+
+
+@pytest.fixture(scope="session")
+def symbol_db(tmp_path_factory):
+    """A Django database of the test's subprocesses, with the bundled NASDAQ symbols loaded."""
+    path = tmp_path_factory.mktemp("symbols") / "db.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    for command in (["migrate", "-v", "0"], ["loadsymbols"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=PROJECT_DIR, env=env, check=True,
+                       capture_output=True)
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,17 @@ class Pipeline:
             producer.produce(self.topic, bad_value, bad_key)
         assert producer.flush(60) == 0
 
+    def send_trade(self, symbol: str, price: int, quantity: int = 10) -> str:
+        """One trade of the test's choosing, tallied; returns its id."""
+        from producer.trades import encode
+
+        trade_id = str(uuid.uuid4())
+        producer = Producer(client_config())
+        producer.produce(self.topic, encode(trade_id, now_ms(), symbol, price, quantity), trade_id)
+        assert producer.flush(10) == 0
+        self.tally.add(symbol, price, quantity)
+        return trade_id
+
     def committed(self) -> dict[int, int]:
         consumer = Consumer(client_config(**{"group.id": self.group}))
         try:
@@ -148,7 +159,27 @@ class Pipeline:
             "CLICKHOUSE_URL": self.url,
             "CLICKHOUSE_READONLY_URL": self._with_database(self.base_readonly_url),
             "DATABASE_URL": f"sqlite:///{self.symbol_db}",
+            "KAFKA_TOPIC": self.topic,
         }
+
+    def start_web(self, port: int) -> subprocess.Popen:
+        web = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+             "trademonitor.asgi:application"],
+            cwd=PROJECT_DIR, env=self.environment(), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.pools.append(web)
+        deadline = time.monotonic() + 30
+        import urllib.request
+
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                return web
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("daphne did not start")
 
     def start_pool(self, processes: int = 2, *extra: str) -> subprocess.Popen:
         pool = subprocess.Popen(

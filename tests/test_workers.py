@@ -6,8 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -15,24 +13,12 @@ import pytest
 from channels.layers import get_channel_layer
 
 from producer import malformed
-from tests.conftest import PROJECT_DIR
 from tests.pipeline import Pipeline
-from trademonitor import symbols as symbol_files
+from tests.conftest import BUNDLED_SYMBOLS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-SYMBOLS = [s.symbol for s in symbol_files.parse(symbol_files.BUNDLED_FILE.read_text().splitlines()).symbols][:500]
-
-
-@pytest.fixture(scope="session")
-def symbol_db(tmp_path_factory):
-    """A Django database of the workers' own, with the bundled NASDAQ symbols loaded."""
-    path = tmp_path_factory.mktemp("symbols") / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
-    for command in (["migrate", "-v", "0"], ["loadsymbols"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=PROJECT_DIR, env=env, check=True,
-                       capture_output=True)
-    return str(path)
+SYMBOLS = BUNDLED_SYMBOLS[:500]
 
 
 @pytest.fixture

@@ -1,0 +1,255 @@
+"""The dashboard in a real browser (Debian's Chromium, headless, driven by Playwright)
+against daphne, real Kafka, the ClickHouse endpoint, Redis and the worker pool."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from clickhouse import queries
+from tests.conftest import BUNDLED_SYMBOLS, free_port
+from tests.pipeline import Pipeline
+from trademonitor.live import cents
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+SYMBOLS = BUNDLED_SYMBOLS[:300]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(services, symbol_db):
+    """(pipeline, base URL): workers and daphne on a topic and database of the test's own."""
+    pipeline = Pipeline(symbol_db)
+    pipeline.start_pool(2)
+    port = free_port()
+    pipeline.web_port = port
+    pipeline.start_web(port)
+    yield pipeline, f"http://127.0.0.1:{port}"
+    pipeline.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def open_dashboard(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
+    expect(page.locator("#symbols tbody tr.symbol-row").first).to_be_visible()
+
+
+def row(page, symbol: str):
+    return page.locator(f'#symbols tbody tr.symbol-row[data-symbol="{symbol}"]')
+
+
+def search(page, text: str) -> None:
+    page.fill("#search", text)
+
+
+def test_lists_every_symbol_over_pages_with_paging_sorting_and_search(site, page):
+    pipeline, url = site
+    open_dashboard(page, url)
+
+    info = page.locator("#page-info")
+    expect(info).to_contain_text(re.compile(r"of \d+ \(3,[0-9]{3} symbols\)"))
+    total = int(re.search(r"\(([\d,]+) symbols\)", info.inner_text()).group(1).replace(",", ""))
+    assert total >= 3000
+    expect(page.locator("#symbols tbody tr.symbol-row")).to_have_count(50)
+    page.select_option("#page-size", "100")
+    expect(page.locator("#symbols tbody tr.symbol-row")).to_have_count(100)
+    expect(info).to_contain_text(f"page 1 of {-(-total // 100)}")
+    page.click("#next-page")
+    expect(info).to_contain_text("page 2 of")
+
+    page.click('th button[data-sort="symbol"]')
+    symbols = page.locator("#symbols tbody tr.symbol-row td.symbol").all_inner_texts()
+    assert symbols == sorted(symbols)
+    page.click('th button[data-sort="symbol"]')
+    symbols = page.locator("#symbols tbody tr.symbol-row td.symbol").all_inner_texts()
+    assert symbols == sorted(symbols, reverse=True)
+
+    search(page, "apple inc")
+    expect(page.locator("#symbols tbody tr.symbol-row td.symbol")).to_contain_text(["AAPL"])
+    search(page, "MSFT")
+    expect(row(page, "MSFT")).to_be_visible()
+
+
+def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, page):
+    pipeline, url = site
+    symbol = SYMBOLS[7]
+    pipeline.send_trade(symbol, 10_000, 5)
+    open_dashboard(page, url)
+    search(page, symbol)
+    expect(row(page, symbol).locator("td.price")).to_have_text("$100.00", timeout=10_000)
+
+    pipeline.send_trade(symbol, 10_150, 4)
+    expect(row(page, symbol)).to_have_class(re.compile("flash-up"), timeout=2_000)
+    cells = row(page, symbol).locator("td")
+    expect(cells.nth(3)).to_have_text("$101.50")
+    expect(cells.nth(4)).to_have_text("▲ $1.50")
+    expect(cells.nth(5)).to_have_text("2")
+    expect(cells.nth(6)).to_have_text("9")
+    expect(cells.nth(7)).to_have_text("$906.00")
+
+    pipeline.send_trade(symbol, 9_999, 1)
+    expect(row(page, symbol)).to_have_class(re.compile("flash-down"), timeout=2_000)
+    expect(cells.nth(3)).to_have_text("$99.99")
+    expect(cells.nth(4)).to_have_text("▼ $1.51")
+
+
+def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, page):
+    pipeline, url = site
+    symbol = SYMBOLS[3]
+    ids = [pipeline.send_trade(symbol, 5_000 + i, 1 + i) for i in range(130)]
+    assert pipeline.wait_for(130) >= 130
+    open_dashboard(page, url)
+    search(page, symbol)
+    toggle = row(page, symbol).locator("button.toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    trades = page.locator(f'tr[data-detail-for="{symbol}"] tbody tr')
+    expect(trades).to_have_count(50)
+
+    scroller = page.locator(f'tr[data-detail-for="{symbol}"] .trades-scroll')
+    for expected in (100, 130):
+        scroller.evaluate("element => element.scrollTo(0, element.scrollHeight)")
+        expect(trades).to_have_count(expected)
+    shown = trades.evaluate_all("rows => rows.map(r => [r.dataset.tradeId, Number(r.dataset.ms)])")
+    assert sorted(trade_id for trade_id, _ in shown) == sorted(ids)
+    assert [ms for _, ms in shown] == sorted((ms for _, ms in shown), reverse=True)
+
+    newest = pipeline.send_trade(symbol, 6_000, 3)
+    expect(trades.first).to_have_attribute("data-trade-id", newest, timeout=2_000)
+    expect(trades).to_have_count(131)
+
+
+def visible_totals(page) -> dict:
+    return {
+        cells[1]: cells[3:8]
+        for cells in page.locator("#symbols tbody tr.symbol-row").evaluate_all(
+            "rows => rows.map(r => [...r.children].map(c => c.textContent))")
+    }
+
+
+def expected_cells(totals: queries.SymbolTotals) -> list[str]:
+    from trademonitor.live import cents
+
+    def money(amount):
+        value = cents(amount)
+        return f"${value // 100:,}.{value % 100:02d}"
+
+    return [money(totals.last_price), None, f"{totals.trades:,}", f"{totals.shares:,}", money(totals.volume)]
+
+
+def assert_page_equals_clickhouse(page, pipeline) -> None:
+    page.select_option("#page-size", "100")
+    page.click('th button[data-sort="trades"]')  # the most traded first, ties by symbol
+    snapshot = queries.snapshot(pipeline.clickhouse())
+    shown = visible_totals(page)
+    assert len(shown) == 100
+    for symbol, cells in shown.items():
+        totals = snapshot.totals.get(symbol)
+        if totals is None:
+            assert cells[2] == "0"
+            continue
+        expected = expected_cells(totals)
+        assert [cells[0], cells[2], cells[3], cells[4]] == [expected[0], *expected[2:]], symbol
+    header_trades = int(page.locator("#total-trades").inner_text().replace(",", ""))
+    assert header_trades == sum(t.trades for t in snapshot.totals.values())
+    volume = sum(cents(t.volume) for t in snapshot.totals.values())
+    expect(page.locator("#total-volume")).to_have_text(f"${volume // 100:,}.{volume % 100:02d}")
+
+
+def wait_idle(pipeline: Pipeline, expected: int, page) -> None:
+    assert pipeline.wait_for(expected) == expected
+    time.sleep(1.5)  # the last deltas reach the page (at most ten updates a second)
+
+
+def test_totals_equal_clickhouse_after_a_stream_also_for_a_page_opened_midstream(site, browser, page):
+    pipeline, url = site
+    open_dashboard(page, url)
+    producer = __import__("threading").Thread(target=pipeline.produce, args=(50_000, SYMBOLS), kwargs={"seed": 9})
+    producer.start()
+    time.sleep(1.0)
+    late = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_dashboard(late, url)
+    producer.join()
+
+    wait_idle(pipeline, 50_000, page)
+    assert_page_equals_clickhouse(page, pipeline)
+    assert_page_equals_clickhouse(late, pipeline)
+
+
+def test_reconnects_after_daphne_restarts_and_is_exact_again(site, page):
+    pipeline, url = site
+    pipeline.produce(5_000, SYMBOLS, seed=10)
+    open_dashboard(page, url)
+    web = pipeline.pools[-1]
+    web.terminate()
+    web.wait(20)
+    expect(page.locator("#connection")).to_have_text("reconnecting", timeout=10_000)
+    pipeline.produce(5_000, SYMBOLS, seed=11)
+    pipeline.start_web(pipeline.web_port)
+    expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
+    wait_idle(pipeline, 10_000, page)
+    assert_page_equals_clickhouse(page, pipeline)
+
+
+def test_html_in_names_is_shown_as_text(site, page, symbol_db):
+    pipeline, url = site
+    name = '<img src=x onerror="document.body.dataset.pwned=1">Evil & Co <b>bold</b>'
+    with sqlite3.connect(symbol_db) as db:
+        db.execute("INSERT OR REPLACE INTO trademonitor_symbol (symbol, name, market_category, financial_status, "
+                   "is_etf, active, updated_at) VALUES ('EVIL', ?, 'Q', 'N', 0, 1, '2026-01-01')", (name,))
+    time.sleep(1.1)  # past the shared snapshot's one-second cache
+    open_dashboard(page, url)
+    search(page, "EVIL")
+    expect(row(page, "EVIL").locator("td.name")).to_have_text(name)
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert row(page, "EVIL").locator("td.name img").count() == 0
+
+
+def test_sql_panel_reads_and_refuses_writes_and_slow_queries(site, page):
+    pipeline, url = site
+    pipeline.produce(2_000, SYMBOLS, seed=12)
+    assert pipeline.wait_for(2_000) == 2_000
+    open_dashboard(page, url)
+    page.click("#sql-panel summary")
+    expect(page.locator("#sql")).to_contain_text("ORDER BY volume DESC")
+
+    def run(sql: str) -> None:
+        page.fill("#sql", sql)
+        page.click("#run-sql")
+
+    run("SELECT count() AS n FROM trades")
+    expect(page.locator("#sql-result td").first).to_have_text("2000")
+    for sql, code in [("INSERT INTO trades (symbol) VALUES ('X')", "164"), ("DROP TABLE trades", "164"),
+                      ("SELECT 1 SETTINGS readonly = 0", "164"),
+                      ("SELECT sum(cityHash64(number)) FROM numbers(10000000000000)", "159")]:
+        run(sql)
+        expect(page.locator("#sql-error")).to_contain_text(f"Code: {code}", timeout=15_000)
+    assert pipeline.count() == 2_000

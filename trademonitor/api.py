@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from clickhouse import queries
@@ -20,8 +21,9 @@ def error(status: int, message: str) -> JsonResponse:
 
 
 @require_GET
-def symbols(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(dashboard.snapshot_message())
+def symbols(request: HttpRequest) -> HttpResponse:
+    text, _watermarks = dashboard.snapshot_frame(time.monotonic())
+    return HttpResponse(text, content_type="application/json")
 
 
 def _known(symbol: str) -> bool:

@@ -7,6 +7,11 @@ Protocol (JSON text frames):
                    {"type": "status", "lag": N, "workers": N}        every 2 s
   client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
 Anything else from the client closes the socket with code 4400.
+
+One `DeltaHub` per daphne process listens to the workers' deltas, merges them
+every SEND_INTERVAL and encodes the merged frame once for all its clients; only a
+client whose snapshot already counts part of a window (one just connected) gets
+a merge of its own.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from trademonitor import dashboard
@@ -32,26 +39,85 @@ MAX_SUBSCRIPTIONS = 20
 BAD_REQUEST = 4400
 
 
+class DeltaHub:
+    """The process's one subscriber to the delta group, fanning merged frames out."""
+
+    def __init__(self):
+        self.clients: set[DashboardConsumer] = set()
+        self.window: list[dict] = []
+        self._task: asyncio.Task | None = None
+        self._listening: asyncio.Event | None = None
+
+    async def join(self, client: DashboardConsumer) -> None:
+        """Returns once deltas are being received for `client`."""
+        self.clients.add(client)
+        if self._task is None or self._task.done():
+            self._listening = asyncio.Event()
+            self._task = asyncio.create_task(self._run())
+        await self._listening.wait()
+
+    def leave(self, client: DashboardConsumer) -> None:
+        self.clients.discard(client)
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(DELTA_GROUP, channel)
+        self._listening.set()
+        ticker = asyncio.create_task(self._tick())
+        try:
+            while self.clients:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
+                except asyncio.TimeoutError:
+                    continue
+                if message.get("type") == "trades.delta" and message.get("topic") == settings.KAFKA_TOPIC:
+                    self.window.append(message)
+        except Exception:  # noqa: BLE001 - Redis away: clients resynchronise when it returns
+            logger.warning("delta feed interrupted", exc_info=True)
+        finally:
+            ticker.cancel()
+            await layer.group_discard(DELTA_GROUP, channel)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(SEND_INTERVAL)
+            window, self.window = self.window, []
+            if not window:
+                continue
+            shared = Coalescer()
+            for delta in window:
+                shared.add(delta)
+            update = shared.take()
+            frame = json.dumps(update)
+            for client in list(self.clients):
+                await _survive(client.deliver(window, frame, update["symbols"]), "delta")
+
+
+HUB = DeltaHub()
+
+
 class DashboardConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        self.coalescer = Coalescer()
         self.subscribed: set[str] = set()
         self.filter: DeltaFilter | None = None
-        self.tasks: list[asyncio.Task] = []
+        self.backlog: list[dict] = []  # deltas that arrive while the snapshot is read
         await self.accept()
-        # Join first, then read the snapshot: a delta published in between arrives
-        # afterwards and the watermarks decide whether the snapshot counted it.
-        await self.channel_layer.group_add(DELTA_GROUP, self.channel_name)
-        message = await sync_to_async(dashboard.snapshot_message)()
-        watermarks = {int(partition): offset for partition, offset in message["watermarks"].items()}
+        # Listen first, then read the snapshot: a delta published in between is
+        # received, and the watermarks decide whether the snapshot counted it.
+        await HUB.join(self)
+        text, watermarks = await sync_to_async(dashboard.snapshot_frame)(time.monotonic())
+        await self.send(text_data=text)
         self.filter = DeltaFilter(settings.KAFKA_TOPIC, watermarks)
-        await self.send(text_data=json.dumps(message))
-        self.tasks = [asyncio.create_task(self._send_deltas()), asyncio.create_task(self._send_status())]
+        backlog, self.backlog = self.backlog, []
+        if backlog:
+            await self.deliver(backlog, "", {})
+        self.status_task = asyncio.create_task(self._send_status())
 
     async def disconnect(self, code):
-        for task in getattr(self, "tasks", []):
-            task.cancel()
-        await self.channel_layer.group_discard(DELTA_GROUP, self.channel_name)
+        HUB.leave(self)
+        if hasattr(self, "status_task"):
+            self.status_task.cancel()
 
     async def receive(self, text_data=None, bytes_data=None):
         request = _parse_request(text_data, bytes_data)
@@ -60,24 +126,24 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.subscribed = set(request["symbols"])
 
-    async def trades_delta(self, event: dict) -> None:
-        """A worker's flush (group message type "trades.delta")."""
-        if self.filter is not None and self.filter.is_new(event):
-            self.coalescer.add(event)
-
-    async def _send_deltas(self) -> None:
-        while True:
-            await asyncio.sleep(SEND_INTERVAL)
-            symbols = self.coalescer.take()
-            if symbols is None:
-                continue
-            await self.send(text_data=json.dumps({"type": "delta", "symbols": symbols}))
-            for symbol in self.subscribed.intersection(symbols):
-                await _survive(self._send_trades(symbol), "newest trades")
-
-    async def _send_trades(self, symbol: str) -> None:
-        trades = await sync_to_async(dashboard.newest_trades)(symbol)
-        await self.send(text_data=json.dumps({"type": "trades", "symbol": symbol, "trades": trades}))
+    async def deliver(self, window: list[dict], frame: str, symbols: dict) -> None:
+        """One merged window of deltas; the shared frame unless the snapshot counted part of it."""
+        if self.filter is None:
+            self.backlog.extend(window)
+            return
+        new = [delta for delta in window if self.filter.is_new(delta)]
+        if len(new) < len(window) or not frame:
+            if not new:
+                return
+            own = Coalescer()
+            for delta in new:
+                own.add(delta)
+            update = own.take()
+            symbols, frame = update["symbols"], json.dumps(update)
+        await self.send(text_data=frame)
+        for symbol in self.subscribed.intersection(symbols):
+            trades = await sync_to_async(dashboard.newest_trades)(symbol)
+            await self.send(text_data=json.dumps({"type": "trades", "symbol": symbol, "trades": trades}))
 
     async def _send_status(self) -> None:
         while True:
@@ -90,7 +156,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
 
 async def _survive(step, what: str) -> None:
-    """A failed read (ClickHouse or the database away) skips one update, not the feed."""
+    """A failed step (ClickHouse, the database or a client away) skips one update, not the feed."""
     try:
         await step
     except Exception:  # noqa: BLE001

@@ -5,6 +5,7 @@ WebSocket consumer."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
@@ -16,11 +17,9 @@ from clickhouse.connection import reader
 from trademonitor.live import cents, snapshot_message as build_snapshot_message
 from trademonitor.models import Symbol, WorkerStatus
 
-SNAPSHOT_TTL = 1.0  # seconds: clients connecting within the same second share one read
-
 _local = threading.local()
 _snapshot_lock = threading.Lock()
-_snapshot_cache: tuple[float, dict] | None = None
+_snapshot_cache: tuple[float, str, dict[int, int]] | None = None
 
 
 def client():
@@ -34,14 +33,21 @@ def symbol_names() -> dict[str, str]:
     return dict(Symbol.objects.values_list("symbol", "name"))
 
 
-def snapshot_message() -> dict:
-    """The snapshot a new client starts from; consistent however old (see live.DeltaFilter)."""
+def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[int, int]]:
+    """The snapshot a client starts from, as JSON text, and its watermarks.
+
+    A client must get a snapshot read after it started listening to deltas
+    (`not_before`, time.monotonic()); a read that began later is shared, so many
+    clients connecting at once cost one query and one encoding.
+    """
     global _snapshot_cache
     with _snapshot_lock:
-        if _snapshot_cache is None or time.monotonic() - _snapshot_cache[0] > SNAPSHOT_TTL:
-            message = build_snapshot_message(queries.snapshot(client()), symbol_names())
-            _snapshot_cache = (time.monotonic(), message)
-        return _snapshot_cache[1]
+        if _snapshot_cache is None or _snapshot_cache[0] < not_before:
+            started = time.monotonic()
+            snapshot = queries.snapshot(client())
+            text = json.dumps(build_snapshot_message(snapshot, symbol_names()))
+            _snapshot_cache = (started, text, dict(snapshot.watermarks))
+        return _snapshot_cache[1], _snapshot_cache[2]
 
 
 def trade_json(trade: queries.Trade) -> list:

@@ -55,9 +55,13 @@ class Coalescer:
 
     def __init__(self):
         self.pending: dict[str, list] = {}
+        self.trades = 0
+        self.newest_ms = 0
 
     def add(self, delta: dict) -> None:
         for symbol, (trades, shares, volume, last) in delta["symbols"].items():
+            self.trades += trades
+            self.newest_ms = max(self.newest_ms, last[0])
             entry = self.pending.get(symbol)
             if entry is None:
                 self.pending[symbol] = [trades, shares, volume, list(last)]
@@ -68,9 +72,12 @@ class Coalescer:
             if last[:3] > entry[3][:3]:
                 entry[3] = list(last)
 
-    def take(self) -> dict[str, list] | None:
-        """{symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]} since the last take."""
+    def take(self) -> dict | None:
+        """The merged update since the last take, as sent to the browser:
+        {"type": "delta", "trades": n, "newest_ms": ms,
+         "symbols": {symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]}}"""
         if not self.pending:
             return None
-        pending, self.pending = self.pending, {}
-        return pending
+        update = {"type": "delta", "trades": self.trades, "newest_ms": self.newest_ms, "symbols": self.pending}
+        self.pending, self.trades, self.newest_ms = {}, 0, 0
+        return update

@@ -23,6 +23,13 @@ class Command(BaseCommand):
         ingest = subcommands.add_parser("ingest", help="the worker pool against a bare consumer")
         ingest.add_argument("--trades", type=int, default=2_000_000)
         ingest.add_argument("--processes", type=int, default=2)
+        latency = subcommands.add_parser("latency", help="production to WebSocket delta, one client")
+        latency.add_argument("--rate", type=int, default=300)
+        latency.add_argument("--seconds", type=float, default=30)
+        fanout = subcommands.add_parser("fanout", help="many WebSocket clients at once")
+        fanout.add_argument("--clients", type=int, default=200)
+        fanout.add_argument("--rate", type=int, default=5000)
+        fanout.add_argument("--seconds", type=float, default=30)
         for sub in subcommands.choices.values():
             sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
@@ -35,6 +42,14 @@ class Command(BaseCommand):
             from benchmarks import ingest
 
             figures = ingest.run(options["trades"], options["processes"])
+        elif benchmark == "latency":
+            from benchmarks import live
+
+            figures = live.latency(options["rate"], options["seconds"])
+        elif benchmark == "fanout":
+            from benchmarks import live
+
+            figures = live.fanout(options["clients"], options["rate"], options["seconds"])
         elif benchmark == "query":
             from benchmarks import query
 

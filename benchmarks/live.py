@@ -1,0 +1,250 @@
+"""`bench latency` and `bench fanout`: from a trade's production to the dashboard.
+
+Both run the real path on a topic and a scratch database of their own: producer
+→ Kafka → `runworkers` → ClickHouse → Channels (Redis) → daphne → WebSocket clients.
+
+latency: one client; each trade's production time is remembered per symbol, and
+each update that accounts for n trades of a symbol takes that symbol's n oldest
+unaccounted production times (Kafka keeps no order across partitions, so this
+pairs trades with the update that counted them in arrival order).
+fanout: many clients; per update, the age of the newest trade it accounts for
+(a trade's timestamp is its production time), and whether every client was told
+about every trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+
+import orjson
+import websockets
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+
+from benchmarks.pool import PROJECT_DIR, database_url, start_pool, stop_pool
+from benchmarks.scratch import scratch_database
+from benchmarks.stats import percentile
+from producer.trades import TradeGenerator
+from trademonitor.kafka import client_config, ensure_topic
+from trademonitor.management.commands.producetrades import trading_universe
+
+logger = logging.getLogger(__name__)
+
+
+class Stream:
+    """Trades at a steady rate from a thread, remembering when each symbol's were sent."""
+
+    def __init__(self, topic: str, rate: int, seconds: float, record: bool):
+        self.topic, self.rate, self.seconds, self.record = topic, rate, seconds, record
+        self.sent = 0
+        self.sent_at: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        producer = Producer(client_config(**{"linger.ms": 1, "enable.idempotence": True}))
+        generator = TradeGenerator(trading_universe(), seed=3)
+        started = time.monotonic()
+        total = int(self.rate * self.seconds)
+        while self.sent < total:
+            due = min(total, int((time.monotonic() - started) * self.rate) + 1)
+            if due <= self.sent:
+                time.sleep(0.001)
+                continue
+            now_ms = time.time_ns() // 1_000_000
+            for key, value in generator.batch(due - self.sent, now_ms):
+                producer.produce(self.topic, value, key)
+                if self.record:
+                    symbol = value.split(b'"symbol": "')[1].split(b'"')[0].decode()
+                    with self.lock:
+                        self.sent_at[symbol].append(now_ms)
+            self.sent = due
+            producer.poll(0)
+        producer.flush(30)
+        self.done.set()
+
+
+async def _client(url: str, on_update, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
+        while not stop.is_set():
+            try:
+                frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            message = orjson.loads(frame)
+            if message["type"] == "snapshot" and ready is not None:
+                ready.set()
+            elif message["type"] == "delta":
+                on_update(message, time.time_ns() // 1_000_000)
+
+
+def _run_system(stream: Stream, listen) -> None:
+    """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect."""
+    topic = stream.topic
+    ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
+    port = _free_port()
+    with scratch_database() as (database, writer, _reader):
+        environment = {
+            "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
+            "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
+            "KAFKA_TOPIC": topic,
+        }
+        pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50")
+        web = _start_web(environment, port)
+        try:
+            _wait_for_group(f"{topic}-group", members=2)
+            listen(f"ws://127.0.0.1:{port}/ws/live", stream, writer)
+        finally:
+            stop_pool(web, 20)
+            stop_pool(pool)
+            AdminClient(client_config()).delete_topics([topic])
+
+
+def _stream_until_idle(stream: Stream, writer) -> None:
+    """Produce the stream, wait until ClickHouse has all of it, then a little for the last updates."""
+    producer = threading.Thread(target=stream.run, daemon=True)
+    producer.start()
+    producer.join()
+    deadline = time.monotonic() + 120
+    while writer.command("SELECT count() FROM trades") < stream.sent and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+
+
+async def _clients(url: str, count: int, on_update, started, stop) -> None:
+    """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true."""
+    closing = asyncio.Event()
+    readies = [asyncio.Event() for _ in range(count)]
+    tasks = [asyncio.create_task(_client(url, on_update, closing, ready)) for ready in readies]
+    await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
+    started()
+    while not stop():
+        await asyncio.sleep(0.2)
+    closing.set()
+    await asyncio.gather(*tasks)
+
+
+def latency(rate: int, seconds: float) -> dict:
+    topic = f"bench-live-{uuid.uuid4().hex[:8]}"
+    stream = Stream(topic, rate, seconds, record=True)
+    samples, accounted = [], 0
+
+    def on_update(update: dict, at: int) -> None:
+        nonlocal accounted
+        with stream.lock:
+            for symbol, (count, *_rest) in update["symbols"].items():
+                queue = stream.sent_at[symbol]
+                for _ in range(min(count, len(queue))):
+                    samples.append(at - queue.popleft())
+                accounted += count
+
+    def listen(url: str, stream: Stream, writer) -> None:
+        ready, done = threading.Event(), threading.Event()
+        client = threading.Thread(target=lambda: asyncio.run(_clients(url, 1, on_update, ready.set, done.is_set)))
+        client.start()
+        ready.wait(120)
+        _stream_until_idle(stream, writer)
+        done.set()
+        client.join(30)
+
+    _run_system(stream, listen)
+    return {"rate": rate, "seconds": seconds, "sent": stream.sent, "received": accounted,
+            "p50_ms": round(percentile(samples, 0.5), 1), "p99_ms": round(percentile(samples, 0.99), 1)}
+
+
+def fanout(clients: int, rate: int, seconds: float) -> dict:
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    ages, delivered = [], 0
+
+    def listen(url: str, stream: Stream, writer) -> None:
+        # The clients run in processes of their own: one Python process could not
+        # read 200 sockets as fast as daphne writes them (measured: 97% of a core).
+        nonlocal delivered
+        context = multiprocessing.get_context("fork")
+        ready, results, done = context.Queue(), context.Queue(), context.Event()
+        shares = [clients // CLIENT_PROCESSES + (i < clients % CLIENT_PROCESSES) for i in range(CLIENT_PROCESSES)]
+        processes = [context.Process(target=_fanout_clients, args=(url, n, ready, results, done)) for n in shares if n]
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.get(timeout=180)
+        _stream_until_idle(stream, writer)
+        done.set()
+        for _ in processes:
+            count, samples = results.get(timeout=60)
+            delivered += count
+            ages.extend(samples)
+        for process in processes:
+            process.join(30)
+
+    _run_system(stream, listen)
+    return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
+            "p50_ms": round(percentile(ages, 0.5), 1), "p99_ms": round(percentile(ages, 0.99), 1),
+            "delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0}
+
+
+CLIENT_PROCESSES = 4
+
+
+def _fanout_clients(url: str, count: int, ready, results, done) -> None:
+    delivered, ages = 0, []
+
+    def on_update(update: dict, at: int) -> None:
+        nonlocal delivered
+        delivered += update["trades"]
+        ages.append(at - update["newest_ms"])
+
+    asyncio.run(_clients(url, count, on_update, lambda: ready.put(count), done.is_set))
+    results.put((delivered, ages))
+
+
+def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:
+    """Until the pool's consumers have joined and the group is stable: no rebalance mid-measurement."""
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient(client_config())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = admin.describe_consumer_groups([group])[group].result(10)
+        if description.state == ConsumerGroupState.STABLE and len(description.members) == members:
+            time.sleep(1)
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"consumer group {group} did not settle")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_web(environment: dict, port: int):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    web = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+         "trademonitor.asgi:application"],
+        cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return web
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("daphne did not start")

@@ -14,6 +14,7 @@ migration that failed halfway is simply run again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from clickhouse import cluster
 from clickhouse.connection import client_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -73,12 +75,26 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 class Migrator:
     """Applies `migrations` to `database` as the read-write user of `url`."""
 
-    def __init__(self, url: str, database: str, migrations: list[Migration] | None = None):
-        # Connected to `default` until the target database exists.
-        self.client: Client = clickhouse_connect.get_client(**client_settings(url, database="default"))
+    def __init__(self, url: str, database: str, migrations: list[Migration] | None = None, cluster: str = ""):
         self.url = url
         self.database = database
         self.migrations = discover() if migrations is None else migrations
+        self.cluster = cluster
+
+    @functools.cached_property
+    def client(self) -> Client:
+        # Connected to `default` until the target database exists.
+        return clickhouse_connect.get_client(**client_settings(self.url, database="default"))
+
+    def statements(self, migration: Migration) -> list[str]:
+        """What runs for `migration`: its statements, or their cluster form (clickhouse/cluster.py)."""
+        if not self.cluster:
+            return migration.statements()
+        try:
+            return [sql for statement in migration.statements()
+                    for sql in cluster.translate(statement, self.cluster, self.database)]
+        except cluster.UnsupportedStatement as exc:
+            raise MigrationError(f"{migration.label}.sql: {exc}") from None
 
     def applied(self) -> dict[str, str]:
         """Applied version -> checksum recorded when it was applied."""
@@ -108,7 +124,10 @@ class Migrator:
         return [migration for migration in self.migrations if migration.version not in applied]
 
     def apply(self, on_applied=lambda migration: None) -> list[Migration]:
-        self.client.command(f"CREATE DATABASE IF NOT EXISTS {self._quoted_database}")
+        on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        # On a cluster the ledger lives on the node chmigrate talks to; every
+        # statement is idempotent, so another node applying them again is harmless.
+        self.client.command(f"CREATE DATABASE IF NOT EXISTS {self._quoted_database}{on_cluster}")
         pending = self.plan()
         if pending:
             self.client.command(f"""
@@ -118,7 +137,7 @@ class Migrator:
                 ) ENGINE = MergeTree ORDER BY version""")
         target = clickhouse_connect.get_client(**client_settings(self.url, database=self.database))
         for migration in pending:
-            for statement in migration.statements():
+            for statement in self.statements(migration):
                 target.command(statement)
             target.insert(LEDGER, [[migration.version, migration.name, migration.checksum]],
                           column_names=["version", "name", "checksum"])

@@ -25,6 +25,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from prometheus_client import Gauge
 
 from trademonitor import dashboard
 from trademonitor.live import Coalescer, DeltaFilter
@@ -51,6 +52,7 @@ class DeltaHub:
     async def join(self, client: DashboardConsumer) -> None:
         """Returns once deltas are being received for `client`."""
         self.clients.add(client)
+        CLIENTS.set(len(self.clients))
         if self._task is None or self._task.done():
             self._listening = asyncio.Event()
             self._task = asyncio.create_task(self._run())
@@ -58,6 +60,7 @@ class DeltaHub:
 
     def leave(self, client: DashboardConsumer) -> None:
         self.clients.discard(client)
+        CLIENTS.set(len(self.clients))
 
     async def _run(self) -> None:
         layer = get_channel_layer()
@@ -95,6 +98,7 @@ class DeltaHub:
 
 
 HUB = DeltaHub()
+CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients connected to this process")
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):

@@ -33,6 +33,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 DATABASES = {
     "default": dj_database_url.parse(env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")),
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes (supervisors, web) write to one SQLite file in development: wait for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 # --- The three services the system stands on -------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -46,6 +49,10 @@ CLICKHOUSE_URL = env("CLICKHOUSE_URL", "http://default:@127.0.0.1:8123/trademoni
 CLICKHOUSE_READONLY_URL = env(
     "CLICKHOUSE_READONLY_URL", "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/trademonitor"
 )
+
+# Empty: one ClickHouse server. A cluster name (from its remote_servers config):
+# migrations create Replicated tables and Distributed ones over them, ON CLUSTER.
+CLICKHOUSE_CLUSTER = env("CLICKHOUSE_CLUSTER", "")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 

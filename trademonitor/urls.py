@@ -6,6 +6,8 @@ from trademonitor import api, views
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("api/symbols", api.symbols, name="api-symbols"),
     path("api/symbols/<str:symbol>/trades", api.trades, name="api-trades"),
     path("api/symbols/<str:symbol>/candles", api.candles, name="api-candles"),

@@ -1,9 +1,11 @@
 """HTML views of the web app."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from clickhouse.connection import reader
 from trademonitor import sqlpanel
 
 
@@ -15,3 +17,34 @@ def index(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Process liveness: answers as long as daphne serves requests."""
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: ClickHouse (read-only user) and Redis answer; 503 naming what does not."""
+    checks = {"clickhouse": _clickhouse_answers, "redis": _redis_answers}
+    failing = [name for name, check in checks.items() if not check()]
+    return JsonResponse({"status": "unavailable" if failing else "ok", "failing": failing},
+                        status=503 if failing else 200)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics of this web process (WebSocket clients)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _clickhouse_answers() -> bool:
+    try:
+        return reader(connect_timeout=2, send_receive_timeout=3).command("SELECT 1") == 1
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
+
+
+def _redis_answers() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping())
+    except (redis.RedisError, OSError):
+        return False

@@ -174,6 +174,15 @@ class Supervisor:
         if not force and time.monotonic() - self._last_write < 1.0:
             return
         self._last_write = time.monotonic()
+        from django.db import DatabaseError
+
+        try:
+            self._save_statuses()
+        except DatabaseError as exc:
+            # Status is for operators; a busy or absent database must not stop ingestion.
+            logger.warning("could not write worker status: %s", exc)
+
+    def _save_statuses(self) -> None:
         from trademonitor.models import WorkerStatus
 
         for slot in self._slots:

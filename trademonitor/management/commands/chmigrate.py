@@ -13,14 +13,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--plan", action="store_true", help="show what would run, run nothing")
         parser.add_argument("--database", help="target database (default: the one in CLICKHOUSE_URL)")
+        parser.add_argument("--cluster", default=settings.CLICKHOUSE_CLUSTER,
+                            help="apply the cluster form ON CLUSTER this cluster (default: CLICKHOUSE_CLUSTER)")
+        parser.add_argument("--sql", action="store_true", help="with --plan: print the statements that would run")
 
-    def handle(self, *args, plan: bool, database: str | None, **options):
-        migrator = Migrator(settings.CLICKHOUSE_URL, database or database_name())
+    def handle(self, *args, plan: bool, database: str | None, cluster: str, sql: bool, **options):
+        migrator = Migrator(settings.CLICKHOUSE_URL, database or database_name(), cluster=cluster)
         try:
             if plan:
                 pending = migrator.plan()
                 for migration in pending:
                     self.stdout.write(f"would apply {migration.label}")
+                    for statement in migrator.statements(migration) if sql else []:
+                        self.stdout.write(f"{statement};\n")
                 if not pending:
                     self.stdout.write(f"{migrator.database}: up to date")
                 return

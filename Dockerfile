@@ -1,0 +1,25 @@
+# One image for web, workers, producer and migrations.
+# Build: docker build -t trademonitor .
+
+FROM python:3.11.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install -r /tmp/requirements.txt
+
+FROM python:3.11.11-slim-bookworm
+# No compilers or build tools here: wheels were installed in the build stage.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 DJANGO_DEBUG=0
+WORKDIR /app
+COPY --chown=app:app . .
+# Static files are collected at build time; the throw-away key is used for nothing else.
+RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0
+USER app
+EXPOSE 8000 9464
+# The web's liveness endpoint; the workers' container overrides it with the supervisor's.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "trademonitor.asgi:application"]

@@ -1,0 +1,67 @@
+"""The same migrations for a ClickHouse cluster (CLICKHOUSE_CLUSTER set).
+
+Each single-node statement becomes its cluster form, ON CLUSTER:
+
+  CREATE TABLE t (...) ENGINE = XMergeTree ... SETTINGS non_replicated_...
+      → t_local, ENGINE = ReplicatedXMergeTree('/clickhouse/tables/{shard}/{database}/t_local', '{replica}')
+        (replicated tables deduplicate retried blocks by themselves: the
+        non-replicated window setting is dropped)
+      → t, ENGINE = Distributed(cluster, database, t_local, cityHash64(symbol)):
+        the name every query and insert uses, sharded by symbol
+  CREATE MATERIALIZED VIEW v TO t AS SELECT … FROM s
+      → on every shard, from s_local into t_local
+
+Only these statement forms (the ones the migrations use) are translated; any
+other raises MigrationError, so a new kind of statement is translated on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+
+SHARDING_KEY = "cityHash64(symbol)"
+
+_CREATE_TABLE = re.compile(
+    r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+)\s*(?P<columns>\(.*\))\s*ENGINE\s*=\s*(?P<engine>\w*MergeTree)(?:\(\))?"
+    r"(?P<rest>.*)$", re.S)
+_CREATE_VIEW = re.compile(
+    r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (?P<name>\w+) TO (?P<target>\w+) AS(?P<select>.*\bFROM )(?P<source>\w+)"
+    r"(?P<tail>.*)$", re.S)
+_NON_REPLICATED_SETTING = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
+_EMPTY_SETTINGS = re.compile(r"\bSETTINGS\s*(;|$)")
+
+
+class UnsupportedStatement(ValueError):
+    pass
+
+
+def local(name: str) -> str:
+    return f"{name}_local"
+
+
+def translate(statement: str, cluster: str, database: str) -> list[str]:
+    """The cluster statements for one single-node migration statement."""
+    body = _strip_comments(statement)
+    table = _CREATE_TABLE.match(body)
+    if table:
+        name, engine = table["name"], table["engine"]
+        rest = _EMPTY_SETTINGS.sub(r"\1", _NON_REPLICATED_SETTING.sub("", table["rest"])).rstrip()
+        path = f"'/clickhouse/tables/{{shard}}/{database}/{local(name)}', '{{replica}}'"
+        return [
+            f"CREATE TABLE IF NOT EXISTS {local(name)} ON CLUSTER {cluster} {table['columns']}\n"
+            f"ENGINE = Replicated{engine}({path}){rest}",
+            f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {local(name)}\n"
+            f"ENGINE = Distributed({cluster}, {database}, {local(name)}, {SHARDING_KEY})",
+        ]
+    view = _CREATE_VIEW.match(body)
+    if view:
+        return [
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view['name']} ON CLUSTER {cluster} TO {local(view['target'])} "
+            f"AS{view['select']}{local(view['source'])}{view['tail']}"
+        ]
+    raise UnsupportedStatement(f"no cluster translation for: {body[:80]}…")
+
+
+def _strip_comments(sql: str) -> str:
+    lines = [line.split("--", 1)[0].rstrip() for line in sql.splitlines()]
+    return "\n".join(line for line in lines if line.strip()).strip().rstrip(";")

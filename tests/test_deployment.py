@@ -1,0 +1,224 @@
+"""Deployment files, checked offline (no Docker engine or cluster on these machines)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clickhouse import cluster
+from clickhouse.migrate import Migrator, discover
+from tests.conftest import PROJECT_DIR
+
+K8S = PROJECT_DIR / "k8s"
+KUBERNETES_VERSION = "1.33.0"
+DEV_ONLY_VARIABLES = {"DEVSERVICES_DIR"}  # where the embedded dev services live; unused in containers
+SECRET_VARIABLES = {"DJANGO_SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL"}
+
+
+def settings_variables() -> set[str]:
+    source = (PROJECT_DIR / "trademonitor" / "settings.py").read_text()
+    return set(re.findall(r'env(?:_bool|_list)?\(\s*"([A-Z_]+)"', source))
+
+
+def compose() -> dict:
+    return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+
+
+# -- docker compose ------------------------------------------------------------------------
+def test_compose_file_validates_against_the_compose_specification():
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(PROJECT_DIR / "docker-compose.yml")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def app_services() -> dict:
+    return {name: service for name, service in compose()["services"].items()
+            if service.get("image", "").startswith("trademonitor")}
+
+
+def test_every_app_command_exists_in_the_app():
+    commands = set()
+    for service in app_services().values():
+        command = service["command"]
+        text = " ".join(command)
+        commands.update(re.findall(r"manage\.py (\w+)", text))
+    assert commands >= {"migrate", "chmigrate", "loadsymbols", "runworkers", "producetrades"}
+    for name in commands:
+        result = subprocess.run([sys.executable, "manage.py", "help", name], cwd=PROJECT_DIR, capture_output=True)
+        assert result.returncode == 0, name
+
+
+def test_start_order_follows_health():
+    services = compose()["services"]
+    assert services["migrate"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["workers"]["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+    assert services["producer"]["depends_on"]["workers"]["condition"] == "service_healthy"
+    for name in ("kafka", "clickhouse", "redis", "postgres", "workers"):
+        assert "healthcheck" in services[name], name
+    assert "kafdrop" in services["kafdrop"]["profiles"] and "monitoring" in services["grafana"]["profiles"]
+
+
+# -- kubernetes ------------------------------------------------------------------------------
+def render(overlay: Path) -> list[dict]:
+    """What `kustomize build` gives for the features the manifests use: resources,
+    namespace, common labels, configMapGenerator (without name hashes), images."""
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    documents: list[dict] = []
+    for resource in kustomization.get("resources", []):
+        path = (overlay / resource).resolve()
+        if path.is_dir():
+            documents.extend(render(path))
+        else:
+            documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    for generator in kustomization.get("configMapGenerator", []):
+        data = dict(literal.split("=", 1) for literal in generator.get("literals", []))
+        for entry in generator.get("files", []):
+            key, _, name = entry.partition("=")
+            data[key] = (overlay / name).read_text()
+        documents.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
+                          "data": data})
+    for document in documents:
+        if "namespace" in kustomization:
+            document["metadata"].setdefault("namespace", kustomization["namespace"])
+        for label in kustomization.get("labels", []):
+            document["metadata"].setdefault("labels", {}).update(label["pairs"])
+        for image in kustomization.get("images", []):
+            for container in _containers(document):
+                if container["image"] == image["name"]:
+                    container["image"] = f"{image['newName']}:{image['newTag']}"
+    return documents
+
+
+def _containers(document: dict) -> list[dict]:
+    spec = document.get("spec", {})
+    template = spec.get("jobTemplate", {}).get("spec", spec).get("template", {})
+    return template.get("spec", {}).get("containers", [])
+
+
+@pytest.mark.parametrize("overlay", ["keda", "hpa"])
+def test_every_manifest_validates_against_the_kubernetes_schema(overlay):
+    import kubernetes_validate
+
+    documents = render(K8S / "overlays" / overlay)
+    kinds = {document["kind"] for document in documents}
+    assert {"StatefulSet", "Deployment", "Service", "Ingress", "Job", "PodDisruptionBudget", "ConfigMap"} <= kinds
+    for document in documents:
+        if document["apiVersion"].startswith("keda.sh/"):
+            continue  # a custom resource: checked structurally below
+        kubernetes_validate.validate(copy.deepcopy(document), KUBERNETES_VERSION, strict=True)
+
+
+def test_keda_scaled_object_targets_the_workers_on_consumer_lag():
+    documents = render(K8S / "overlays" / "keda")
+    [scaled] = [d for d in documents if d["kind"] == "ScaledObject"]
+    deployments = {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"}
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "workers" in deployments
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka" and trigger["metadata"]["topic"] == "trades"
+    assert trigger["metadata"]["consumerGroup"] == "trade-monitor"
+
+
+def test_app_containers_have_probes_resources_and_no_literal_secrets():
+    for document in render(K8S / "overlays" / "hpa"):
+        for container in _containers(document):
+            assert "resources" in container and {"requests", "limits"} <= set(container["resources"])
+            if document["kind"] in ("Deployment", "StatefulSet"):
+                assert "livenessProbe" in container, document["metadata"]["name"]
+            for variable in container.get("env", []):
+                assert "PASSWORD" not in variable["name"] or "valueFrom" in variable
+
+
+# -- settings everywhere -------------------------------------------------------------------
+def test_every_setting_is_set_consistently_in_compose_and_kubernetes():
+    wanted = settings_variables() - DEV_ONLY_VARIABLES
+    assert {"DJANGO_SECRET_KEY", "CLICKHOUSE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= wanted
+
+    for name, service in app_services().items():
+        missing = wanted - set(service["environment"])
+        assert not missing, f"compose service {name} lacks {missing}"
+
+    documents = render(K8S / "overlays" / "hpa")
+    [config] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trademonitor-config"]
+    in_kubernetes = set(config["data"]) | SECRET_VARIABLES
+    assert wanted <= in_kubernetes, wanted - in_kubernetes
+    assert not SECRET_VARIABLES & set(config["data"]), "secrets belong in the Secret, not the ConfigMap"
+    compose_env = next(iter(app_services().values()))["environment"]
+    for variable in wanted - SECRET_VARIABLES:
+        if variable in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"):
+            continue  # addresses differ between the two platforms by design
+        assert str(compose_env[variable]) == config["data"][variable], variable
+
+
+def test_dockerfile_is_multistage_pinned_non_root_with_healthcheck():
+    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(bases) == 2 and all(re.match(r"python:3\.11\.\d+-slim", base) for base in bases)
+    assert re.search(r"^USER app$", dockerfile, re.M) and "HEALTHCHECK" in dockerfile
+    assert "chdb" not in (PROJECT_DIR / "requirements.txt").read_text()  # the dev endpoint stays out of images
+    assert ".venv" in (PROJECT_DIR / ".dockerignore").read_text()
+
+
+# -- ClickHouse at scale -------------------------------------------------------------------
+def test_cluster_ddl_matches_the_single_node_schema_table_by_table():
+    migrator = Migrator("http://default:@127.0.0.1:1/db", "tm", cluster="prod")
+    single = [s for m in discover() for s in m.statements()]
+    clustered = [s for m in discover() for s in migrator.statements(m)]
+
+    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", "\n".join(single))
+    views = re.findall(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+)", "\n".join(single))
+    assert tables == ["trades", "symbol_totals", "candles_1m"]
+    for statement in clustered:
+        assert " ON CLUSTER prod " in statement
+        assert "non_replicated_deduplication_window" not in statement
+    text = "\n".join(clustered)
+    for table in tables:
+        local = cluster.local(table)
+        [local_ddl] = [s for s in clustered if s.startswith(f"CREATE TABLE IF NOT EXISTS {local} ")]
+        [single_ddl] = [s for s in single if re.search(rf"CREATE TABLE IF NOT EXISTS {table}\b", s)]
+        assert _columns(local_ddl) == _columns(single_ddl)
+        assert re.search(rf"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/{{shard}}/tm/{local}', '{{replica}}'\)",
+                         local_ddl)
+        assert f"ENGINE = Distributed(prod, tm, {local}, cityHash64(symbol))" in text
+    for view, target in views:
+        assert re.search(rf"VIEW IF NOT EXISTS {view} ON CLUSTER prod TO {target}_local AS.*FROM trades_local", text,
+                         re.S)
+
+
+def _columns(ddl: str) -> list[str]:
+    ddl = cluster._strip_comments(ddl)
+    body = ddl[ddl.index("(") + 1: ddl.index("ENGINE")].rsplit(")", 1)[0]
+    return [" ".join(line.split()).rstrip(",") for line in body.splitlines() if line.strip()]
+
+
+def test_unknown_statement_forms_are_refused_for_clusters():
+    with pytest.raises(cluster.UnsupportedStatement):
+        cluster.translate("ALTER TABLE trades ADD COLUMN x UInt8", "prod", "tm")
+
+
+# -- health endpoints ----------------------------------------------------------------------
+@pytest.mark.django_db
+def test_readyz_names_what_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CLICKHOUSE_READONLY_URL = "http://reader:x@127.0.0.1:1/db"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert json.loads(response.content) == {"status": "unavailable", "failing": ["clickhouse", "redis"]}
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_readyz_is_ok_when_services_answer(client, services):
+    response = client.get("/readyz")
+    assert (response.status_code, json.loads(response.content)["failing"]) == (200, [])

@@ -15,7 +15,6 @@ about every trade.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import multiprocessing
 import socket
@@ -30,7 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
-from benchmarks.pool import PROJECT_DIR, database_url, start_pool, stop_pool
+from benchmarks.pool import database_url, start_pool, start_web, stop_pool
 from benchmarks.scratch import scratch_database
 from benchmarks.stats import percentile
 from producer.trades import TradeGenerator
@@ -99,7 +98,7 @@ def _run_system(stream: Stream, listen) -> None:
             "KAFKA_TOPIC": topic,
         }
         pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50")
-        web = _start_web(environment, port)
+        web = start_web(environment, port)
         try:
             _wait_for_group(f"{topic}-group", members=2)
             listen(f"ws://127.0.0.1:{port}/ws/live", stream, writer)
@@ -226,25 +225,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _start_web(environment: dict, port: int):
-    import os
-    import subprocess
-    import sys
-    import urllib.request
-    from pathlib import Path
-
-    web = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-         "trademonitor.asgi:application"],
-        cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-            return web
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("daphne did not start")

@@ -1,4 +1,5 @@
-"""Running `manage.py runworkers` as a subprocess against a given topic and database."""
+"""Running the pool (`manage.py runworkers`) and the web (daphne) as subprocesses
+against a given topic and database: for benchmarks and end-to-end tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -34,3 +37,22 @@ def database_url(url: str, database: str) -> str:
     """`url` with its database (the path) replaced."""
     head, _, query = url.partition("?")
     return head.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
+
+
+def start_web(environment: dict, port: int, timeout: float = 30.0) -> subprocess.Popen:
+    """daphne on 127.0.0.1:`port`, returned once /healthz answers."""
+    web = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+         "trademonitor.asgi:application"],
+        cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return web
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(web.pid, signal.SIGKILL)
+    raise RuntimeError("daphne did not start")

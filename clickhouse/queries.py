@@ -85,7 +85,7 @@ class Candle:
 _ORDER_KEY = ("bitShiftLeft(toUInt128(toUnixTimestamp64Milli(ts)), 80)"
               " + bitShiftLeft(toUInt128(kafka_partition), 64) + kafka_offset")
 
-SNAPSHOT_SQL = f"""
+SNAPSHOT_SQL = """
     SELECT grouping(symbol), symbol, kafka_partition,
            sum(trades), sum(shares), sum(volume),
            argMaxMerge(last_price), max(last_key), max(max_offset)

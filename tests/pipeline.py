@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -18,6 +17,7 @@ import clickhouse_connect
 from confluent_kafka import Consumer, Producer, TopicPartition
 from django.conf import settings
 
+from benchmarks.pool import database_url, start_pool, start_web
 from clickhouse import queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
@@ -60,8 +60,7 @@ class Pipeline:
 
     # -- ClickHouse ---------------------------------------------------------------------
     def _with_database(self, url: str) -> str:
-        head, _, query = url.partition("?")
-        return head.rsplit("/", 1)[0] + "/" + self.database + (f"?{query}" if query else "")
+        return database_url(url, self.database)
 
     def migrate(self) -> None:
         Migrator(self.base_url, self.database).apply()
@@ -163,30 +162,12 @@ class Pipeline:
         }
 
     def start_web(self, port: int) -> subprocess.Popen:
-        web = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-             "trademonitor.asgi:application"],
-            cwd=PROJECT_DIR, env=self.environment(), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        web = start_web(self.environment(), port)
         self.pools.append(web)
-        deadline = time.monotonic() + 30
-        import urllib.request
-
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                return web
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("daphne did not start")
+        return web
 
     def start_pool(self, processes: int = 2, *extra: str) -> subprocess.Popen:
-        pool = subprocess.Popen(
-            [sys.executable, "manage.py", "runworkers", "--processes", str(processes), "--topic", self.topic,
-             "--group", self.group, "--metrics-port", "0", "--max-batch-ms", "100", *extra],
-            cwd=PROJECT_DIR, env=self.environment(), start_new_session=True,
-        )
+        pool = start_pool(self.topic, self.group, self.environment(), processes, "--max-batch-ms", "100", *extra)
         self.pools.append(pool)
         return pool
 

@@ -54,6 +54,7 @@ class Pipeline:
         self.base_readonly_url = readonly_url or settings.CLICKHOUSE_READONLY_URL
         self.tally = Tally()
         self.pools: list[subprocess.Popen] = []
+        self.extra_environment: dict[str, str] = {}
         ensure_topic(self.topic, 3)
         ensure_topic(f"{self.topic}.dlq", 3)
         self.migrate()
@@ -159,6 +160,7 @@ class Pipeline:
             "CLICKHOUSE_READONLY_URL": self._with_database(self.base_readonly_url),
             "DATABASE_URL": f"sqlite:///{self.symbol_db}",
             "KAFKA_TOPIC": self.topic,
+            **self.extra_environment,
         }
 
     def start_web(self, port: int) -> subprocess.Popen:

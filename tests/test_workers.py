@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 
@@ -191,3 +192,55 @@ def test_clickhouse_outage_is_waited_out_without_committing_ahead(services, symb
         pipeline.assert_exact()
     finally:
         pipeline.close()
+
+
+def test_a_hung_worker_is_replaced_and_nothing_is_lost(pipeline):
+    pipeline.produce(100_000, SYMBOLS, seed=13)
+    pool = pipeline.start_pool(2, "--max-batch-rows", "5000", "--heartbeat-timeout", "5")
+    while pipeline.count() < 10_000:
+        time.sleep(0.1)
+    hung = pipeline.worker_pids(pool)[0]
+    os.kill(hung, signal.SIGSTOP)  # alive, but no heartbeat: what a deadlock looks like
+
+    deadline = time.monotonic() + 30
+    while hung in pipeline.worker_pids(pool) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hung not in pipeline.worker_pids(pool)
+    assert pipeline.wait_for(100_000) == 100_000
+    time.sleep(2)
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+
+def test_workers_that_keep_crashing_stop_the_pool_with_an_error(pipeline):
+    from benchmarks.pool import database_url
+
+    # Every worker fails on its first ClickHouse read: an error that retrying cannot fix.
+    pipeline.extra_environment = {"CLICKHOUSE_URL": database_url(pipeline.base_url, "no_such_database")}
+    pipeline.produce(100, SYMBOLS, seed=14)
+    pool = pipeline.start_pool(1)
+    assert pool.wait(120) != 0
+
+
+def test_ingestion_goes_on_while_redis_is_down(pipeline, tmp_path):
+    from tests.conftest import free_port
+
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+                             stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        pipeline.extra_environment = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        pipeline.produce(60_000, SYMBOLS, seed=15)
+        pool = pipeline.start_pool(2, "--max-batch-rows", "2000")
+        while pipeline.count() < 5_000:
+            time.sleep(0.1)
+        redis.terminate()
+        redis.wait(10)
+
+        assert pipeline.wait_for(60_000) == 60_000
+        assert pipeline.stop(pool) == 0
+        pipeline.assert_exact()
+    finally:
+        if redis.poll() is None:
+            redis.kill()

@@ -52,8 +52,10 @@ class Slot:
 
 
 class Supervisor:
-    def __init__(self, job, job_name: str, processes: int, options, metrics_port: int | None = None):
+    def __init__(self, job, job_name: str, processes: int, options, metrics_port: int | None = None,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT):
         self.job = job
+        self.heartbeat_timeout = heartbeat_timeout
         self.job_name = job_name
         self.options = options
         self.metrics_port = metrics_port
@@ -96,9 +98,9 @@ class Supervisor:
                 code = self._reap(slot, now)
                 if code:
                     return code
-            elif slot.alive and time.time() - slot.heartbeat.value > HEARTBEAT_TIMEOUT:
+            elif slot.alive and time.time() - slot.heartbeat.value > self.heartbeat_timeout:
                 logger.error("worker %d (pid %d) missed its heartbeat for %.0f s; killing it",
-                             slot.index, slot.process.pid, HEARTBEAT_TIMEOUT)
+                             slot.index, slot.process.pid, self.heartbeat_timeout)
                 slot.process.kill()
             if slot.process is None and now >= slot.next_start:
                 self._start(slot)

@@ -135,7 +135,10 @@ class Pipeline:
         return trade_id
 
     def committed(self) -> dict[int, int]:
-        consumer = Consumer(client_config(**{"group.id": self.group}))
+        return self.committed_by(self.group)
+
+    def committed_by(self, group: str) -> dict[int, int]:
+        consumer = Consumer(client_config(**{"group.id": group}))
         try:
             offsets = consumer.committed([TopicPartition(self.topic, p) for p in range(3)], timeout=20)
         finally:

@@ -56,6 +56,11 @@ CLICKHOUSE_CLUSTER = env("CLICKHOUSE_CLUSTER", "")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Jobs `runworkers --job NAME` can run (workers/jobs.py says what a job is).
+WORKER_JOBS = {
+    "ingest": "workers.ingest.IngestJob",
+}
+
 # Prometheus metrics and /healthz of `runworkers`' supervisor.
 WORKERS_METRICS_PORT = int(env("WORKERS_METRICS_PORT", "9464"))
 

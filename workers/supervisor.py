@@ -35,8 +35,19 @@ MAX_BACKOFF_SECONDS = 30.0
 HEALTHY_RUN_SECONDS = 60.0  # a worker that ran this long resets its backoff
 
 
+@dataclass(frozen=True)
+class PoolJob:
+    """One job of the pool: what runs, under which name, and in how many processes."""
+
+    spec: object  # workers.consumer.JobSpec
+    name: str
+    options: object  # workers.consumer.WorkerOptions (its group is the job's own)
+    processes: int
+
+
 @dataclass
 class Slot:
+    job: PoolJob
     index: int
     heartbeat: object
     process: multiprocessing.Process | None = None
@@ -47,22 +58,24 @@ class Slot:
     status: dict = field(default_factory=dict)
 
     @property
+    def label(self) -> str:
+        return f"{self.job.name} worker {self.index}"
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
 
 class Supervisor:
-    def __init__(self, job, job_name: str, processes: int, options, metrics_port: int | None = None,
+    def __init__(self, jobs: list[PoolJob], metrics_port: int | None = None,
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT):
-        self.job = job
+        self.jobs = jobs
         self.heartbeat_timeout = heartbeat_timeout
-        self.job_name = job_name
-        self.options = options
         self.metrics_port = metrics_port
         self._context = multiprocessing.get_context("spawn")
         self._stop_workers = self._context.Event()
         self._status_queue = self._context.Queue()
-        self._slots = [Slot(i, self._context.Value("d", 0.0)) for i in range(processes)]
+        self._slots = [Slot(job, i, self._context.Value("d", 0.0)) for job in jobs for i in range(job.processes)]
         self._crashes: deque[float] = deque()
         self._shutdown = threading.Event()
         self._host = socket.gethostname()
@@ -72,11 +85,11 @@ class Supervisor:
         _prepare_metrics_dir()
         from workers import metrics  # after the multiprocess directory is set
 
-        self._restarts = metrics.RESTARTS.labels(job=self.job_name)
+        self._restarts = metrics.RESTARTS
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self._shutdown.set())
         http = self._serve_metrics() if self.metrics_port is not None else None
-        logger.info("starting %d %s workers", len(self._slots), self.job_name)
+        logger.info("starting workers: %s", ", ".join(f"{job.processes} {job.name}" for job in self.jobs))
         code = 0
         try:
             while not self._shutdown.is_set():
@@ -99,8 +112,8 @@ class Supervisor:
                 if code:
                     return code
             elif slot.alive and time.time() - slot.heartbeat.value > self.heartbeat_timeout:
-                logger.error("worker %d (pid %d) missed its heartbeat for %.0f s; killing it",
-                             slot.index, slot.process.pid, self.heartbeat_timeout)
+                logger.error("%s (pid %d) missed its heartbeat for %.0f s; killing it",
+                             slot.label, slot.process.pid, self.heartbeat_timeout)
                 slot.process.kill()
             if slot.process is None and now >= slot.next_start:
                 self._start(slot)
@@ -111,14 +124,14 @@ class Supervisor:
         from workers.consumer import run_worker
 
         slot.heartbeat.value = time.time()
-        options = replace(self.options, slot=slot.index, instance_prefix=f"{self._host}-{os.getpid()}")
+        options = replace(slot.job.options, slot=slot.index, instance_prefix=f"{self._host}-{os.getpid()}")
         slot.process = self._context.Process(
-            target=run_worker, name=f"{self.job_name}-worker-{slot.index}",
-            args=(self.job, options, slot.heartbeat, self._stop_workers, self._status_queue),
+            target=run_worker, name=f"{slot.job.name}-worker-{slot.index}",
+            args=(slot.job.spec, options, slot.heartbeat, self._stop_workers, self._status_queue),
         )
         slot.process.start()
         slot.started_at = time.monotonic()
-        logger.info("worker %d started (pid %d)", slot.index, slot.process.pid)
+        logger.info("%s started (pid %d)", slot.label, slot.process.pid)
 
     def _reap(self, slot: Slot, now: float) -> int:
         from workers.consumer import EXIT_FATAL
@@ -126,7 +139,7 @@ class Supervisor:
         code = slot.process.exitcode
         slot.process = None
         if code == EXIT_FATAL:
-            logger.error("worker %d stopped on an error that a restart cannot fix; stopping the pool", slot.index)
+            logger.error("%s stopped on an error that a restart cannot fix; stopping the pool", slot.label)
             return 2
         self._crashes.append(now)
         while self._crashes and now - self._crashes[0] > CRASH_WINDOW_SECONDS:
@@ -137,21 +150,21 @@ class Supervisor:
         if now - slot.started_at > HEALTHY_RUN_SECONDS:
             slot.backoff = 1.0
         slot.next_start = now + slot.backoff
-        logger.warning("worker %d exited with %s; restarting in %.0f s", slot.index, code, slot.backoff)
+        logger.warning("%s exited with %s; restarting in %.0f s", slot.label, code, slot.backoff)
         slot.backoff = min(slot.backoff * 2, MAX_BACKOFF_SECONDS)
         slot.restarts += 1
-        self._restarts.inc()
+        self._restarts.labels(job=slot.job.name).inc()
         return 0
 
     def _drain(self) -> None:
         """Ask every worker to flush and commit, then kill whatever is left at the deadline."""
         self._stop_workers.set()
-        deadline = time.monotonic() + self.options.drain_seconds + 5
+        deadline = time.monotonic() + max(job.options.drain_seconds for job in self.jobs) + 5
         for slot in self._slots:
             if slot.process is not None:
                 slot.process.join(max(0.0, deadline - time.monotonic()))
                 if slot.process.is_alive():
-                    logger.error("worker %d did not drain in time; killing it", slot.index)
+                    logger.error("%s did not drain in time; killing it", slot.label)
                     slot.process.kill()
                     slot.process.join(5)
         self._read_statuses()
@@ -167,8 +180,9 @@ class Supervisor:
                 status = self._status_queue.get_nowait()
             except Exception:  # noqa: BLE001 - queue.Empty, or a queue broken by a killed worker
                 return
-            if 0 <= status.get("slot", -1) < len(self._slots):
-                self._slots[status["slot"]].status = status
+            for slot in self._slots:
+                if (slot.job.name, slot.index) == (status.get("job"), status.get("slot")):
+                    slot.status = status
 
     _last_write = 0.0
 
@@ -191,7 +205,7 @@ class Supervisor:
             status = slot.status
             state = "running" if slot.alive else ("stopped" if self._stop_workers.is_set() else "restarting")
             WorkerStatus.objects.update_or_create(
-                host=self._host, job=self.job_name, slot=slot.index,
+                host=self._host, job=slot.job.name, slot=slot.index,
                 defaults={
                     "state": state,
                     "pid": slot.process.pid if slot.alive else None,

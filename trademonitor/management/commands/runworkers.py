@@ -1,4 +1,4 @@
-"""`manage.py runworkers`: the worker pool that ingests trades from Kafka into ClickHouse."""
+"""`manage.py runworkers`: the worker pool — by default the ingest job (Kafka → ClickHouse)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,21 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from trademonitor.kafka import ensure_topic
-from workers.consumer import JobSpec, WorkerOptions
-from workers.supervisor import Supervisor
+from workers import jobs
+from workers.consumer import WorkerOptions
+from workers.supervisor import PoolJob, Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run the supervisor and N worker processes: Kafka → ClickHouse, with deltas to the dashboard."
+    help = "Run the supervisor and N worker processes per job (default: the ingest job)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-        parser.add_argument("--group", default="trade-monitor", help="Kafka consumer group")
+        parser.add_argument("--job", action="append", dest="job_names", metavar="NAME",
+                            help="a job registered in settings.WORKER_JOBS or an import path; repeatable "
+                                 "(default: ingest)")
+        parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes per job")
+        parser.add_argument("--group", default="trade-monitor",
+                            help="Kafka consumer group (ingest's; other jobs use GROUP.JOB)")
         parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
         parser.add_argument("--max-batch-rows", type=int, default=50_000)
         parser.add_argument("--max-batch-ms", type=int, default=200)
@@ -28,16 +33,22 @@ class Command(BaseCommand):
         parser.add_argument("--metrics-port", type=int, default=settings.WORKERS_METRICS_PORT,
                             help="Prometheus metrics and /healthz (0: any free port)")
 
-    def handle(self, *args, processes, group, topic, max_batch_rows, max_batch_ms, drain_seconds, metrics_port,
-               heartbeat_timeout, **options):
+    def handle(self, *args, job_names, processes, group, topic, max_batch_rows, max_batch_ms, drain_seconds,
+               heartbeat_timeout, metrics_port, **options):
         if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1:
             raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive")
         ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
         ensure_topic(f"{topic}.dlq", settings.KAFKA_TOPIC_PARTITIONS)
-        worker_options = WorkerOptions(slot=0, group=group, max_batch_rows=max_batch_rows,
-                                       max_batch_ms=max_batch_ms, drain_seconds=drain_seconds)
-        job = JobSpec("workers.ingest.IngestJob", (("topic", topic),))
-        supervisor = Supervisor(job, "ingest", processes, worker_options, metrics_port, heartbeat_timeout)
-        code = supervisor.run()
+        pool = []
+        for name in job_names or ["ingest"]:
+            try:
+                spec, job_name = jobs.load(name, topic)
+            except (ValueError, ImportError) as exc:
+                raise CommandError(str(exc)) from None
+            worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_name),
+                                           max_batch_rows=max_batch_rows, max_batch_ms=max_batch_ms,
+                                           drain_seconds=drain_seconds)
+            pool.append(PoolJob(spec, job_name, worker_options, processes))
+        code = Supervisor(pool, metrics_port, heartbeat_timeout).run()
         if code:
             raise CommandError(f"worker pool stopped with status {code}", returncode=code)

@@ -1,0 +1,81 @@
+"""Jobs as plug-ins of the pool: a job defined only in this module runs through
+`runworkers --job <import path>` beside ingest, with no change to workers/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import BUNDLED_SYMBOLS, PROJECT_DIR
+from tests.pipeline import Pipeline
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+class ToyJob:
+    """Remembers the key of every message it consumes, exactly once."""
+
+    name = "toy"
+
+    def __init__(self, topic: str):
+        self.topics = [topic]
+
+    def parse(self, message, now_ms: int) -> tuple:
+        return (message.key() or b"").decode("utf-8", "replace"), message.partition(), message.offset()
+
+    def write(self, client, batch) -> None:
+        if batch.rows:
+            client.insert("toy_seen", [list(row) for row in batch.rows],
+                          column_names=["key", "kafka_partition", "kafka_offset"],
+                          settings={"insert_deduplication_token": batch.deduplication_token(self.name),
+                                    "async_insert": 0})
+
+    def resume_positions(self, client) -> dict:
+        rows = client.query("SELECT kafka_partition, max(kafka_offset) FROM toy_seen GROUP BY kafka_partition")
+        return {(self.topics[0], partition): offset + 1 for partition, offset in rows.result_rows}
+
+    def delta(self, batch):
+        return None
+
+
+@pytest.fixture
+def pipeline(services, symbol_db):
+    pipeline = Pipeline(symbol_db)
+    pipeline.clickhouse().command(
+        "CREATE TABLE toy_seen (key String, kafka_partition UInt16, kafka_offset UInt64) "
+        "ENGINE = MergeTree ORDER BY (kafka_partition, kafka_offset) SETTINGS non_replicated_deduplication_window = 1000")
+    yield pipeline
+    pipeline.close()
+
+
+def test_a_job_from_an_import_path_runs_beside_ingest_with_its_own_group(pipeline):
+    pipeline.produce(20_000, BUNDLED_SYMBOLS[:100], seed=21)
+    pool = pipeline.start_pool(1, "--job", "ingest", "--job", "tests.test_jobs.ToyJob")
+
+    assert pipeline.wait_for(20_000) == 20_000
+    client = pipeline.clickhouse()
+    deadline = time.monotonic() + 60
+    while client.command("SELECT count() FROM toy_seen") < 20_000 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert pipeline.stop(pool) == 0
+
+    assert client.query("SELECT count(), uniqExact(key) FROM toy_seen").result_rows == [(20_000, 20_000)]
+    pipeline.assert_exact()
+    toy_group = pipeline.committed_by(f"{pipeline.group}.toy")
+    assert sum(toy_group.values()) == 20_000 == sum(pipeline.committed().values())
+
+
+def test_jobs_list_shows_the_registered_jobs(services):
+    result = subprocess.run([sys.executable, "manage.py", "jobs", "list"], cwd=PROJECT_DIR, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "ingest" in result.stdout and "workers.ingest.IngestJob" in result.stdout
+
+
+def test_an_unknown_job_is_refused(services):
+    result = subprocess.run([sys.executable, "manage.py", "runworkers", "--job", "nope"], cwd=PROJECT_DIR,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "unknown job 'nope'" in result.stderr

@@ -1,0 +1,46 @@
+"""`manage.py jobs list`: the registered jobs, their consumer groups and lag."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
+
+from trademonitor.kafka import client_config
+from workers.jobs import consumer_group
+
+
+class Command(BaseCommand):
+    help = "List the worker pool's registered jobs with their consumer group and lag."
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["list"])
+        parser.add_argument("--group", default="trade-monitor")
+        parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
+
+    def handle(self, *args, group: str, topic: str, **options):
+        self.stdout.write(f"{'job':<12} {'group':<28} {'lag':>12}  class")
+        for name, path in sorted(settings.WORKER_JOBS.items()):
+            job_name = import_string(path).name
+            job_group = consumer_group(group, job_name)
+            self.stdout.write(f"{name:<12} {job_group:<28} {_lag(job_group, topic):>12}  {path}")
+
+
+def _lag(group: str, topic: str) -> str:
+    """Messages on `topic` the group has not committed yet ('-' if Kafka cannot say)."""
+    consumer = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return "-"
+        partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+        lag = 0
+        for committed in consumer.committed(partitions, timeout=10):
+            low, high = consumer.get_watermark_offsets(committed, timeout=10)
+            lag += high - (committed.offset if committed.offset >= 0 else low)
+        return f"{lag:,}"
+    except KafkaException:
+        return "-"
+    finally:
+        consumer.close()

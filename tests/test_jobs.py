@@ -79,3 +79,34 @@ def test_an_unknown_job_is_refused(services):
     result = subprocess.run([sys.executable, "manage.py", "runworkers", "--job", "nope"], cwd=PROJECT_DIR,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "unknown job 'nope'" in result.stderr
+
+
+def test_ingest_and_sentiment_together_stay_exact_with_a_worker_killed(pipeline):
+    import os
+    import random
+    import signal
+
+    pipeline.produce(100_000, BUNDLED_SYMBOLS[:300], seed=22)
+    pool = pipeline.start_pool(2, "--job", "ingest", "--job", "sentiment", "--max-batch-rows", "5000")
+    client = pipeline.clickhouse()
+    while client.command("SELECT count() FROM trade_sentiment") < 20_000:
+        time.sleep(0.2)
+    os.kill(random.Random(3).choice(pipeline.worker_pids(pool)), signal.SIGKILL)
+
+    assert pipeline.wait_for(100_000) == 100_000
+    deadline = time.monotonic() + 90
+    while client.command("SELECT count() FROM trade_sentiment") < 100_000 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+    assert client.query("SELECT count(), uniqExact(id) FROM trade_sentiment").result_rows == [(100_000, 100_000)]
+    misclassified = client.command(
+        "SELECT count() FROM trades AS t INNER JOIN trade_sentiment AS s USING (id) "
+        "WHERE (t.quantity > 5000) != (s.sentiment = 'WHALE')")
+    whales = client.command("SELECT countIf(quantity > 5000) FROM trades")
+    per_symbol = client.query(
+        "SELECT sum(whales), sum(minnows) FROM symbol_sentiment").result_rows[0]
+    assert misclassified == 0 and whales > 0
+    assert per_symbol == (whales, 100_000 - whales)

@@ -59,7 +59,10 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Jobs `runworkers --job NAME` can run (workers/jobs.py says what a job is).
 WORKER_JOBS = {
     "ingest": "workers.ingest.IngestJob",
+    "sentiment": "workers.sentiment.SentimentJob",
 }
+# The sentiment job's WHALE threshold: a trade of more shares than this.
+SENTIMENT_WHALE_QUANTITY = int(env("SENTIMENT_WHALE_QUANTITY", "5000"))
 
 # Prometheus metrics and /healthz of `runworkers`' supervisor.
 WORKERS_METRICS_PORT = int(env("WORKERS_METRICS_PORT", "9464"))

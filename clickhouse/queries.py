@@ -109,6 +109,25 @@ def snapshot(client: Client) -> Snapshot:
     return Snapshot(totals, watermarks)
 
 
+SENTIMENT_SNAPSHOT_SQL = """
+    SELECT grouping(symbol), symbol, kafka_partition, sum(whales), max(max_offset)
+    FROM symbol_sentiment
+    GROUP BY GROUPING SETS ((symbol), (kafka_partition))
+"""
+
+
+def sentiment_snapshot(client: Client) -> tuple[dict[str, int], dict[int, int]]:
+    """Whales per symbol and the watermarks they reflect (one SELECT, as for `snapshot`)."""
+    whales: dict[str, int] = {}
+    watermarks: dict[int, int] = {}
+    for is_partition_row, symbol, partition, count, max_offset in client.query(SENTIMENT_SNAPSHOT_SQL).result_rows:
+        if is_partition_row:
+            watermarks[partition] = max_offset
+        else:
+            whales[symbol] = count
+    return whales, watermarks
+
+
 def decode_order_key(key: int) -> tuple[int, int, int]:
     """(epoch ms, partition, offset) from an order key (migration 0002 packs them)."""
     return key >> 80, (key >> 64) & 0xFFFF, key & 0xFFFF_FFFF_FFFF_FFFF

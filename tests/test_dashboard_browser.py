@@ -35,7 +35,7 @@ def browser():
 def site(services, symbol_db):
     """(pipeline, base URL): workers and daphne on a topic and database of the test's own."""
     pipeline = Pipeline(symbol_db)
-    pipeline.start_pool(2)
+    pipeline.start_pool(1, "--job", "ingest", "--job", "sentiment")
     port = free_port()
     pipeline.web_port = port
     pipeline.start_web(port)
@@ -142,14 +142,17 @@ def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, pa
     assert sorted(trade_id for trade_id, _ in shown) == sorted(ids)
     assert [ms for _, ms in shown] == sorted((ms for _, ms in shown), reverse=True)
 
-    newest = pipeline.send_trade(symbol, 6_000, 3)
+    newest = pipeline.send_trade(symbol, 6_000, 7_000)  # a whale: more than 5,000 shares
     expect(trades.first).to_have_attribute("data-trade-id", newest, timeout=2_000)
     expect(trades).to_have_count(131)
+    expect(trades.first).to_have_class(re.compile("whale"))
+    expect(trades.first.locator(".whale-badge")).to_have_text("WHALE")
+    assert page.locator(f'tr[data-detail-for="{symbol}"] tr.whale').count() == 1
 
 
 def visible_totals(page) -> dict:
     return {
-        cells[1]: cells[3:8]
+        cells[1]: cells[3:10]
         for cells in page.locator("#symbols tbody tr.symbol-row").evaluate_all(
             "rows => rows.map(r => [...r.children].map(c => c.textContent))")
     }
@@ -169,10 +172,12 @@ def assert_page_equals_clickhouse(page, pipeline) -> None:
     page.select_option("#page-size", "100")
     page.click('th button[data-sort="trades"]')  # the most traded first, ties by symbol
     snapshot = queries.snapshot(pipeline.clickhouse())
+    whales, _ = queries.sentiment_snapshot(pipeline.clickhouse())
     shown = visible_totals(page)
     assert len(shown) == 100
     for symbol, cells in shown.items():
         totals = snapshot.totals.get(symbol)
+        assert cells[6] == f"{whales.get(symbol, 0):,}", symbol
         if totals is None:
             assert cells[2] == "0"
             continue
@@ -186,6 +191,11 @@ def assert_page_equals_clickhouse(page, pipeline) -> None:
 
 def wait_idle(pipeline: Pipeline, expected: int, page) -> None:
     assert pipeline.wait_for(expected) == expected
+    client = pipeline.clickhouse()
+    deadline = time.monotonic() + 60
+    while client.command("SELECT sum(whales) + sum(minnows) FROM symbol_sentiment") < expected:
+        assert time.monotonic() < deadline, "the sentiment job did not catch up"
+        time.sleep(0.5)
     time.sleep(1.5)  # the last deltas reach the page (at most ten updates a second)
 
 

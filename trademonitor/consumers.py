@@ -30,9 +30,13 @@ from prometheus_client import Gauge
 from trademonitor import dashboard
 from trademonitor.live import Coalescer, DeltaFilter
 from workers.ingest import DELTA_GROUP
+from workers.sentiment import SentimentJob
 
 logger = logging.getLogger(__name__)
 
+# The workers' deltas: trades from ingest, whale counts from the sentiment job.
+DELTA_GROUPS = (DELTA_GROUP, SentimentJob.delta_group)
+DELTA_TYPES = ("trades.delta", "sentiment.delta")
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client
 STATUS_INTERVAL = 2.0
 MAX_FRAME = 4096
@@ -65,7 +69,8 @@ class DeltaHub:
     async def _run(self) -> None:
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(DELTA_GROUP, channel)
+        for group in DELTA_GROUPS:
+            await layer.group_add(group, channel)
         self._listening.set()
         ticker = asyncio.create_task(self._tick())
         try:
@@ -74,13 +79,14 @@ class DeltaHub:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
                 except asyncio.TimeoutError:
                     continue
-                if message.get("type") == "trades.delta" and message.get("topic") == settings.KAFKA_TOPIC:
+                if message.get("type") in DELTA_TYPES and message.get("topic") == settings.KAFKA_TOPIC:
                     self.window.append(message)
         except Exception:  # noqa: BLE001 - Redis away: clients resynchronise when it returns
             logger.warning("delta feed interrupted", exc_info=True)
         finally:
             ticker.cancel()
-            await layer.group_discard(DELTA_GROUP, channel)
+            for group in DELTA_GROUPS:
+                await layer.group_discard(group, channel)
 
     async def _tick(self) -> None:
         while True:
@@ -92,6 +98,8 @@ class DeltaHub:
             for delta in window:
                 shared.add(delta)
             update = shared.take()
+            if update is None:
+                continue
             frame = json.dumps(update)
             for client in list(self.clients):
                 await _survive(client.deliver(window, frame, update["symbols"]), "delta")
@@ -143,6 +151,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             for delta in new:
                 own.add(delta)
             update = own.take()
+            if update is None:
+                return
             symbols, frame = update["symbols"], json.dumps(update)
         await self.send(text_data=frame)
         for symbol in self.subscribed.intersection(symbols):

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 
+from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from trademonitor.models import Symbol, WorkerStatus
 
 _local = threading.local()
 _snapshot_lock = threading.Lock()
-_snapshot_cache: tuple[float, str, dict[int, int]] | None = None
+_snapshot_cache: tuple[float, str, dict[str, dict[int, int]]] | None = None
 
 
 def client():
@@ -33,8 +34,8 @@ def symbol_names() -> dict[str, str]:
     return dict(Symbol.objects.values_list("symbol", "name"))
 
 
-def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[int, int]]:
-    """The snapshot a client starts from, as JSON text, and its watermarks.
+def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[str, dict[int, int]]]:
+    """The snapshot a client starts from, as JSON text, and its watermarks per delta type.
 
     A client must get a snapshot read after it started listening to deltas
     (`not_before`, time.monotonic()); a read that began later is shared, so many
@@ -45,8 +46,11 @@ def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[int, int]]:
         if _snapshot_cache is None or _snapshot_cache[0] < not_before:
             started = time.monotonic()
             snapshot = queries.snapshot(client())
-            text = json.dumps(build_snapshot_message(snapshot, symbol_names()))
-            _snapshot_cache = (started, text, dict(snapshot.watermarks))
+            whales, sentiment_watermarks = queries.sentiment_snapshot(client())
+            text = json.dumps(build_snapshot_message(snapshot, symbol_names(), whales, sentiment_watermarks,
+                                                     settings.SENTIMENT_WHALE_QUANTITY))
+            watermarks = {"trades.delta": dict(snapshot.watermarks), "sentiment.delta": sentiment_watermarks}
+            _snapshot_cache = (started, text, watermarks)
         return _snapshot_cache[1], _snapshot_cache[2]
 
 

@@ -15,17 +15,21 @@ def cents(amount: Decimal | None) -> int:
     return int(amount * 100) if amount is not None else 0
 
 
-def snapshot_message(snapshot: Snapshot, names: dict[str, str]) -> dict:
-    """Every known symbol (with or without trades) plus the watermarks of the totals."""
-    symbols = {symbol: [name, 0, 0, 0, None] for symbol, name in names.items()}
+def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str, int],
+                     sentiment_watermarks: dict[int, int], whale_quantity: int) -> dict:
+    """Every known symbol (with or without trades), with the watermarks of the totals
+    and, separately, of the whale counts (the sentiment job's own stream)."""
+    symbols = {symbol: [name, 0, 0, 0, None, whales.get(symbol, 0)] for symbol, name in names.items()}
     for symbol, totals in snapshot.totals.items():
         # A symbol traded but not (or no longer) listed is shown under its own name.
         symbols[symbol] = [names.get(symbol, symbol), totals.trades, totals.shares, cents(totals.volume),
-                           [*totals.last_key, cents(totals.last_price)]]
+                           [*totals.last_key, cents(totals.last_price)], whales.get(symbol, 0)]
     return {
         "type": "snapshot",
         "watermarks": {str(partition): offset for partition, offset in snapshot.watermarks.items()},
-        # symbol: [name, trades, shares, volume cents, last trade [ms, partition, offset, price cents] or null]
+        "sentiment_watermarks": {str(partition): offset for partition, offset in sentiment_watermarks.items()},
+        "whale_quantity": whale_quantity,
+        # symbol: [name, trades, shares, volume cents, last trade [ms, partition, offset, price cents] or null, whales]
         "symbols": symbols,
     }
 
@@ -39,15 +43,17 @@ class DeltaFilter:
     (clickhouse/queries.py explains why the watermarks are exact).
     """
 
-    def __init__(self, topic: str, watermarks: dict[int, int]):
+    def __init__(self, topic: str, watermarks: dict[str, dict[int, int]]):
+        """`watermarks`: per delta type ("trades.delta", "sentiment.delta"), the snapshot's
+        watermarks of the table that type of delta adds to."""
         self.topic = topic
-        self.watermarks = dict(watermarks)
+        self.watermarks = {kind: dict(marks) for kind, marks in watermarks.items()}
 
     def is_new(self, delta: dict) -> bool:
-        if delta.get("topic") != self.topic:
+        if delta.get("topic") != self.topic or delta.get("type") not in self.watermarks:
             return False
-        return any(int(last) > self.watermarks.get(int(partition), -1)
-                   for partition, (_first, last) in delta["offsets"].items())
+        marks = self.watermarks[delta["type"]]
+        return any(int(last) > marks.get(int(partition), -1) for partition, (_first, last) in delta["offsets"].items())
 
 
 class Coalescer:
@@ -55,10 +61,15 @@ class Coalescer:
 
     def __init__(self):
         self.pending: dict[str, list] = {}
+        self.whales: dict[str, int] = {}
         self.trades = 0
         self.newest_ms = 0
 
     def add(self, delta: dict) -> None:
+        if delta["type"] == "sentiment.delta":
+            for symbol, count in delta["whales"].items():
+                self.whales[symbol] = self.whales.get(symbol, 0) + count
+            return
         for symbol, (trades, shares, volume, last) in delta["symbols"].items():
             self.trades += trades
             self.newest_ms = max(self.newest_ms, last[0])
@@ -75,9 +86,11 @@ class Coalescer:
     def take(self) -> dict | None:
         """The merged update since the last take, as sent to the browser:
         {"type": "delta", "trades": n, "newest_ms": ms,
-         "symbols": {symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]}}"""
-        if not self.pending:
+         "symbols": {symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]},
+         "whales": {symbol: new whales}}"""
+        if not self.pending and not self.whales:
             return None
-        update = {"type": "delta", "trades": self.trades, "newest_ms": self.newest_ms, "symbols": self.pending}
-        self.pending, self.trades, self.newest_ms = {}, 0, 0
+        update = {"type": "delta", "trades": self.trades, "newest_ms": self.newest_ms, "symbols": self.pending,
+                  "whales": self.whales}
+        self.pending, self.whales, self.trades, self.newest_ms = {}, {}, 0, 0
         return update

@@ -26,6 +26,7 @@ def classify(quantity: int, threshold: int) -> str:
 
 class SentimentJob(IngestJob):
     name = "sentiment"
+    delta_group = "sentiment.deltas"
 
     def __init__(self, topic: str, threshold: int | None = None, **kwargs):
         super().__init__(topic, **kwargs)
@@ -46,5 +47,16 @@ class SentimentJob(IngestJob):
         rows = client.query("SELECT kafka_partition, max(max_offset) FROM symbol_sentiment GROUP BY kafka_partition")
         return {(self.topics[0], partition): offset + 1 for partition, offset in rows.result_rows}
 
-    def delta(self, batch: Batch) -> None:
-        return None
+    def delta(self, batch: Batch) -> dict | None:
+        """New whales per symbol and the offsets they cover (the dashboard's whale column)."""
+        whales: dict[str, int] = {}
+        offsets: dict[int, list[int]] = {}
+        for _id, _ts, symbol, _price, quantity, partition, offset in batch.rows:
+            span = offsets.setdefault(partition, [offset, offset])
+            span[1] = max(span[1], offset)
+            if quantity > self.threshold:
+                whales[symbol] = whales.get(symbol, 0) + 1
+        if not whales:
+            return None
+        return {"type": "sentiment.delta", "topic": self.topics[0],
+                "offsets": {str(partition): span for partition, span in offsets.items()}, "whales": whales}

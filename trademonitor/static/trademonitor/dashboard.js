@@ -28,6 +28,7 @@ const state = {
   recent: [],             // [ms, trades] of recent deltas, for trades per second
   socket: null,
   backoff: 500,
+  whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
 };
 
 // ---- the feed ------------------------------------------------------------------------
@@ -63,7 +64,7 @@ function subscribe() {
 
 function receive(message) {
   if (message.type === "snapshot") applySnapshot(message);
-  else if (message.type === "delta") applyDelta(message.symbols);
+  else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
   else if (message.type === "trades") liveTrades(message.symbol, message.trades);
   else if (message.type === "status") $("#lag").textContent = `${NUMBER.format(message.lag)} (${message.workers} workers)`;
 }
@@ -71,8 +72,10 @@ function receive(message) {
 function applySnapshot(message) {
   const previous = state.rows;
   state.rows = new Map();
-  for (const [symbol, [name, trades, shares, volume, last]] of Object.entries(message.symbols)) {
-    state.rows.set(symbol, { symbol, name, trades, shares, volume, last, change: previous.get(symbol)?.change ?? 0 });
+  state.whaleQuantity = message.whale_quantity;
+  for (const [symbol, [name, trades, shares, volume, last, whales]] of Object.entries(message.symbols)) {
+    state.rows.set(symbol, { symbol, name, trades, shares, volume, last, whales,
+      change: previous.get(symbol)?.change ?? 0 });
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
   render();
@@ -83,7 +86,7 @@ function applyDelta(symbols) {
   for (const [symbol, [count, shares, volume, last]] of Object.entries(symbols)) {
     let row = state.rows.get(symbol);
     if (!row) {
-      row = { symbol, name: symbol, trades: 0, shares: 0, volume: 0, last: null, change: 0 };
+      row = { symbol, name: symbol, trades: 0, shares: 0, volume: 0, last: null, change: 0, whales: 0 };
       state.rows.set(symbol, row);
     }
     row.trades += count;
@@ -103,11 +106,20 @@ function applyDelta(symbols) {
   updateSummary();
 }
 
+function applyWhales(whales) {
+  for (const [symbol, count] of Object.entries(whales)) {
+    const row = state.rows.get(symbol);
+    if (!row) continue;
+    row.whales += count;
+    updateRow(symbol, 0);
+  }
+}
+
 // ---- the table -----------------------------------------------------------------------
 const SORT_VALUES = {
   symbol: (r) => r.symbol, name: (r) => r.name.toLowerCase(), price: (r) => (r.last ? r.last[3] : -1),
   change: (r) => r.change, trades: (r) => r.trades, shares: (r) => r.shares, volume: (r) => r.volume,
-  time: (r) => (r.last ? r.last[0] : 0),
+  time: (r) => (r.last ? r.last[0] : 0), whales: (r) => r.whales,
 };
 
 function selectedRows() {
@@ -165,7 +177,7 @@ function rowElement(row) {
   const first = document.createElement("td");
   first.append(toggle);
   tr.append(first, cell("symbol", row.symbol), cell("name", row.name), cell("price num", ""), cell("change num", ""),
-    cell("trades num", ""), cell("shares num", ""), cell("volume num", ""), cell("time", ""));
+    cell("trades num", ""), cell("shares num", ""), cell("volume num", ""), cell("time", ""), cell("whales num", ""));
   fillRow(tr, row);
   return tr;
 }
@@ -179,6 +191,7 @@ function fillRow(tr, row) {
   cells[6].textContent = NUMBER.format(row.shares);
   cells[7].textContent = money(row.volume);
   cells[8].textContent = time(row.last?.[0]);
+  cells[9].textContent = NUMBER.format(row.whales);
 }
 
 function updateRow(symbol, direction) {
@@ -222,7 +235,7 @@ function openDetail(symbol) {
   element.className = "detail";
   element.dataset.detailFor = symbol;
   const td = document.createElement("td");
-  td.colSpan = 9;
+  td.colSpan = 10;
   td.innerHTML = `<div class="detail-body">
       <div class="trades-scroll"><table><thead><tr><th>Trade</th><th>Time</th><th class="num">Price</th>
         <th class="num">Quantity</th><th class="num">Value</th></tr></thead><tbody></tbody></table></div>
@@ -259,8 +272,11 @@ function tradeRow(trade, fresh) {
   const tr = document.createElement("tr");
   tr.dataset.tradeId = id;
   tr.dataset.ms = String(ms);
-  if (fresh) tr.className = "new";
-  tr.append(cell("", id.slice(0, 8)), cell("", time(ms)), cell("num", money(price)), cell("num", NUMBER.format(quantity)),
+  tr.className = [fresh ? "new" : "", quantity > state.whaleQuantity ? "whale" : ""].join(" ").trim();
+  const size = cell("num", NUMBER.format(quantity));
+  if (quantity > state.whaleQuantity) size.prepend(Object.assign(document.createElement("span"),
+    { className: "whale-badge", textContent: "WHALE", title: `more than ${NUMBER.format(state.whaleQuantity)} shares` }));
+  tr.append(cell("", id.slice(0, 8)), cell("", time(ms)), cell("num", money(price)), size,
     cell("num", money(price * quantity)));
   return tr;
 }

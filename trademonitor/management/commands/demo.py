@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, rate, port, processes, **options):
         python = sys.executable
         commands = {
-            "workers": [python, "manage.py", "runworkers", "--processes", str(processes)],
+            "workers": [python, "manage.py", "runworkers", "--processes", str(processes),
+                        "--job", "ingest", "--job", "sentiment"],
             "web": [str(Path(python).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                     "trademonitor.asgi:application"],
             "producer": [python, "manage.py", "producetrades", "--rate", str(rate)],

@@ -36,9 +36,12 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
         return error(404, f"unknown symbol {symbol!r}")
     try:
         limit = int(request.GET.get("limit", "50"))
+    except ValueError:
+        return error(400, "limit must be a whole number")
+    try:
         page = queries.trades_page(dashboard.client(), symbol, before=request.GET.get("before") or None, limit=limit)
-    except ValueError as exc:
-        return error(400, str(exc) if "limit" in str(exc) or "cursor" in str(exc) else "invalid limit")
+    except ValueError as exc:  # a limit out of range or a cursor not issued here
+        return error(400, str(exc))
     return JsonResponse({
         "symbol": symbol,
         # [id, epoch ms, price cents, quantity], most recent first

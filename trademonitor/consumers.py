@@ -28,7 +28,7 @@ from django.conf import settings
 from prometheus_client import Gauge
 
 from trademonitor import dashboard
-from trademonitor.live import Coalescer, DeltaFilter
+from trademonitor.live import DeltaFilter, merge
 from workers.ingest import DELTA_GROUP
 from workers.sentiment import SentimentJob
 
@@ -94,15 +94,12 @@ class DeltaHub:
             window, self.window = self.window, []
             if not window:
                 continue
-            shared = Coalescer()
-            for delta in window:
-                shared.add(delta)
-            update = shared.take()
+            update = merge(window)
             if update is None:
                 continue
-            frame = json.dumps(update)
+            shared = (update, json.dumps(update))
             for client in list(self.clients):
-                await _survive(client.deliver(window, frame, update["symbols"]), "delta")
+                await _survive(client.deliver(window, shared), "delta")
 
 
 HUB = DeltaHub()
@@ -123,7 +120,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.filter = DeltaFilter(settings.KAFKA_TOPIC, watermarks)
         backlog, self.backlog = self.backlog, []
         if backlog:
-            await self.deliver(backlog, "", {})
+            await self.deliver(backlog)
         self.status_task = asyncio.create_task(self._send_status())
 
     async def disconnect(self, code):
@@ -138,24 +135,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.subscribed = set(request["symbols"])
 
-    async def deliver(self, window: list[dict], frame: str, symbols: dict) -> None:
-        """One merged window of deltas; the shared frame unless the snapshot counted part of it."""
+    async def deliver(self, window: list[dict], shared: tuple[dict, str] | None = None) -> None:
+        """One window of deltas: the hub's shared (update, frame), unless this client's
+        snapshot already counted part of the window (or there is none) and it needs its own."""
         if self.filter is None:
             self.backlog.extend(window)
             return
         new = [delta for delta in window if self.filter.is_new(delta)]
-        if len(new) < len(window) or not frame:
-            if not new:
-                return
-            own = Coalescer()
-            for delta in new:
-                own.add(delta)
-            update = own.take()
+        if shared is None or len(new) < len(window):
+            update = merge(new)
             if update is None:
                 return
-            symbols, frame = update["symbols"], json.dumps(update)
+            shared = (update, json.dumps(update))
+        update, frame = shared
         await self.send(text_data=frame)
-        for symbol in self.subscribed.intersection(symbols):
+        for symbol in self.subscribed.intersection(update["symbols"]):
             trades = await sync_to_async(dashboard.newest_trades)(symbol)
             await self.send(text_data=json.dumps({"type": "trades", "symbol": symbol, "trades": trades}))
 

@@ -94,3 +94,11 @@ class Coalescer:
                   "whales": self.whales}
         self.pending, self.whales, self.trades, self.newest_ms = {}, {}, 0, 0
         return update
+
+
+def merge(deltas: list[dict]) -> dict | None:
+    """The deltas of one window as the single update a browser gets (None if nothing)."""
+    coalescer = Coalescer()
+    for delta in deltas:
+        coalescer.add(delta)
+    return coalescer.take()

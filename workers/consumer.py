@@ -102,8 +102,10 @@ class Worker:
             while not self.stop.is_set():
                 self._beat()
                 room = self.options.max_batch_rows - self.batch.consumed
-                for message in self.consumer.consume(num_messages=min(room, 10_000), timeout=0.05):
-                    self._take(message)
+                messages = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.05)
+                now_ms = time.time_ns() // 1_000_000  # once per consumed batch, not per message
+                for message in messages:
+                    self._take(message, now_ms)
                 if self._due():
                     self.flush()
             self._drain()
@@ -115,13 +117,13 @@ class Worker:
             self.deltas.close()
             self.consumer.close()
 
-    def _take(self, message) -> None:
+    def _take(self, message, now_ms: int) -> None:
         error = message.error()
         if error is not None:
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error: %s", error)
             return
-        outcome = self.job.parse(message, time.time_ns() // 1_000_000)
+        outcome = self.job.parse(message, now_ms)
         self.batch.add(message, outcome)
         self._count_validity(isinstance(outcome, Rejection))
 

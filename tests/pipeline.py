@@ -125,14 +125,23 @@ class Pipeline:
 
     def send_trade(self, symbol: str, price: int, quantity: int = 10) -> str:
         """One trade of the test's choosing, tallied; returns its id."""
+        return self.send_trades([(symbol, price, quantity, now_ms(), None)])[0]
+
+    def send_trades(self, trades: list[tuple[str, int, int, int, int | None]]) -> list[str]:
+        """(symbol, price cents, quantity, epoch ms, partition or None) each, in order,
+        tallied; returns their ids."""
         from producer.trades import encode
 
-        trade_id = str(uuid.uuid4())
-        producer = Producer(client_config())
-        producer.produce(self.topic, encode(trade_id, now_ms(), symbol, price, quantity), trade_id)
-        assert producer.flush(10) == 0
-        self.tally.add(symbol, price, quantity)
-        return trade_id
+        producer = Producer(client_config(**{"enable.idempotence": True}))
+        ids = []
+        for symbol, price, quantity, at_ms, partition in trades:
+            trade_id = str(uuid.uuid4())
+            placement = {} if partition is None else {"partition": partition}
+            producer.produce(self.topic, encode(trade_id, at_ms, symbol, price, quantity), trade_id, **placement)
+            self.tally.add(symbol, price, quantity)
+            ids.append(trade_id)
+        assert producer.flush(30) == 0
+        return ids
 
     def committed(self) -> dict[int, int]:
         return self.committed_by(self.group)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trademonitor.models import Symbol, WorkerStatus
+from trademonitor.models import Symbol, VolumeAlert, WorkerStatus
 
 
 @admin.register(Symbol)
@@ -12,16 +12,29 @@ class SymbolAdmin(admin.ModelAdmin):
     list_per_page = 100
 
 
-@admin.register(WorkerStatus)
-class WorkerStatusAdmin(admin.ModelAdmin):
-    """Operational state written by `runworkers`; nothing here is edited by hand."""
-
-    list_display = ["job", "slot", "host", "state", "pid", "partitions", "consumed", "inserted", "dead_lettered",
-                    "lag", "restarts", "last_heartbeat", "updated_at"]
-    list_filter = ["job", "state", "host"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the workers; nothing here is edited by hand."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WorkerStatus)
+class WorkerStatusAdmin(ReadOnlyAdmin):
+    """Operational state written by `runworkers`."""
+
+    list_display = ["job", "slot", "host", "state", "pid", "partitions", "consumed", "inserted", "dead_lettered",
+                    "lag", "restarts", "last_heartbeat", "updated_at"]
+    list_filter = ["job", "state", "host"]
+
+
+@admin.register(VolumeAlert)
+class VolumeAlertAdmin(ReadOnlyAdmin):
+    """The alerts job's max-volume alerts, newest window first."""
+
+    list_display = ["window_start", "window_end", "symbol", "volume", "trades", "published_at"]
+    search_fields = ["symbol"]
+    date_hierarchy = "window_start"

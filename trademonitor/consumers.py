@@ -5,6 +5,7 @@ Protocol (JSON text frames):
                    {"type": "delta", "symbols": {...}}        at most 10 a second, merged
                    {"type": "trades", "symbol": S, "trades": [...]}  newest trades of a subscribed symbol
                    {"type": "status", "lag": N, "workers": N}        every 2 s
+                   {"type": "alerts", "alerts": [...]}       max-volume alerts, as published
   client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
 Anything else from the client closes the socket with code 4400.
 
@@ -29,13 +30,15 @@ from prometheus_client import Gauge
 
 from trademonitor import dashboard
 from trademonitor.live import DeltaFilter, merge
+from workers.alerts import AlertsJob
 from workers.ingest import DELTA_GROUP
 from workers.sentiment import SentimentJob
 
 logger = logging.getLogger(__name__)
 
-# The workers' deltas: trades from ingest, whale counts from the sentiment job.
-DELTA_GROUPS = (DELTA_GROUP, SentimentJob.delta_group)
+# The workers' deltas: trades from ingest, whale counts from the sentiment job;
+# and the alerts job's alerts, which are passed on as they come.
+DELTA_GROUPS = (DELTA_GROUP, SentimentJob.delta_group, AlertsJob.delta_group)
 DELTA_TYPES = ("trades.delta", "sentiment.delta")
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client
 STATUS_INTERVAL = 2.0
@@ -79,14 +82,22 @@ class DeltaHub:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
                 except asyncio.TimeoutError:
                     continue
-                if message.get("type") in DELTA_TYPES and message.get("topic") == settings.KAFKA_TOPIC:
+                if message.get("topic") != settings.KAFKA_TOPIC:
+                    continue
+                if message.get("type") in DELTA_TYPES:
                     self.window.append(message)
+                elif message.get("type") == "alerts.new":
+                    await self._broadcast(json.dumps({"type": "alerts", "alerts": message["alerts"]}))
         except Exception:  # noqa: BLE001 - Redis away: clients resynchronise when it returns
             logger.warning("delta feed interrupted", exc_info=True)
         finally:
             ticker.cancel()
             for group in DELTA_GROUPS:
                 await layer.group_discard(group, channel)
+
+    async def _broadcast(self, frame: str) -> None:
+        for client in list(self.clients):
+            await _survive(client.send(text_data=frame), "alert")
 
     async def _tick(self) -> None:
         while True:

@@ -13,13 +13,14 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from clickhouse import queries
+from clickhouse import alerts, queries
 from clickhouse.connection import reader
 from trademonitor.live import cents, snapshot_message as build_snapshot_message
 from trademonitor.models import Symbol, WorkerStatus
 
 _local = threading.local()
 _snapshot_lock = threading.Lock()
+RECENT_ALERTS = 10  # the dashboard's alert feed
 _snapshot_cache: tuple[float, str, dict[str, dict[int, int]]] | None = None
 
 
@@ -47,8 +48,9 @@ def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[str, dict[int, in
             started = time.monotonic()
             snapshot = queries.snapshot(client())
             whales, sentiment_watermarks = queries.sentiment_snapshot(client())
+            recent_alerts = [alert.as_json() for alert in alerts.recent_alerts(client(), RECENT_ALERTS)]
             text = json.dumps(build_snapshot_message(snapshot, symbol_names(), whales, sentiment_watermarks,
-                                                     settings.SENTIMENT_WHALE_QUANTITY))
+                                                     settings.SENTIMENT_WHALE_QUANTITY, recent_alerts))
             watermarks = {"trades.delta": dict(snapshot.watermarks), "sentiment.delta": sentiment_watermarks}
             _snapshot_cache = (started, text, watermarks)
         return _snapshot_cache[1], _snapshot_cache[2]

@@ -16,9 +16,10 @@ def cents(amount: Decimal | None) -> int:
 
 
 def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str, int],
-                     sentiment_watermarks: dict[int, int], whale_quantity: int) -> dict:
+                     sentiment_watermarks: dict[int, int], whale_quantity: int, alerts: list[dict]) -> dict:
     """Every known symbol (with or without trades), with the watermarks of the totals
-    and, separately, of the whale counts (the sentiment job's own stream)."""
+    and, separately, of the whale counts (the sentiment job's own stream), and the
+    latest max-volume alerts."""
     symbols = {symbol: [name, 0, 0, 0, None, whales.get(symbol, 0)] for symbol, name in names.items()}
     for symbol, totals in snapshot.totals.items():
         # A symbol traded but not (or no longer) listed is shown under its own name.
@@ -31,6 +32,7 @@ def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str
         "whale_quantity": whale_quantity,
         # symbol: [name, trades, shares, volume cents, last trade [ms, partition, offset, price cents] or null, whales]
         "symbols": symbols,
+        "alerts": alerts,  # newest first, as VolumeAlert.as_json()
     }
 
 

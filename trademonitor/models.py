@@ -62,3 +62,21 @@ class WorkerStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} worker {self.slot} ({self.state})"
+
+
+class VolumeAlert(models.Model):
+    """A max-volume alert as the alerts job published it (ClickHouse's `volume_alerts`
+    holds the same rows for SQL users; this copy is what admin lists)."""
+
+    window_start = models.DateTimeField(unique=True)
+    window_end = models.DateTimeField()
+    symbol = models.CharField(max_length=16)
+    volume = models.DecimalField(max_digits=38, decimal_places=2, help_text="Price × quantity over the window, USD.")
+    trades = models.BigIntegerField()
+    published_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-window_start"]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} led {self.window_start:%Y-%m-%d %H:%M}–{self.window_end:%H:%M} UTC"

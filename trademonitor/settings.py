@@ -60,9 +60,15 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 WORKER_JOBS = {
     "ingest": "workers.ingest.IngestJob",
     "sentiment": "workers.sentiment.SentimentJob",
+    "alerts": "workers.alerts.AlertsJob",
 }
 # The sentiment job's WHALE threshold: a trade of more shares than this.
 SENTIMENT_WHALE_QUANTITY = int(env("SENTIMENT_WHALE_QUANTITY", "5000"))
+# The alerts job: the highest-volume symbol of every window (event time, aligned to
+# the clock), published to ALERTS_TOPIC once the stream is LATENESS past the window.
+ALERTS_TOPIC = env("ALERTS_TOPIC", "alerts")
+ALERTS_WINDOW_MINUTES = int(env("ALERTS_WINDOW_MINUTES", "5"))
+ALERTS_LATENESS_SECONDS = int(env("ALERTS_LATENESS_SECONDS", "60"))
 
 # Prometheus metrics and /healthz of `runworkers`' supervisor.
 WORKERS_METRICS_PORT = int(env("WORKERS_METRICS_PORT", "9464"))

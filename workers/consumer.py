@@ -31,6 +31,7 @@ EXIT_FATAL = 3  # do not restart: the input or the configuration is wrong
 
 MAX_RETRY_SECONDS = 30.0
 STATUS_EVERY_SECONDS = 1.0
+TICK_EVERY_SECONDS = 1.0
 INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent messages
 # Failures worth waiting out: a service that is down or slow. Anything else (a
 # ClickHouse error about the data, say) is a bug to crash on, not to retry forever.
@@ -73,6 +74,7 @@ class Worker:
         self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0}
         self._recent = [0, 0]  # [messages, invalid] in the current window
         self._last_status = 0.0
+        self._last_tick = 0.0
         self.consumer = Consumer(self._consumer_config())
 
     def _consumer_config(self) -> dict:
@@ -108,6 +110,7 @@ class Worker:
                     self._take(message, now_ms)
                 if self._due():
                     self.flush()
+                self._tick()
             self._drain()
             return EXIT_OK
         except TooManyInvalid as exc:
@@ -139,6 +142,19 @@ class Worker:
     def _due(self) -> bool:
         return self.batch.consumed >= self.options.max_batch_rows or (
             self.batch.consumed > 0 and self.batch.age_ms() >= self.options.max_batch_ms)
+
+    def _tick(self) -> None:
+        """A job's time-driven step (optional `tick(client, assigned)`), about once a second,
+        retried like a flush; what it returns is published like a delta."""
+        tick = getattr(self.job, "tick", None)
+        if tick is None or time.monotonic() - self._last_tick < TICK_EVERY_SECONDS:
+            return
+        self._last_tick = time.monotonic()
+        assigned = frozenset((tp.topic, tp.partition) for tp in self.consumer.assignment())
+        published: list = []
+        self._retrying(lambda: published.append(tick(self.clickhouse, assigned)), f"{self.job.name} tick")
+        if published[-1] is not None:
+            self.deltas.publish(published[-1])
 
     def _beat(self) -> None:
         self.heartbeat.value = time.time()

@@ -11,6 +11,12 @@ a class constructed with `topic=` (the topic it reads) that has:
                                         insert (batch.deduplication_token(name))
     resume_positions(client)            {(topic, partition): next offset} as ClickHouse recorded it
     delta(batch)                        a message for the dashboard, or None
+    tick(client, assigned)              optional: a time-driven step, about once a second;
+                                        `assigned` is the worker's set of (topic, partition);
+                                        returns a message for the dashboard, or None
+
+Optional: `max_processes`, for a job that needs no more workers than that (the
+alerts job has one emitter; more processes would only consume the topic again).
 
 Register one by name in settings.WORKER_JOBS, or name it by import path:
 `manage.py runworkers --job ingest --job myapp.jobs.MyJob`.
@@ -32,11 +38,10 @@ def job_path(name: str) -> str:
     return path
 
 
-def load(name: str, topic: str) -> tuple[JobSpec, str]:
-    """(spec the workers build the job from, the job's name); fails early on a bad path."""
+def load(name: str, topic: str) -> tuple[JobSpec, type]:
+    """(spec the workers build the job from, the job's class); fails early on a bad path."""
     path = job_path(name)
-    job_class = import_string(path)
-    return JobSpec(path, (("topic", topic),)), job_class.name
+    return JobSpec(path, (("topic", topic),)), import_string(path)
 
 
 def consumer_group(base: str, job_name: str) -> str:

@@ -29,7 +29,7 @@ class Command(BaseCommand):
         python = sys.executable
         commands = {
             "workers": [python, "manage.py", "runworkers", "--processes", str(processes),
-                        "--job", "ingest", "--job", "sentiment"],
+                        "--job", "ingest", "--job", "sentiment", "--job", "alerts"],
             "web": [str(Path(python).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                     "trademonitor.asgi:application"],
             "producer": [python, "manage.py", "producetrades", "--rate", str(rate)],

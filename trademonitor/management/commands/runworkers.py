@@ -42,13 +42,14 @@ class Command(BaseCommand):
         pool = []
         for name in job_names or ["ingest"]:
             try:
-                spec, job_name = jobs.load(name, topic)
+                spec, job_class = jobs.load(name, topic)
             except (ValueError, ImportError) as exc:
                 raise CommandError(str(exc)) from None
-            worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_name),
+            worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_class.name),
                                            max_batch_rows=max_batch_rows, max_batch_ms=max_batch_ms,
                                            drain_seconds=drain_seconds)
-            pool.append(PoolJob(spec, job_name, worker_options, processes))
+            job_processes = min(processes, getattr(job_class, "max_processes", processes))
+            pool.append(PoolJob(spec, job_class.name, worker_options, job_processes))
         code = Supervisor(pool, metrics_port, heartbeat_timeout).run()
         if code:
             raise CommandError(f"worker pool stopped with status {code}", returncode=code)

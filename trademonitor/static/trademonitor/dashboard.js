@@ -29,6 +29,7 @@ const state = {
   socket: null,
   backoff: 500,
   whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
+  alerts: new Map(),      // window_start -> max-volume alert
 };
 
 // ---- the feed ------------------------------------------------------------------------
@@ -66,6 +67,7 @@ function receive(message) {
   if (message.type === "snapshot") applySnapshot(message);
   else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
   else if (message.type === "trades") liveTrades(message.symbol, message.trades);
+  else if (message.type === "alerts") applyAlerts(message.alerts);
   else if (message.type === "status") $("#lag").textContent = `${NUMBER.format(message.lag)} (${message.workers} workers)`;
 }
 
@@ -79,6 +81,38 @@ function applySnapshot(message) {
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
   render();
+  applyAlerts(message.alerts || []);
+}
+
+// ---- max-volume alerts ---------------------------------------------------------------
+const ALERTS_SHOWN = 10;
+
+// "1234.56" -> 123456: the volume arrives as a decimal string, never a float.
+const decimalCents = (text) => {
+  const [units, fraction = ""] = text.split(".");
+  return Number(units) * 100 + Number(fraction.padEnd(2, "0").slice(0, 2));
+};
+
+function alertText(alert) {
+  const span = `${alert.window_start.slice(0, 16).replace("T", " ")}–${alert.window_end.slice(11, 16)} UTC`;
+  const name = state.rows.get(alert.symbol)?.name;
+  return `${span}: ${alert.symbol}${name && name !== alert.symbol ? ` (${name})` : ""} ` +
+    `${money(decimalCents(alert.volume))} in ${NUMBER.format(alert.trades)} trades`;
+}
+
+function applyAlerts(alerts) {
+  for (const alert of alerts) state.alerts.set(alert.window_start, alert);
+  const newest = [...state.alerts.keys()].sort().reverse().slice(0, ALERTS_SHOWN);
+  state.alerts = new Map(newest.map((key) => [key, state.alerts.get(key)]));
+  if (!newest.length) return;
+  const [latest, ...earlier] = newest.map((key) => state.alerts.get(key));
+  $("#alert-banner").textContent = alertText(latest);
+  $("#alert-feed").replaceChildren(...earlier.map((alert) => {
+    const item = document.createElement("li");
+    item.textContent = alertText(alert);
+    return item;
+  }));
+  $("#alerts").hidden = false;
 }
 
 function applyDelta(symbols) {

@@ -15,8 +15,9 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 DJANGO_DEBUG=0
 WORKDIR /app
 COPY --chown=app:app . .
-# Static files are collected at build time; the throw-away key is used for nothing else.
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0
+# Static files are collected at build time; the throw-away values are used for nothing else.
+RUN DJANGO_SECRET_KEY=collectstatic-only CLICKHOUSE_URL=http://unused CLICKHOUSE_READONLY_URL=http://unused \
+    python manage.py collectstatic --noinput -v 0
 USER app
 EXPOSE 8000 9464
 # The web's liveness endpoint; the workers' container overrides it with the supervisor's.

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clickhouse import queries
 from trademonitor import dashboard, sqlpanel
+from trademonitor.access import dashboard_view
 from trademonitor.models import Symbol
 
 MAX_CANDLE_MINUTES = 24 * 60
@@ -21,6 +22,7 @@ def error(status: int, message: str) -> JsonResponse:
 
 
 @require_GET
+@dashboard_view(api=True)
 def symbols(request: HttpRequest) -> HttpResponse:
     text, _watermarks = dashboard.snapshot_frame(time.monotonic())
     return HttpResponse(text, content_type="application/json")
@@ -31,6 +33,7 @@ def _known(symbol: str) -> bool:
 
 
 @require_GET
+@dashboard_view(api=True)
 def trades(request: HttpRequest, symbol: str) -> JsonResponse:
     if not _known(symbol):
         return error(404, f"unknown symbol {symbol!r}")
@@ -51,6 +54,7 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
 
 
 @require_GET
+@dashboard_view(api=True)
 def candles(request: HttpRequest, symbol: str) -> JsonResponse:
     if not _known(symbol):
         return error(404, f"unknown symbol {symbol!r}")
@@ -71,6 +75,7 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
 
 
 @require_POST
+@dashboard_view(api=True)
 def sql(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}")

@@ -7,7 +7,8 @@ Protocol (JSON text frames):
                    {"type": "status", "lag": N, "workers": N}        every 2 s
                    {"type": "alerts", "alerts": [...]}       max-volume alerts, as published
   client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
-Anything else from the client closes the socket with code 4400.
+Anything else from the client closes the socket with code 4400; with
+DASHBOARD_LOGIN_REQUIRED on, a connection without a logged-in session gets 4401.
 
 One `DeltaHub` per daphne process listens to the workers' deltas, merges them
 every SEND_INTERVAL and encodes the merged frame once for all its clients; only a
@@ -45,6 +46,7 @@ STATUS_INTERVAL = 2.0
 MAX_FRAME = 4096
 MAX_SUBSCRIPTIONS = 20
 BAD_REQUEST = 4400
+LOGIN_REQUIRED = 4401
 
 
 class DeltaHub:
@@ -119,6 +121,10 @@ CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients c
 
 class DashboardConsumer(AsyncWebsocketConsumer):
     async def connect(self):
+        user = self.scope.get("user")
+        if settings.DASHBOARD_LOGIN_REQUIRED and not (user and user.is_authenticated):
+            await self.close(code=LOGIN_REQUIRED)
+            return
         self.subscribed: set[str] = set()
         self.filter: DeltaFilter | None = None
         self.backlog: list[dict] = []  # deltas that arrive while the snapshot is read

@@ -25,9 +25,16 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+# Credentials of a development machine, readable by anyone here: refused when
+# DJANGO_DEBUG=0 (at the end of this file).
+DEVELOPMENT_DEFAULTS = {
+    "DJANGO_SECRET_KEY": "dev-only-insecure-key-change-me",
+    "CLICKHOUSE_URL": "http://default:@127.0.0.1:8123/trademonitor",
+    "CLICKHOUSE_READONLY_URL": "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/trademonitor",
+}
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
-# A development-only key; a real deployment must set DJANGO_SECRET_KEY.
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+SECRET_KEY = env("DJANGO_SECRET_KEY", DEVELOPMENT_DEFAULTS["DJANGO_SECRET_KEY"])
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 DATABASES = {
@@ -45,10 +52,8 @@ KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "3"))
 # Writer (workers, migrations) and read-only user (the web app). The URL path is the
 # database; `?compress=lz4` turns on HTTP compression (worth it over a real network,
 # not over loopback to the embedded endpoint).
-CLICKHOUSE_URL = env("CLICKHOUSE_URL", "http://default:@127.0.0.1:8123/trademonitor")
-CLICKHOUSE_READONLY_URL = env(
-    "CLICKHOUSE_READONLY_URL", "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/trademonitor"
-)
+CLICKHOUSE_URL = env("CLICKHOUSE_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_URL"])
+CLICKHOUSE_READONLY_URL = env("CLICKHOUSE_READONLY_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_READONLY_URL"])
 
 # Empty: one ClickHouse server. A cluster name (from its remote_servers config):
 # migrations create Replicated tables and Distributed ones over them, ON CLUSTER.
@@ -86,6 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "trademonitor",
 ]
 
@@ -98,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",  # over the limit: RATELIMIT_VIEW's 429
 ]
 
 ROOT_URLCONF = "trademonitor.urls"
@@ -145,6 +153,45 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Security ------------------------------------------------------------------------
+# Production (DJANGO_DEBUG=0) defaults to HTTPS only: secure cookies, HSTS, redirects.
+# Behind a TLS-terminating proxy set DJANGO_TRUST_X_FORWARDED_PROTO=1 (the proxy must
+# set X-Forwarded-Proto); plain-HTTP setups (compose on localhost) switch the rest off.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapers speak HTTP
+SECURE_HSTS_SECONDS = int(env("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Only this site's own files: no inline script or style, no third party. The
+# WebSocket is same-origin ('self' covers ws(s): in CSP Level 3 browsers).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+# Anonymous visitors may see the dashboard unless this is on; then the page, the API
+# and the WebSocket need a logged-in user (Django admin's login page serves).
+DASHBOARD_LOGIN_REQUIRED = env_bool("DASHBOARD_LOGIN_REQUIRED", False)
+LOGIN_URL = "admin:login"
+
+# Per client address and API view, in each web process (django-ratelimit on the
+# local-memory cache: a limit that survives Redis being away).
+API_RATE_LIMIT = env("API_RATE_LIMIT", "600/m")
+RATELIMIT_VIEW = "trademonitor.access.rate_limited"
+
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
@@ -157,3 +204,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+
+if not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    _unset = [name for name, default in DEVELOPMENT_DEFAULTS.items() if env(name, default) == default]
+    if _unset:
+        raise ImproperlyConfigured(f"DJANGO_DEBUG=0 needs real values for {', '.join(_unset)} "
+                                   "(the defaults are development credentials)")

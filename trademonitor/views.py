@@ -7,9 +7,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from clickhouse.connection import reader
 from trademonitor import sqlpanel
+from trademonitor.access import dashboard_view
 
 
 @ensure_csrf_cookie
+@dashboard_view(api=False)
 def index(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE})
 

@@ -1,0 +1,146 @@
+"""Security settings and access rules: production settings pass `check --deploy`,
+development credentials are refused in production, the dashboard can require a
+login, the API is rate-limited, WebSockets check their Origin, admin needs staff,
+and no secret is in the repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.core.cache import cache
+
+from tests.conftest import PROJECT_DIR
+from tests.test_deployment import K8S, render
+
+PRODUCTION_SECRETS = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DATABASE_URL": "postgres://tm:not-a-real-password@postgres:5432/trademonitor",
+    "CLICKHOUSE_URL": "http://writer:not-a-real-password@clickhouse:8123/trademonitor",
+    "CLICKHOUSE_READONLY_URL": "http://reader:not-a-real-password@clickhouse:8123/trademonitor",
+}
+
+
+def kubernetes_environment() -> dict[str, str]:
+    """The web pod's environment: the rendered ConfigMap plus (made-up) secrets."""
+    documents = render(K8S / "overlays" / "hpa")
+    [config] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trademonitor-config"]
+    return {**config["data"], **PRODUCTION_SECRETS}
+
+
+def manage(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "CLICKHOUSE_"))}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env={**clean, **environment},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_the_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", environment=kubernetes_environment())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["DJANGO_SECRET_KEY", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL"])
+def test_development_credentials_are_refused_in_production(variable):
+    environment = {name: value for name, value in kubernetes_environment().items() if name != variable}
+    result = manage("check", environment=environment)
+    assert result.returncode != 0
+    assert f"DJANGO_DEBUG=0 needs real values for {variable}" in result.stderr
+
+
+def test_pages_carry_the_security_headers(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_the_api_is_rate_limited_per_client(client, settings):
+    settings.API_RATE_LIMIT = "5/m"
+    cache.clear()
+    statuses = [client.get("/api/symbols/NOSUCH/trades", REMOTE_ADDR="203.0.113.7").status_code for _ in range(7)]
+    assert statuses == [404] * 5 + [429, 429]
+    assert client.get("/api/symbols/NOSUCH/trades", REMOTE_ADDR="203.0.113.8").status_code == 404  # another client
+    limited = client.get("/api/symbols/NOSUCH/trades", REMOTE_ADDR="203.0.113.7")
+    assert limited.json() == {"error": "too many requests; slow down"} and limited.headers["Retry-After"] == "60"
+
+
+@pytest.mark.django_db
+def test_login_can_be_required_for_the_page_the_api_and_the_socket(client, settings):
+    settings.DASHBOARD_LOGIN_REQUIRED = True
+    page = client.get("/")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/admin/login/")
+    assert client.get("/api/symbols").status_code == 401
+
+    User.objects.create_user("viewer", password="a-long-test-password")
+    client.login(username="viewer", password="a-long-test-password")
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_without_login_is_closed_when_login_is_required(settings):
+    from trademonitor.asgi import application
+
+    settings.DASHBOARD_LOGIN_REQUIRED = True
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=[(b"origin", b"http://127.0.0.1"),
+                                                                           (b"host", b"127.0.0.1")])
+    connected, code = await communicator.connect()
+    assert (connected, code) == (False, 4401)
+
+
+async def test_a_socket_from_another_origin_is_refused():
+    from trademonitor.asgi import application
+
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=[(b"origin", b"https://evil.example"),
+                                                                           (b"host", b"127.0.0.1")])
+    connected, _code = await communicator.connect()
+    assert connected is False
+
+
+@pytest.mark.django_db
+def test_admin_needs_staff(client):
+    assert client.get("/admin/").status_code == 302
+    User.objects.create_user("plain", password="a-long-test-password")
+    client.login(username="plain", password="a-long-test-password")
+    assert client.get("/admin/").status_code == 302  # logged in, not staff: back to the login page
+    User.objects.create_user("operator", password="a-long-test-password", is_staff=True)
+    client.login(username="operator", password="a-long-test-password")
+    assert client.get("/admin/").status_code == 200
+
+
+SECRET_PATTERNS = {
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
+}
+# In deployment files a credential in a URL must come from the environment (${...}).
+DEPLOYMENT_FILES = ("docker-compose.yml", "k8s/", "deploy/")
+LITERAL_URL_PASSWORD = re.compile(r"://[\w.-]+:(?!\$\{)[^@\s/'\"]+@")
+
+
+def test_no_secret_is_committed():
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True).stdout
+    found = []
+    for name in files.split():
+        path = PROJECT_DIR / name
+        if path.suffix in {".png", ".sqlite3"} or not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{name}: {kind}" for kind, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+        if name.startswith(DEPLOYMENT_FILES):
+            found += [f"{name}: password in a URL" for _ in LITERAL_URL_PASSWORD.finditer(text)]
+            if name.startswith("k8s/") and re.search(r"^kind:\s*Secret\b", text, re.M):
+                found.append(f"{name}: a Secret with its values")
+    assert found == []
+    assert ".env" not in files.split()
+    ignored = (PROJECT_DIR / ".dockerignore").read_text().split()
+    assert {".env", "db.sqlite3", ".devservices"} <= set(ignored)  # nothing local goes into an image

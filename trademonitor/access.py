@@ -1,0 +1,43 @@
+"""Who may use the dashboard and its API, and how often.
+
+One decorator for every dashboard and API view, so the rules cannot drift apart:
+a login when DASHBOARD_LOGIN_REQUIRED is on (JSON 401 for the API, the admin's
+login page for HTML), and a request rate per client address (API_RATE_LIMIT).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_ratelimit.decorators import ratelimit
+
+
+def login_needed(request: HttpRequest) -> bool:
+    return settings.DASHBOARD_LOGIN_REQUIRED and not request.user.is_authenticated
+
+
+def dashboard_view(*, api: bool):
+    """Wrap a view in the dashboard's access rules (`api`: answer in JSON)."""
+
+    def decorate(view):
+        limited = ratelimit(key="ip", rate=lambda group, request: settings.API_RATE_LIMIT, block=True)(view)
+
+        @wraps(view)
+        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if login_needed(request):
+                if api:
+                    return JsonResponse({"error": "login required"}, status=401)
+                return redirect_to_login(request.get_full_path())
+            return limited(request, *args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def rate_limited(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """RATELIMIT_VIEW: what a client over its rate gets."""
+    return JsonResponse({"error": "too many requests; slow down"}, status=429, headers={"Retry-After": "60"})

@@ -153,6 +153,90 @@ def padded_value(trade, rng):
     return trade[0].encode(), _json(*trade)[:-1] + b', "pad": "' + b"x" * 200_000 + b'"}'
 
 
+# -- hostile input: what a careless or malicious producer might send ---------------------
+def _with(trade: GoodTrade, field: str, raw: str) -> bytes:
+    """The trade's JSON with one field's value replaced by raw JSON text."""
+    trade_id, ts, symbol, price, quantity = trade
+    values = {"id": f'"{trade_id}"', "timestamp": str(ts), "symbol": f'"{symbol}"', "price": str(price),
+              "quantity": str(quantity), field: raw}
+    return ("{" + ", ".join(f'"{name}": {value}' for name, value in values.items()) + "}").encode()
+
+
+@_kind("duplicate_key")
+def duplicated_price(trade, rng):
+    # Parsers disagree on which one counts (orjson keeps the last): refused outright.
+    return trade[0].encode(), _json(*trade)[:-1] + b', "price": 1}'
+
+
+@_kind("invalid_json")
+def nan_price(trade, rng):
+    return trade[0].encode(), _with(trade, "price", "NaN")
+
+
+@_kind("invalid_json")
+def infinite_quantity(trade, rng):
+    return trade[0].encode(), _with(trade, "quantity", rng.choice(["Infinity", "-Infinity", "1e400"]))
+
+
+@_kind("wrong_type")
+def huge_integer_price(trade, rng):
+    return trade[0].encode(), _with(trade, "price", str(10**30 + rng.randint(0, 10**6)))
+
+
+@_kind("wrong_type")
+def exponent_price(trade, rng):
+    return trade[0].encode(), _with(trade, "price", f"{trade[3] / 1000}e3")
+
+
+@_kind("wrong_type")
+def object_as_id(trade, rng):
+    return trade[0].encode(), _with(trade, "id", f'{{"$oid": "{trade[0]}"}}')
+
+
+@_kind("invalid_json")
+def byte_order_mark(trade, rng):
+    return trade[0].encode(), b"\xef\xbb\xbf" + _json(*trade)
+
+
+@_kind("invalid_json")
+def control_character(trade, rng):
+    return trade[0].encode(), _with(trade, "symbol", f'"{trade[2]}\x01"')
+
+
+@_kind("invalid_json")
+def deep_nesting(trade, rng):
+    depth = rng.randint(2_000, 10_000)
+    return trade[0].encode(), _with(trade, "price", "[" * depth + "]" * depth)
+
+
+@_kind("invalid_json")
+def json_bomb(trade, rng):
+    # 60 KB of brackets, just under the size limit: the parser's depth limit stops it.
+    return trade[0].encode(), b"[" * 30_000 + b"]" * 30_000
+
+
+@_kind("invalid_json")
+def empty_value(trade, rng):
+    return trade[0].encode(), b""
+
+
+@_kind("oversized")
+def megabyte_value(trade, rng):
+    # 1,000,000 bytes: what a broker with Kafka's default limits still accepts.
+    value = _json(*trade)[:-1] + b', "pad": "'
+    return trade[0].encode(), value + b"y" * (1_000_000 - len(value) - 2) + b'"}'
+
+
+@_kind("key_mismatch")
+def utf16_key(trade, rng):
+    return trade[0].encode("utf-16"), _json(*trade)
+
+
+@_kind("key_mismatch")
+def uppercase_key(trade, rng):
+    return trade[0].upper().encode(), _json(*trade)
+
+
 def make(kind: str, trade: GoodTrade, rng: random.Random) -> BadMessage:
     reason, build = KINDS[kind]
     key, value = build(trade, rng)

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaException, Producer
 
 from producer import malformed
 from producer.trades import TradeGenerator, now_ms
-from trademonitor.kafka import client_config
+from trademonitor.kafka import MESSAGE_MAX_BYTES, client_config
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ LOG_EVERY = 100_000
 PRODUCER_CONFIG = {
     "linger.ms": 20,
     "batch.size": 1 << 20,
+    "message.max.bytes": MESSAGE_MAX_BYTES,  # the 1 MB hostile messages of producer/malformed.py go out
     "batch.num.messages": 100_000,
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 1 << 20,

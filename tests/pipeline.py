@@ -22,7 +22,7 @@ from clickhouse import queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
 from producer.trades import TradeGenerator, now_ms
-from trademonitor.kafka import client_config, ensure_topic
+from trademonitor.kafka import MESSAGE_MAX_BYTES, client_config, ensure_topic
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,8 @@ class Pipeline:
         """`count` good trades (tallied), plus `extra` raw (key, value) messages interleaved."""
         import json
 
-        producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 20}))
+        producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 20,
+                                             "message.max.bytes": MESSAGE_MAX_BYTES}))
         generator = TradeGenerator(symbols, seed=seed)
         extra = list(extra or [])
         every = max(1, count // (len(extra) + 1)) if extra else 0

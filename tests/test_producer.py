@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import uuid
@@ -92,7 +93,7 @@ def test_bad_ratio_mixes_in_every_kind_of_malformed_message(universe, capsys):
 
 def _is_good(message, universe) -> bool:
     trade = json.loads(message.value())
-    return (message.key() is not None and message.key().decode() == trade["id"] and trade["symbol"] in universe
+    return (message.key() == trade["id"].encode() and trade["symbol"] in universe
             and 0 < trade["price"] < 10**9 and 0 < trade["quantity"] <= 1_000_000
             and trade["timestamp"] > 10**12 and trade["timestamp"] < 10**13)
 
@@ -106,7 +107,7 @@ def test_each_malformed_kind_is_broken_as_advertised(kind):
     assert bad.kind == kind
     if bad.reason == "invalid_json":
         with pytest.raises(ValueError):
-            json.loads(bad.value)
+            strict_json(bad.value)
         return
     if bad.reason == "not_utf8":
         with pytest.raises(UnicodeDecodeError):
@@ -115,22 +116,44 @@ def test_each_malformed_kind_is_broken_as_advertised(kind):
     if bad.reason == "oversized":
         assert len(bad.value) > 100_000
         return
-    document = json.loads(bad.value)
+    if bad.reason == "duplicate_key":
+        keys = []
+        json.loads(bad.value, object_pairs_hook=lambda pairs: keys.extend(k for k, _ in pairs))
+        assert len(keys) > len(set(keys))
+        return
+    document = strict_json(bad.value)
     if bad.reason == "not_an_object":
         assert not isinstance(document, dict)
         return
     checks = {
         "missing_field": lambda d: set(d) < {"id", "timestamp", "symbol", "price", "quantity"},
         "unexpected_field": lambda d: set(d) > {"id", "timestamp", "symbol", "price", "quantity"},
-        "wrong_type": lambda d: any(not isinstance(d[f], int) or isinstance(d[f], bool) for f in ("price", "quantity")),
+        # Integers past 64 bits count as wrong: JSON readers (orjson among them) turn them into floats.
+        "wrong_type": lambda d: not isinstance(d["id"], str) or any(
+            type(d[f]) is not int or abs(d[f]) >= 2**63 for f in ("timestamp", "price", "quantity")),
         "invalid_id": lambda d: not re.fullmatch(r"[0-9a-f-]{36}", d["id"]),
-        "key_mismatch": lambda d: bad.key is None or bad.key.decode() != d["id"],
+        "key_mismatch": lambda d: bad.key != d["id"].encode(),
         "unknown_symbol": lambda d: d["symbol"] != symbol,
         "invalid_price": lambda d: d["price"] <= 0 or d["price"] >= 10**9,
         "invalid_quantity": lambda d: d["quantity"] <= 0 or d["quantity"] > 10**8,
         "invalid_timestamp": lambda d: abs(d["timestamp"] - 1583934115727) > 10**9,
     }
     assert checks[bad.reason](document)
+
+
+def strict_json(value: bytes):
+    """RFC 8259 JSON: UTF-8 without a BOM, no NaN or Infinity; too deep is invalid too."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    def finite(text):
+        number = float(text)
+        return number if math.isfinite(number) else refuse(text)
+
+    try:
+        return json.loads(value.decode("utf-8"), parse_constant=refuse, parse_float=finite)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
 
 
 def test_generator_walks_prices_and_skews_quantities():

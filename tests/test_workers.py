@@ -14,6 +14,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from producer import malformed
+from workers.deadletters import MAX_VALUE_BYTES
 from tests.pipeline import Pipeline
 from tests.conftest import BUNDLED_SYMBOLS
 
@@ -93,8 +94,11 @@ def test_bad_messages_are_dead_lettered_and_good_ones_exact(pipeline):
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 
-    got = sorted((dict(m.headers())["reason"].decode(), m.value()) for m in letters)
-    assert got == sorted((b.reason, b.value) for b in bad)
+    got = sorted((dict(m.headers())["reason"].decode(), m.value(), dict(m.headers()).get("truncated_from"))
+                 for m in letters)
+    # Values past the dead-letter limit arrive cut, saying how long they were.
+    assert got == sorted((b.reason, b.value[:MAX_VALUE_BYTES],
+                          str(len(b.value)).encode() if len(b.value) > MAX_VALUE_BYTES else None) for b in bad)
     for message in letters:
         headers = dict(message.headers())
         assert headers["source_topic"].decode() == pipeline.topic

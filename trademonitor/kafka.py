@@ -11,6 +11,11 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+# Kafka's default broker and topic limit on a message: what producers of this project
+# allow themselves, so anything a default topic accepts can be sent (and tested).
+MESSAGE_MAX_BYTES = 1_048_588
+
+
 def client_config(**overrides) -> dict:
     """librdkafka configuration for any client of the project's Kafka."""
     return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **overrides}

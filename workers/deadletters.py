@@ -1,8 +1,13 @@
-"""Dead letters: malformed messages copied, unchanged, to `<topic>.dlq`.
+"""Dead letters: malformed messages copied to `<topic>.dlq`.
 
 The original key and bytes are kept; headers say why and where from. The sends
 are flushed before the offsets that cover them are committed, so a rejected
 message is never lost.
+
+A value above MAX_VALUE_BYTES is cut to that size, with a `truncated_from`
+header giving its length: a dead letter is the source message plus headers, and
+must fit the broker's limit even when the source message filled it. The whole
+original stays in the source topic at the partition and offset in the headers.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from trademonitor.kafka import client_config
 from workers.batch import DeadLetter
 
 logger = logging.getLogger(__name__)
+
+MAX_VALUE_BYTES = 512 * 1024
 
 
 class DeadLetterError(Exception):
@@ -50,7 +57,11 @@ class DeadLetterSink:
                 ("job", self.job.encode()),
                 *(letter.headers or []),
             ]
-            self._producer.produce(letter.topic + self.suffix, letter.value, letter.key, headers=headers)
+            value = letter.value
+            if value is not None and len(value) > MAX_VALUE_BYTES:
+                headers.append(("truncated_from", str(len(value)).encode()))
+                value = value[:MAX_VALUE_BYTES]
+            self._producer.produce(letter.topic + self.suffix, value, letter.key, headers=headers)
             self._producer.poll(0)
         undelivered = self._producer.flush(timeout)
         if undelivered or self._failed:

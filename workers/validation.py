@@ -32,8 +32,12 @@ UNKNOWN_SYMBOL = "unknown_symbol"
 INVALID_PRICE = "invalid_price"
 INVALID_QUANTITY = "invalid_quantity"
 INVALID_TIMESTAMP = "invalid_timestamp"
+DUPLICATE_KEY = "duplicate_key"
 REASONS = (OVERSIZED, NOT_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, UNEXPECTED_FIELD, WRONG_TYPE, INVALID_ID,
-           KEY_MISMATCH, UNKNOWN_SYMBOL, INVALID_PRICE, INVALID_QUANTITY, INVALID_TIMESTAMP)
+           KEY_MISMATCH, UNKNOWN_SYMBOL, INVALID_PRICE, INVALID_QUANTITY, INVALID_TIMESTAMP, DUPLICATE_KEY)
+# A valid trade has exactly these quotes: five keys and two string values (id, symbol),
+# neither of which can hold a quote once validated. More means a repeated key.
+QUOTES_IN_A_TRADE = 14
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ def parse(key: bytes | None, value: bytes | None, rules: TradeRules, now_ms: int
         return Rejection(INVALID_QUANTITY, f"quantity {quantity} is out of range")
     if not now_ms - rules.max_age_ms <= timestamp <= now_ms + rules.max_future_ms:
         return Rejection(INVALID_TIMESTAMP, f"timestamp {timestamp} is too far from now ({now_ms})")
+    if value.count(b'"') != QUOTES_IN_A_TRADE:
+        # orjson keeps the last of repeated keys silently; other readers may keep the first.
+        return Rejection(DUPLICATE_KEY, "a key appears more than once")
     return trade_id.lower(), timestamp, symbol, price, quantity
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
+from functools import wraps
 
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,6 +17,8 @@ from trademonitor import dashboard, sqlpanel
 from trademonitor.access import dashboard_view
 from trademonitor.models import Symbol
 
+logger = logging.getLogger(__name__)
+
 MAX_CANDLE_MINUTES = 24 * 60
 
 
@@ -21,8 +26,24 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def clickhouse_unavailable_is_503(view):
+    """ClickHouse down, overloaded or unmigrated: a 503 that says so, and its own error
+    text only in the log (the SQL panel is the one place that shows ClickHouse's words)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ClickHouseError:
+            logger.exception("ClickHouse failed serving %s", request.path)
+            return error(503, "the trade store is unavailable; try again shortly")
+
+    return guarded
+
+
 @require_GET
 @dashboard_view(api=True)
+@clickhouse_unavailable_is_503
 def symbols(request: HttpRequest) -> HttpResponse:
     text, _watermarks = dashboard.snapshot_frame(time.monotonic())
     return HttpResponse(text, content_type="application/json")
@@ -34,6 +55,7 @@ def _known(symbol: str) -> bool:
 
 @require_GET
 @dashboard_view(api=True)
+@clickhouse_unavailable_is_503
 def trades(request: HttpRequest, symbol: str) -> JsonResponse:
     if not _known(symbol):
         return error(404, f"unknown symbol {symbol!r}")
@@ -55,6 +77,7 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
 
 @require_GET
 @dashboard_view(api=True)
+@clickhouse_unavailable_is_503
 def candles(request: HttpRequest, symbol: str) -> JsonResponse:
     if not _known(symbol):
         return error(404, f"unknown symbol {symbol!r}")

@@ -4,23 +4,27 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
 
 from clickhouse.connection import reader
 from trademonitor import sqlpanel
 from trademonitor.access import dashboard_view
 
 
+@require_safe
 @ensure_csrf_cookie
 @dashboard_view(api=False)
 def index(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE})
 
 
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Process liveness: answers as long as daphne serves requests."""
     return JsonResponse({"status": "ok"})
 
 
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: ClickHouse (read-only user) and Redis answer; 503 naming what does not."""
     checks = {"clickhouse": _clickhouse_answers, "redis": _redis_answers}
@@ -29,6 +33,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
                         status=503 if failing else 200)
 
 
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics of this web process (WebSocket clients)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

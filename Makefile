@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test setup services migrate down status clean admin-user screenshots
+.PHONY: demo test setup services migrate down status clean admin-user screenshots faults-report bench
 
 demo: setup services migrate admin-user
 	$(PY) manage.py demo
@@ -22,6 +22,12 @@ screenshots: setup services migrate
 
 test: setup services migrate
 	$(PY) -m pytest
+
+# The fault-injection suite alone, then RELIABILITY.md from its results (written even when a scenario fails).
+faults-report: setup services migrate
+	rm -f docs/reliability.jsonl
+	FAULTS_RESULTS=docs/reliability.jsonl $(PY) -m pytest -m faults; status=$$?; \
+	  $(PY) manage.py report reliability docs/reliability.jsonl; exit $$status
 
 setup: $(INSTALLED)
 	@devservices/install-system-packages.sh

@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
-from benchmarks.pool import database_url, start_pool, start_web, stop_pool
+from benchmarks.pool import database_url, start_pool, start_web, stop_pool, worker_pids
 from benchmarks.scratch import scratch_database
 from benchmarks.stats import percentile
 from producer.trades import TradeGenerator
@@ -86,8 +86,9 @@ async def _client(url: str, on_update, stop: asyncio.Event, ready: asyncio.Event
                 on_update(message, time.time_ns() // 1_000_000)
 
 
-def _run_system(stream: Stream, listen) -> None:
-    """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect."""
+def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False) -> None:
+    """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect.
+    With `with_processes`, listen also gets {name: pid} of the supervisor, workers and daphne."""
     topic = stream.topic
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
     port = _free_port()
@@ -96,16 +97,22 @@ def _run_system(stream: Stream, listen) -> None:
             "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
             "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
             "KAFKA_TOPIC": topic,
+            "ALERTS_TOPIC": f"{topic}.alerts",
         }
-        pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50")
+        pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50", *pool_arguments)
         web = start_web(environment, port)
         try:
             _wait_for_group(f"{topic}-group", members=2)
-            listen(f"ws://127.0.0.1:{port}/ws/live", stream, writer)
+            url = f"ws://127.0.0.1:{port}/ws/live"
+            if with_processes:
+                workers = {f"worker-{i}": pid for i, pid in enumerate(worker_pids(pool.pid))}
+                listen(url, stream, writer, {"supervisor": pool.pid, "daphne": web.pid, **workers})
+            else:
+                listen(url, stream, writer)
         finally:
             stop_pool(web, 20)
             stop_pool(pool)
-            AdminClient(client_config()).delete_topics([topic])
+            AdminClient(client_config()).delete_topics([topic, f"{topic}.alerts"])
 
 
 def _stream_until_idle(stream: Stream, writer) -> None:
@@ -119,7 +126,7 @@ def _stream_until_idle(stream: Stream, writer) -> None:
     time.sleep(3)
 
 
-async def _clients(url: str, count: int, on_update, started, stop) -> None:
+async def run_clients(url: str, count: int, on_update, started, stop) -> None:
     """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true."""
     closing = asyncio.Event()
     readies = [asyncio.Event() for _ in range(count)]
@@ -148,14 +155,14 @@ def latency(rate: int, seconds: float) -> dict:
 
     def listen(url: str, stream: Stream, writer) -> None:
         ready, done = threading.Event(), threading.Event()
-        client = threading.Thread(target=lambda: asyncio.run(_clients(url, 1, on_update, ready.set, done.is_set)))
+        client = threading.Thread(target=lambda: asyncio.run(run_clients(url, 1, on_update, ready.set, done.is_set)))
         client.start()
         ready.wait(120)
         _stream_until_idle(stream, writer)
         done.set()
         client.join(30)
 
-    _run_system(stream, listen)
+    run_system(stream, listen)
     return {"rate": rate, "seconds": seconds, "sent": stream.sent, "received": accounted,
             "p50_ms": round(percentile(samples, 0.5), 1), "p99_ms": round(percentile(samples, 0.99), 1)}
 
@@ -185,7 +192,7 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
         for process in processes:
             process.join(30)
 
-    _run_system(stream, listen)
+    run_system(stream, listen)
     return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
             "p50_ms": round(percentile(ages, 0.5), 1), "p99_ms": round(percentile(ages, 0.99), 1),
             "delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0}
@@ -202,7 +209,7 @@ def _fanout_clients(url: str, count: int, ready, results, done) -> None:
         delivered += update["trades"]
         ages.append(at - update["newest_ms"])
 
-    asyncio.run(_clients(url, count, on_update, lambda: ready.put(count), done.is_set))
+    asyncio.run(run_clients(url, count, on_update, lambda: ready.put(count), done.is_set))
     results.put((delivered, ages))
 
 

@@ -56,3 +56,16 @@ def start_web(environment: dict, port: int, timeout: float = 30.0) -> subprocess
             time.sleep(0.2)
     os.killpg(web.pid, signal.SIGKILL)
     raise RuntimeError("daphne did not start")
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The worker processes of a pool (spawned children, not multiprocessing's helpers)."""
+    pids = []
+    for child in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            pids.append(int(child))
+    return pids

@@ -17,7 +17,7 @@ import clickhouse_connect
 from confluent_kafka import Consumer, Producer, TopicPartition
 from django.conf import settings
 
-from benchmarks.pool import database_url, start_pool, start_web
+from benchmarks.pool import database_url, start_pool, start_web, worker_pids
 from clickhouse import queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
@@ -100,8 +100,10 @@ class Pipeline:
         }
 
     # -- Kafka ----------------------------------------------------------------------------
-    def produce(self, count: int, symbols: list[str], seed: int = 1, extra: list | None = None) -> None:
-        """`count` good trades (tallied), plus `extra` raw (key, value) messages interleaved."""
+    def produce(self, count: int, symbols: list[str], seed: int = 1, extra: list | None = None,
+                rate: int = 0) -> None:
+        """`count` good trades (tallied), plus `extra` raw (key, value) messages interleaved;
+        `rate` trades a second at most (0: as fast as possible)."""
         import json
 
         producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 20,
@@ -110,7 +112,10 @@ class Pipeline:
         extra = list(extra or [])
         every = max(1, count // (len(extra) + 1)) if extra else 0
         sent = 0
+        started = time.monotonic()
         while sent < count:
+            if rate:
+                time.sleep(max(0.0, started + sent / rate - time.monotonic()))
             for key, value in generator.batch(min(1000, count - sent), now_ms()):
                 trade = json.loads(value)
                 self.tally.add(trade["symbol"], trade["price"], trade["quantity"])
@@ -189,15 +194,7 @@ class Pipeline:
     @staticmethod
     def worker_pids(pool: subprocess.Popen) -> list[int]:
         """The pool's worker processes (spawned children, not multiprocessing's helpers)."""
-        pids = []
-        for child in Path(f"/proc/{pool.pid}/task/{pool.pid}/children").read_text().split():
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except FileNotFoundError:
-                continue
-            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-                pids.append(int(child))
-        return pids
+        return worker_pids(pool.pid)
 
     def stop(self, pool: subprocess.Popen, timeout: float = 60.0) -> int:
         if pool.poll() is None:

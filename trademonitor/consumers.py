@@ -7,6 +7,8 @@ Protocol (JSON text frames):
                    {"type": "status", "lag": N, "workers": N}        every 2 s
                    {"type": "alerts", "alerts": [...]}       max-volume alerts, as published
   client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
+The server closes with 4503 when the client must reconnect and start from a
+fresh snapshot (a delta went missing, see live.Continuity, or Redis went away).
 Anything else from the client closes the socket with code 4400; with
 DASHBOARD_LOGIN_REQUIRED on, a connection without a logged-in session gets 4401.
 
@@ -25,12 +27,13 @@ import time
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from channels.layers import get_channel_layer
 from django.conf import settings
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from trademonitor import dashboard
-from trademonitor.live import DeltaFilter, merge
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, merge
 from workers.alerts import AlertsJob
 from workers.ingest import DELTA_GROUP
 from workers.sentiment import SentimentJob
@@ -47,6 +50,7 @@ MAX_FRAME = 4096
 MAX_SUBSCRIPTIONS = 20
 BAD_REQUEST = 4400
 LOGIN_REQUIRED = 4401
+RESYNC = 4503  # reconnect for a fresh snapshot: a delta went missing or the feed broke
 
 
 class DeltaHub:
@@ -57,15 +61,19 @@ class DeltaHub:
         self.window: list[dict] = []
         self._task: asyncio.Task | None = None
         self._listening: asyncio.Event | None = None
+        self.continuity = Continuity()
 
     async def join(self, client: DashboardConsumer) -> None:
-        """Returns once deltas are being received for `client`."""
+        """Returns once deltas are being received for `client`; raises if they cannot be."""
         self.clients.add(client)
         CLIENTS.set(len(self.clients))
         if self._task is None or self._task.done():
             self._listening = asyncio.Event()
             self._task = asyncio.create_task(self._run())
         await self._listening.wait()
+        if self._task.done():
+            self.leave(client)
+            raise ConnectionError("the delta feed is unavailable")
 
     def leave(self, client: DashboardConsumer) -> None:
         self.clients.discard(client)
@@ -73,29 +81,51 @@ class DeltaHub:
 
     async def _run(self) -> None:
         layer = get_channel_layer()
-        channel = await layer.new_channel()
-        for group in DELTA_GROUPS:
-            await layer.group_add(group, channel)
-        self._listening.set()
-        ticker = asyncio.create_task(self._tick())
+        self.continuity.reset()
+        ticker = channel = None
         try:
+            channel = await layer.new_channel()
+            for group in DELTA_GROUPS:
+                await layer.group_add(group, channel)
+            self._listening.set()
+            ticker = asyncio.create_task(self._tick())
             while self.clients:
                 try:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
                 except asyncio.TimeoutError:
                     continue
-                if message.get("topic") != settings.KAFKA_TOPIC:
-                    continue
-                if message.get("type") in DELTA_TYPES:
-                    self.window.append(message)
-                elif message.get("type") == "alerts.new":
-                    await self._broadcast(json.dumps({"type": "alerts", "alerts": message["alerts"]}))
-        except Exception:  # noqa: BLE001 - Redis away: clients resynchronise when it returns
+                await self._take(message)
+        except Exception:  # noqa: BLE001 - Redis away: the clients reconnect and start from a snapshot
             logger.warning("delta feed interrupted", exc_info=True)
+            await self._resync("the delta feed was interrupted")
         finally:
-            ticker.cancel()
-            for group in DELTA_GROUPS:
-                await layer.group_discard(group, channel)
+            self._listening.set()  # a join waiting on a feed that never started must not hang
+            if ticker is not None:
+                ticker.cancel()
+            if channel is not None:
+                for group in DELTA_GROUPS:
+                    await _survive(layer.group_discard(group, channel), "unsubscribe")
+
+    async def _take(self, message: dict) -> None:
+        if message.get("topic") != settings.KAFKA_TOPIC:
+            return
+        kind = message.get("type")
+        if kind in DELTA_TYPES:
+            verdict = self.continuity.check(message)
+            if verdict == GAP:
+                await self._resync(f"a {kind} went missing before offsets {message.get('consumed')}")
+            elif verdict == NEW:
+                self.window.append(message)
+        elif kind == "alerts.new":
+            await self._broadcast(json.dumps({"type": "alerts", "alerts": message["alerts"]}))
+
+    async def _resync(self, reason: str) -> None:
+        """Every client reconnects and starts again from a snapshot (the page does so by itself)."""
+        logger.warning("dashboards resynchronising: %s", reason)
+        RESYNCS.inc()
+        self.window = []
+        for client in list(self.clients):
+            await _survive(client.close(code=RESYNC), "resync")
 
     async def _broadcast(self, frame: str) -> None:
         for client in list(self.clients):
@@ -117,6 +147,7 @@ class DeltaHub:
 
 HUB = DeltaHub()
 CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients connected to this process")
+RESYNCS = Counter("trademonitor_dashboard_resyncs_total", "Times this process sent every client back to a snapshot")
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -131,8 +162,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.accept()
         # Listen first, then read the snapshot: a delta published in between is
         # received, and the watermarks decide whether the snapshot counted it.
-        await HUB.join(self)
-        text, watermarks = await sync_to_async(dashboard.snapshot_frame)(time.monotonic())
+        try:
+            await HUB.join(self)
+        except ConnectionError:
+            await self.close(code=RESYNC)  # Redis is away: the page retries with backoff
+            return
+        try:
+            text, watermarks = await sync_to_async(dashboard.snapshot_frame)(time.monotonic())
+        except ClickHouseError:
+            logger.warning("no snapshot for a new client: ClickHouse failed", exc_info=True)
+            await self.close(code=RESYNC)  # the page retries with backoff
+            return
         await self.send(text_data=text)
         self.filter = DeltaFilter(settings.KAFKA_TOPIC, watermarks)
         backlog, self.backlog = self.backlog, []

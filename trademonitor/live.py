@@ -58,6 +58,37 @@ class DeltaFilter:
         return any(int(last) > marks.get(int(partition), -1) for partition, (_first, last) in delta["offsets"].items())
 
 
+NEW, REPEAT, GAP = "new", "repeat", "gap"
+
+
+class Continuity:
+    """Whether a delta follows on from the last one of its kind, partition by partition.
+
+    Every worker flush publishes a delta with the offsets it consumed ("consumed",
+    dead letters included), so the deltas of a partition cover consecutive offsets.
+    A delta that starts past where the last one ended means one went missing: a
+    worker killed between insert and publish, or Redis away. Clients must then
+    start again from a snapshot. A delta that ends before that point is a repeat.
+    (A worker resuming from ClickHouse's position may overlap the last delta with
+    offsets of dead letters only, which change no totals: that is new, not a gap.)
+    """
+
+    def __init__(self):
+        self.next: dict[tuple[str, str], int] = {}  # (delta type, partition) -> next offset expected
+
+    def check(self, delta: dict) -> str:
+        kind, consumed = delta["type"], delta.get("consumed", {})
+        spans = [((kind, partition), first, last) for partition, (first, last) in consumed.items()]
+        gap = any(key in self.next and first > self.next[key] for key, first, _last in spans)
+        repeat = bool(spans) and all(key in self.next and last < self.next[key] for key, _first, last in spans)
+        for key, _first, last in spans:
+            self.next[key] = last + 1 if gap else max(self.next.get(key, 0), last + 1)
+        return GAP if gap else REPEAT if repeat else NEW
+
+    def reset(self) -> None:
+        self.next.clear()
+
+
 class Coalescer:
     """Deltas merged per symbol between two sends (at most ten a second per client)."""
 

@@ -175,6 +175,10 @@ class Worker:
         self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
         delta = self.job.delta(batch)
         if delta is not None:
+            # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a
+            # partition then cover consecutive offsets, and the dashboard can tell a lost one.
+            delta["consumed"] = {str(partition): [first, last]
+                                 for (_topic, partition), (first, last) in batch.ranges.items()}
             self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
@@ -277,10 +281,29 @@ class JobSpec:
         return import_string(self.path)(**dict(self.kwargs))
 
 
+def _die_with_the_supervisor() -> None:
+    """Be killed when the supervisor dies, however it dies (Linux's PR_SET_PDEATHSIG).
+
+    An orphaned worker would keep consuming beside the workers of a restarted
+    supervisor; killed, it is one more worker killed between insert and commit,
+    which the exactly-once design covers.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: an orphan runs until it is stopped by hand
+        return
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and os.getppid() != supervisor.pid:  # it died before the call
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def run_worker(job: JobSpec, options: WorkerOptions, heartbeat, stop, status_queue) -> None:
     """Entry point of a spawned worker process."""
     import django
 
+    _die_with_the_supervisor()
     django.setup()
     from django.db import connections
 

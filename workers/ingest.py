@@ -91,10 +91,10 @@ class IngestJob:
         topic = self.topics[0]
         return {(topic, partition): offset + 1 for partition, offset in queries.ingested_offsets(client).items()}
 
-    def delta(self, batch: Batch) -> dict | None:
-        """The batch's per-symbol changes and the offsets they cover, for the dashboard."""
-        if not batch.rows:
-            return None
+    def delta(self, batch: Batch) -> dict:
+        """The batch's per-symbol changes and the offsets of its trades, for the dashboard
+        (sent for every batch, even one of dead letters only: the dashboard checks that
+        no delta went missing)."""
         symbols: dict[str, list] = {}
         offsets: dict[int, list[int]] = {}
         for trade_id, ts, symbol, price, quantity, partition, offset in batch.rows:

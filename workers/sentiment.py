@@ -47,8 +47,9 @@ class SentimentJob(IngestJob):
         rows = client.query("SELECT kafka_partition, max(max_offset) FROM symbol_sentiment GROUP BY kafka_partition")
         return {(self.topics[0], partition): offset + 1 for partition, offset in rows.result_rows}
 
-    def delta(self, batch: Batch) -> dict | None:
-        """New whales per symbol and the offsets they cover (the dashboard's whale column)."""
+    def delta(self, batch: Batch) -> dict:
+        """New whales per symbol and the offsets they cover (the dashboard's whale column);
+        sent for every batch, as ingest's."""
         whales: dict[str, int] = {}
         offsets: dict[int, list[int]] = {}
         for _id, _ts, symbol, _price, quantity, partition, offset in batch.rows:
@@ -56,7 +57,5 @@ class SentimentJob(IngestJob):
             span[1] = max(span[1], offset)
             if quantity > self.threshold:
                 whales[symbol] = whales.get(symbol, 0) + 1
-        if not whales:
-            return None
         return {"type": "sentiment.delta", "topic": self.topics[0],
                 "offsets": {str(partition): span for partition, span in offsets.items()}, "whales": whales}

@@ -68,9 +68,10 @@ class Slot:
 
 class Supervisor:
     def __init__(self, jobs: list[PoolJob], metrics_port: int | None = None,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT):
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, max_crashes: int = MAX_CRASHES_IN_WINDOW):
         self.jobs = jobs
         self.heartbeat_timeout = heartbeat_timeout
+        self.max_crashes = max_crashes
         self.metrics_port = metrics_port
         self._context = multiprocessing.get_context("spawn")
         self._stop_workers = self._context.Event()
@@ -144,7 +145,7 @@ class Supervisor:
         self._crashes.append(now)
         while self._crashes and now - self._crashes[0] > CRASH_WINDOW_SECONDS:
             self._crashes.popleft()
-        if len(self._crashes) > MAX_CRASHES_IN_WINDOW:
+        if len(self._crashes) > self.max_crashes:
             logger.error("%d worker crashes within %.0f s; giving up", len(self._crashes), CRASH_WINDOW_SECONDS)
             return 1
         if now - slot.started_at > HEALTHY_RUN_SECONDS:

@@ -17,6 +17,8 @@ BENCHMARKS = {
                 [("--rate", int, 300), ("--seconds", float, 30)]),
     "fanout": ("many WebSocket clients at once", "live.fanout",
                [("--clients", int, 200), ("--rate", int, 5000), ("--seconds", float, 30)]),
+    "soak": ("the whole system for minutes: memory, file descriptors, exactness", "soak.run",
+             [("--minutes", float, 10), ("--rate", int, 5000), ("--clients", int, 50)]),
 }
 
 

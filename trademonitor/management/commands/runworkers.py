@@ -30,11 +30,13 @@ class Command(BaseCommand):
                             help="how long workers get to flush and commit on shutdown")
         parser.add_argument("--heartbeat-timeout", type=float, default=30.0,
                             help="seconds without a heartbeat before a worker counts as hung and is replaced")
+        parser.add_argument("--max-crashes", type=int, default=5,
+                            help="worker crashes within 60 s after which the pool gives up (a crash loop)")
         parser.add_argument("--metrics-port", type=int, default=settings.WORKERS_METRICS_PORT,
                             help="Prometheus metrics and /healthz (0: any free port)")
 
     def handle(self, *args, job_names, processes, group, topic, max_batch_rows, max_batch_ms, drain_seconds,
-               heartbeat_timeout, metrics_port, **options):
+               heartbeat_timeout, max_crashes, metrics_port, **options):
         if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1:
             raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive")
         ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
@@ -50,6 +52,6 @@ class Command(BaseCommand):
                                            drain_seconds=drain_seconds)
             job_processes = min(processes, getattr(job_class, "max_processes", processes))
             pool.append(PoolJob(spec, job_class.name, worker_options, job_processes))
-        code = Supervisor(pool, metrics_port, heartbeat_timeout).run()
+        code = Supervisor(pool, metrics_port, heartbeat_timeout, max_crashes).run()
         if code:
             raise CommandError(f"worker pool stopped with status {code}", returncode=code)

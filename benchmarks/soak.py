@@ -1,0 +1,82 @@
+"""`bench soak`: the whole system for a long while at a steady rate, watching for leaks.
+
+Runs producer → Kafka → `runworkers` (ingest, sentiment, alerts) → ClickHouse →
+daphne with many WebSocket clients, and samples the resident memory (RSS) and
+open file descriptors of the supervisor, every worker and daphne: once after a
+warm-up (a tenth of the run, at most a minute: imports, caches and buffers fill
+up first) and once at the end. Then checks that the totals are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from benchmarks import live
+from clickhouse import queries
+
+logger = logging.getLogger(__name__)
+
+JOBS = ("--job", "ingest", "--job", "sentiment", "--job", "alerts")
+
+
+def run(minutes: float, rate: int, clients: int) -> dict:
+    seconds = minutes * 60
+    stream = live.Stream(f"bench-soak-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    figures: dict = {"minutes": minutes, "rate": rate, "clients": clients}
+
+    def listen(url: str, stream: live.Stream, writer, processes: dict[str, int]) -> None:
+        connected, done = threading.Event(), threading.Event()
+        clients_thread = threading.Thread(target=lambda: asyncio.run(
+            live.run_clients(url, clients, lambda update, at: None, connected.set, done.is_set)), daemon=True)
+        clients_thread.start()
+        connected.wait(180)
+        producer = threading.Thread(target=stream.run, daemon=True)
+        producer.start()
+        time.sleep(min(60.0, seconds / 10))
+        start = sample(processes)
+        producer.join()
+        deadline = time.monotonic() + 300
+        while writer.command("SELECT count() FROM trades") < stream.sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+        end = sample(processes)
+        done.set()
+        clients_thread.join(30)
+        figures.update(_compare(start, end))
+        stored = writer.command("SELECT count() FROM trades")
+        figures.update({"sent": stream.sent, "stored": stored,
+                        "exact": stored == stream.sent and queries.totals_check(writer) == []})
+
+    live.run_system(stream, listen, pool_arguments=JOBS, with_processes=True)
+    return figures
+
+
+def sample(processes: dict[str, int]) -> dict[str, tuple[float, int]]:
+    """name -> (RSS in MB, open file descriptors) of each watched process alive now."""
+    figures = {}
+    for name, pid in processes.items():
+        try:
+            rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if line.startswith("VmRSS:"))
+            figures[name] = (round(rss_kb / 1024, 1), len(list(Path(f"/proc/{pid}/fd").iterdir())))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return figures
+
+
+def _compare(start: dict, end: dict) -> dict:
+    processes = {}
+    for name in start.keys() & end.keys():
+        (rss_start, fds_start), (rss_end, fds_end) = start[name], end[name]
+        processes[name] = {"rss_mb_start": rss_start, "rss_mb_end": rss_end,
+                           "rss_growth": round(rss_end / rss_start - 1, 3), "fds_start": fds_start, "fds_end": fds_end}
+    return {
+        "processes": processes,
+        "max_rss_growth": max((p["rss_growth"] for p in processes.values()), default=None),
+        "fd_growth": sum(p["fds_end"] - p["fds_start"] for p in processes.values()),
+        "replaced": sorted(start.keys() ^ end.keys()),  # a process that died and came back
+    }

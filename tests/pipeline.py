@@ -111,6 +111,14 @@ class Pipeline:
         generator = TradeGenerator(symbols, seed=seed)
         extra = list(extra or [])
         every = max(1, count // (len(extra) + 1)) if extra else 0
+
+        def send(key, value) -> None:
+            while True:
+                try:
+                    return producer.produce(self.topic, value, key)
+                except BufferError:  # the local queue is full (Kafka slow or away): wait for room
+                    producer.poll(0.1)
+
         sent = 0
         started = time.monotonic()
         while sent < count:
@@ -119,15 +127,14 @@ class Pipeline:
             for key, value in generator.batch(min(1000, count - sent), now_ms()):
                 trade = json.loads(value)
                 self.tally.add(trade["symbol"], trade["price"], trade["quantity"])
-                producer.produce(self.topic, value, key)
+                send(key, value)
                 sent += 1
                 if every and sent % every == 0 and extra:
-                    bad_key, bad_value = extra.pop()
-                    producer.produce(self.topic, bad_value, bad_key)
+                    send(*extra.pop())
             producer.poll(0)
         for bad_key, bad_value in extra:
-            producer.produce(self.topic, bad_value, bad_key)
-        assert producer.flush(60) == 0
+            send(bad_key, bad_value)
+        assert producer.flush(120) == 0
 
     def send_trade(self, symbol: str, price: int, quantity: int = 10) -> str:
         """One trade of the test's choosing, tallied; returns its id."""

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Exit codes the supervisor understands.
 EXIT_OK = 0
+EXIT_RESTART = 1  # restart me: my Kafka client hit a fatal error (say, fenced after a broker restart)
 EXIT_FATAL = 3  # do not restart: the input or the configuration is wrong
 
 MAX_RETRY_SECONDS = 30.0
@@ -116,6 +117,11 @@ class Worker:
         except TooManyInvalid as exc:
             logger.error("%s; stopping without committing the batch", exc)
             return EXIT_FATAL
+        except KafkaException as exc:
+            # librdkafka cannot go on with this client. What was inserted but not committed
+            # is where the next worker resumes (ClickHouse's positions), so a restart is safe.
+            logger.error("Kafka client failed for good (%s); exiting to be restarted", exc)
+            return EXIT_RESTART
         finally:
             self.deltas.close()
             self.consumer.close()
@@ -123,6 +129,8 @@ class Worker:
     def _take(self, message, now_ms: int) -> None:
         error = message.error()
         if error is not None:
+            if error.fatal() or error.code() in UNUSABLE:
+                raise KafkaException(error)
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error: %s", error)
             return
@@ -199,7 +207,7 @@ class Worker:
                 action()
                 return
             except RETRYABLE as exc:
-                if self.stop.is_set() and self._past_deadline():
+                if _fatal(exc) or (self.stop.is_set() and self._past_deadline()):
                     raise
                 logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
                 deadline = time.monotonic() + delay
@@ -266,6 +274,18 @@ class Worker:
             })
         except Exception:  # noqa: BLE001 - a full queue only delays the status
             pass
+
+
+# Errors after which this consumer is unusable, whatever `fatal()` says: a fenced
+# static member (seen after a broker restart) and librdkafka's own "fatal error".
+UNUSABLE = {KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID}
+
+
+def _fatal(exc: Exception) -> bool:
+    """A Kafka error that waiting will not fix: the client must be replaced."""
+    if not (isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError)):
+        return False
+    return exc.args[0].fatal() or exc.args[0].code() in UNUSABLE
 
 
 @dataclass(frozen=True)

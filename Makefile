@@ -29,6 +29,10 @@ faults-report: setup services migrate
 	FAULTS_RESULTS=docs/reliability.jsonl $(PY) -m pytest -m faults; status=$$?; \
 	  $(PY) manage.py report reliability docs/reliability.jsonl; exit $$status
 
+# Every benchmark at its documented size (figures in docs/benchmarks/), then BENCHMARKS.md with plots.
+bench: setup services migrate
+	$(PY) manage.py report benchmarks --run
+
 setup: $(INSTALLED)
 	@devservices/install-system-packages.sh
 

@@ -110,3 +110,13 @@ def endpoint(tmp_path):
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def pipeline(services, symbol_db):
+    """A pipeline of the test's own: topic, consumer group, scratch ClickHouse database."""
+    from tests.pipeline import Pipeline
+
+    pipeline = Pipeline(symbol_db)
+    yield pipeline
+    pipeline.close()

@@ -223,26 +223,19 @@ def test_clickhouse_endpoint_killed_and_restarted_twice(endpoint_replay):
     replay.finish("ClickHouse endpoint SIGKILLed and restarted", "2 kills, 3 s down each")
 
 
-def test_kafka_broker_stopped_and_restarted(replay):
+@pytest.mark.parametrize("kind, seconds, scenario", [
+    (Kafka, 3, "Kafka broker stopped and restarted"),
+    (Redis, 15, "Redis stopped for 15 s"),
+])
+def test_a_service_stopped_and_started_again(replay, kind, seconds, scenario):
     replay.start()
     replay.wait_until_stored(0.3)
-    kafka = service(Kafka)
-    kafka.down()
-    time.sleep(3)
-    kafka.up()
+    stopped = service(kind)
+    stopped.down()
+    time.sleep(seconds)
+    stopped.up()
     replay.recovered()
-    replay.finish("Kafka broker stopped and restarted", "1 stop, ~3 s + start")
-
-
-def test_redis_away_for_15_seconds(replay):
-    replay.start()
-    replay.wait_until_stored(0.3)
-    redis = service(Redis)
-    redis.down()
-    time.sleep(15)
-    redis.up()
-    replay.recovered()
-    replay.finish("Redis stopped for 15 s", "1 stop")
+    replay.finish(scenario, f"1 stop, {seconds} s + start")
 
 
 def test_daphne_restarted_with_20_clients(services, symbol_db):

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from producer.trades import now_ms
-from tests.pipeline import Pipeline
 from workers.validation import MAX_PRICE_CENTS, REASONS, Rejection, TradeRules, parse
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -63,13 +62,6 @@ def bad_message(draw) -> tuple[bytes | None, bytes]:
     else:  # a key that is not the trade's id
         key = draw(st.binary(max_size=40).filter(lambda other: other != key))
     return key, json.dumps(trade).encode()
-
-
-@pytest.fixture
-def pipeline(services, symbol_db):
-    pipeline = Pipeline(symbol_db)
-    yield pipeline
-    pipeline.close()
 
 
 def test_generated_bad_messages_are_all_dead_lettered_and_nothing_good_is_lost(pipeline):

@@ -23,13 +23,6 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 SYMBOLS = BUNDLED_SYMBOLS[:500]
 
 
-@pytest.fixture
-def pipeline(services, symbol_db):
-    pipeline = Pipeline(symbol_db)
-    yield pipeline
-    pipeline.close()
-
-
 def test_two_hundred_thousand_trades_are_ingested_exactly(pipeline):
     pipeline.produce(200_000, SYMBOLS)
     pool = pipeline.start_pool(2)

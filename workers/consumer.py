@@ -172,15 +172,19 @@ class Worker:
 
     # -- the flush ---------------------------------------------------------------------
     def flush(self) -> None:
-        """Insert, dead-letter, publish, then commit: the order exactly-once rests on."""
+        """Dead-letter, insert, publish, then commit: the order exactly-once rests on.
+
+        Dead letters go first: a worker killed after the insert is followed by one that
+        resumes past the last inserted trade (ClickHouse's position), which would never
+        read this batch's earlier bad messages again."""
         batch, self.batch = self.batch, Batch()
         if not batch.consumed:
             return
         labels = {"job": self.job.name}
+        self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
         started = time.monotonic()
         self._retrying(lambda: self.job.write(self.clickhouse, batch), "insert into ClickHouse")
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
-        self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
         delta = self.job.delta(batch)
         if delta is not None:
             # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a

@@ -18,9 +18,12 @@ Every trade on the topic ends up in `trades`, and in the totals, exactly once:
    recorded (`symbol_totals.max_offset` + 1) when that is ahead of the committed
    offset, so nothing is inserted twice.
 
-Dead letters are at least once: a worker killed after sending them but before
-committing sends them again; each carries its source partition and offset, which
-identify duplicates.
+Dead letters are at least once: they are sent (and acknowledged) before the
+insert, so whoever resumes after a crash, from the committed offset or from
+ClickHouse's position, has either seen them sent or reads them again; each carries
+its source partition and offset, which identify duplicates. (Sent after the insert,
+a crash in between lost them: the next worker resumed past them. The fault suite
+found that.)
 
 The one gap left is ClickHouse's own: it writes a block and the blocks of its
 materialized views one after the other, so a server killed between the two

@@ -1,10 +1,13 @@
-"""`manage.py report reliability RESULTS`: RELIABILITY.md from the fault suite's results."""
+"""`manage.py report reliability RESULTS` and `manage.py report benchmarks [--run]`:
+RELIABILITY.md from the fault suite's results, BENCHMARKS.md (with plots) from the
+benchmarks' figures in docs/benchmarks/."""
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from reports import reliability
+from reports import benchmarks, reliability
 
 
 class Command(BaseCommand):
@@ -14,10 +17,21 @@ class Command(BaseCommand):
         subcommands = parser.add_subparsers(dest="report", required=True)
         sub = subcommands.add_parser("reliability", help="RELIABILITY.md from tests/test_faults.py's JSON lines")
         sub.add_argument("results", type=Path)
-        sub.add_argument("--out", type=Path, default=Path("RELIABILITY.md"))
+        sub.add_argument("--out", type=Path, default=settings.BASE_DIR / "RELIABILITY.md")
+        sub = subcommands.add_parser("benchmarks", help="BENCHMARKS.md from docs/benchmarks/*.json")
+        sub.add_argument("--run", action="store_true", help="first run every benchmark at its documented size "
+                                                            "(about 15 minutes here)")
+        sub.add_argument("--figures", type=Path, default=settings.BASE_DIR / "docs" / "benchmarks")
+        sub.add_argument("--out", type=Path, default=settings.BASE_DIR / "BENCHMARKS.md")
 
-    def handle(self, *args, report: str, results: Path, out: Path, **options):
-        if not results.exists():
-            raise CommandError(f"{results} does not exist: run the fault suite first (make faults-report)")
-        out.write_text(reliability.render(results))
+    def handle(self, *args, report: str, out: Path, **options):
+        if report == "reliability":
+            results = options["results"]
+            if not results.exists():
+                raise CommandError(f"{results} does not exist: run the fault suite first (make faults-report)")
+            out.write_text(reliability.render(results))
+        else:
+            if options["run"]:
+                benchmarks.run_suite(options["figures"])
+            out.write_text(benchmarks.render(options["figures"]))
         self.stdout.write(f"wrote {out}")

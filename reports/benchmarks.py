@@ -1,0 +1,168 @@
+"""`make bench`: run the benchmarks at their documented sizes, keep their figures as
+JSON under docs/benchmarks/, and write BENCHMARKS.md with plots from them.
+
+The seed's published figure is 10,000,000 trades in 20 s on 48 cores: 500,000
+trades a second, 10,417 a core. Ours are shown per core too, for the comparison.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SEED_TRADES_PER_S_PER_CORE = 10_000_000 / 20 / 48
+
+# file name: (benchmark function, its arguments) — the documented sizes.
+SUITE = {
+    "ingest": ("ingest.run", {"trades": 10_000_000, "processes": 2}),
+    "ingest-1-process": ("ingest.run", {"trades": 2_000_000, "processes": 1}),
+    "ingest-2-processes": ("ingest.run", {"trades": 2_000_000, "processes": 2}),
+    "ingest-3-processes": ("ingest.run", {"trades": 2_000_000, "processes": 3}),
+    "query": ("query.run", {"trades": 10_000_000}),
+    "latency-300": ("live.latency", {"rate": 300, "seconds": 30}),
+    "latency-2000": ("live.latency", {"rate": 2000, "seconds": 30}),
+    "latency-5000": ("live.latency", {"rate": 5000, "seconds": 30}),
+    "latency-20000": ("live.latency", {"rate": 20000, "seconds": 30}),
+    "fanout": ("live.fanout", {"clients": 200, "rate": 5000, "seconds": 30}),
+}
+
+
+def run_suite(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, (function, arguments) in SUITE.items():
+        module, _, attribute = function.partition(".")
+        logger.info("bench %s %s", name, arguments)
+        figures = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)(**arguments)
+        (directory / f"{name}.json").write_text(json.dumps(figures, indent=1) + "\n")
+        logger.info("%s: %s", name, figures)
+
+
+def _load(directory: Path, name: str) -> dict | None:
+    path = directory / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def render(directory: Path) -> str:
+    """BENCHMARKS.md from whatever figures are in `directory` (plots written beside them)."""
+    rows = []
+
+    def row(figure: str, value, goal: str, met: bool | None, seed: str = "") -> None:
+        verdict = "" if met is None else ("met" if met else "**missed**")
+        rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} |")
+
+    cores = os.cpu_count() or 1
+    ingest = _load(directory, "ingest")
+    if ingest:
+        per_core = ingest["trades_per_s"] / cores
+        row(f"ingest replay of {ingest['trades']:,} trades, 2 processes", f"{ingest['seconds']} s", "≤ 100 s",
+            ingest["seconds"] <= 100 and ingest["exact"])
+        row("ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
+            ingest["trades_per_s"] >= 100_000,
+            f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")
+        row("ingest exact (count, distinct ids, totals)", ingest["exact"], "exact", ingest["exact"])
+    query = _load(directory, "query")
+    if query:
+        row(f"drill-down page on {query['trades']:,} trades, p99", f"{query['drilldown_p99_ms']} ms", "≤ 30 ms",
+            query["drilldown_p99_ms"] <= 30)
+        row("dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
+            query["snapshot_p99_ms"] <= 50)
+        row("totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
+    for rate, goal in ((300, 250), (2000, None), (5000, None), (20000, 1000)):
+        latency = _load(directory, f"latency-{rate}")
+        if latency:
+            row(f"trade → browser at {rate:,} trades/s, p50 / p99", f"{latency['p50_ms']} / {latency['p99_ms']} ms",
+                f"p99 ≤ {goal:,} ms" if goal else "–", latency["p99_ms"] <= goal if goal else None)
+    fanout = _load(directory, "fanout")
+    if fanout:
+        row(f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered",
+            f"{fanout['delivered_ratio']:.2%} (p99 age {fanout['p99_ms']} ms)", "100 %", fanout["delivered_ratio"] >= 1)
+    soak = _load(directory, "soak")
+    if soak:
+        row(f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth (max)",
+            f"{soak['max_rss_growth']:.1%}", "≤ 10 %", soak["max_rss_growth"] <= 0.10)
+        row("soak: open file descriptors, end − start", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
+        row("soak: totals exact", soak["exact"], "exact", soak["exact"])
+
+    plots = [plot for plot in (_ingest_plot(directory), _latency_plot(directory)) if plot]
+    machine = (f"{platform.system()} {platform.machine()}, {cores} cores, "
+               f"{_memory_gib():.0f} GiB, Python {platform.python_version()}; Kafka, the ClickHouse endpoint (chdb), "
+               "Redis and the benchmark on the same cores")
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (the figures are the JSON files in `docs/benchmarks/`; "
+        "`python manage.py report benchmarks` rewrites this page from them). "
+        "The seed's published figure: 10,000,000 trades in 20 s on 48 cores, "
+        f"{SEED_TRADES_PER_S_PER_CORE:,.0f} trades a second a core.",
+        "",
+        f"Machine: {machine}.",
+        "",
+        "| figure | measured | goal | | seed, per core |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        *(f"![{title}]({path})\n" for title, path in plots),
+    ])
+
+
+def _memory_gib() -> float:
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        return kib / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+def _ingest_plot(directory: Path) -> tuple[str, str] | None:
+    points = [(n, _load(directory, f"ingest-{n}-process{'es' if n > 1 else ''}")) for n in (1, 2, 3)]
+    points = [(n, figures["trades_per_s"]) for n, figures in points if figures]
+    if not points:
+        return None
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(figsize=(5, 3.2))
+    axes.plot([n for n, _ in points], [rate for _, rate in points], marker="o")
+    axes.set_xlabel("worker processes (2 cores, shared with Kafka and ClickHouse)")
+    axes.set_ylabel("trades / s")
+    axes.set_xticks([n for n, _ in points])
+    axes.set_ylim(bottom=0)
+    axes.set_title("Ingest throughput (2,000,000 trades)")
+    figure.tight_layout()
+    figure.savefig(directory / "ingest-processes.png", dpi=110)
+    pyplot.close(figure)
+    return "Ingest throughput against worker processes", "docs/benchmarks/ingest-processes.png"
+
+
+def _latency_plot(directory: Path) -> tuple[str, str] | None:
+    points = [(rate, _load(directory, f"latency-{rate}")) for rate in (300, 2000, 5000, 20000)]
+    points = [(rate, figures) for rate, figures in points if figures]
+    if not points:
+        return None
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(figsize=(5, 3.2))
+    rates = [rate for rate, _ in points]
+    axes.plot(rates, [f["p50_ms"] for _, f in points], marker="o", label="p50")
+    axes.plot(rates, [f["p99_ms"] for _, f in points], marker="o", label="p99")
+    axes.set_xscale("log")
+    axes.set_xlabel("trades / s")
+    axes.set_ylabel("trade → browser, ms")
+    axes.legend()
+    axes.set_title("Latency percentiles against trade rate")
+    figure.tight_layout()
+    figure.savefig(directory / "latency-rate.png", dpi=110)
+    pyplot.close(figure)
+    return "Latency percentiles against trade rate", "docs/benchmarks/latency-rate.png"

@@ -1,0 +1,37 @@
+"""BENCHMARKS.md and RELIABILITY.md from measured figures (pure rendering)."""
+
+import json
+
+from reports import benchmarks, reliability
+
+
+def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_path):
+    figures = {
+        "ingest": {"trades": 10_000_000, "processes": 2, "seconds": 150.0, "trades_per_s": 66_667, "exact": True},
+        "ingest-1-process": {"trades_per_s": 47_000}, "ingest-2-processes": {"trades_per_s": 63_000},
+        "latency-300": {"p50_ms": 165, "p99_ms": 242}, "latency-20000": {"p50_ms": 549, "p99_ms": 1175},
+    }
+    for name, values in figures.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(values))
+
+    page = benchmarks.render(tmp_path)
+
+    assert "| ingest replay of 10,000,000 trades, 2 processes | 150.0 s | ≤ 100 s | **missed** |" in page
+    assert "10,417/s a core" in page  # the seed: 10,000,000 trades in 20 s on 48 cores
+    assert "| trade → browser at 300 trades/s, p50 / p99 | 165 / 242 ms | p99 ≤ 250 ms | met |" in page
+    assert (tmp_path / "ingest-processes.png").stat().st_size > 0
+    assert (tmp_path / "latency-rate.png").stat().st_size > 0
+
+
+def test_reliability_page_shows_the_last_run_of_each_scenario_and_flags_losses(tmp_path):
+    run = {"scenario": "Redis stopped for 15 s", "size": "1 stop", "faults": 1, "produced": 1000, "stored": 1000,
+           "lost": 0, "duplicated": 0, "totals_differences": 0, "bad_sent": 10, "dead_lettered": 10, "clients": 3,
+           "clients_exact": True, "clients_converged_s": 0.0, "recover_s_median": 0.3, "recover_s_max": 0.3,
+           "elapsed_s": 40.0}
+    results = tmp_path / "faults.jsonl"
+    results.write_text("\n".join(json.dumps(r) for r in (run, {**run, "lost": 2}, {**run, "scenario": "other"})))
+
+    page = reliability.render(results)
+
+    assert page.count("Redis stopped for 15 s") == 2  # its last run in the table, and in the verdict
+    assert "**Failed:** Redis stopped for 15 s." in page

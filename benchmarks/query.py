@@ -16,7 +16,8 @@ import time
 from benchmarks.progress import progress
 from benchmarks.scratch import scratch_database
 from benchmarks.stats import percentile
-from clickhouse import queries
+from clickhouse import alerts, queries
+from workers.alerts import window_floor
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
             timed(lambda: queries.candles(reader, rng.choice(symbols), now - dt.timedelta(hours=1), now))
             for _ in range(samples)
         ]
+        # The alerts job's query: one closed 5-minute window, and a whole day of them (a backlog).
+        window = dt.timedelta(minutes=5)
+        starts = [window_floor(now - dt.timedelta(minutes=rng.randint(10, 1430)), window) for _ in range(samples // 4)]
+        alert_times = [timed(lambda: alerts.window_leaders(reader, start, start + window, 5)) for start in starts]
+        alert_day_ms = timed(lambda: alerts.window_leaders(reader, now - dt.timedelta(days=1), now, 5))
         totals_exact = queries.totals_check(reader) == []
         symbols_seen = len(queries.snapshot(reader).totals)
 
@@ -85,5 +91,7 @@ def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
         "snapshot_p50_ms": round(percentile(snapshots, 0.5), 2),
         "snapshot_p99_ms": round(percentile(snapshots, 0.99), 2),
         "candles_p99_ms": round(percentile(candle_times, 0.99), 2),
+        "alert_window_p99_ms": round(percentile(alert_times, 0.99), 2),
+        "alert_day_of_windows_ms": round(alert_day_ms, 1),
         "totals_exact": totals_exact,
     }

@@ -73,6 +73,9 @@ def render(directory: Path) -> str:
         row("dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
             query["snapshot_p99_ms"] <= 50)
         row("totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
+        if "alert_window_p99_ms" in query:
+            row("max-volume alert of one 5-minute window (from candles_1m), p99 / a day of windows",
+                f"{query['alert_window_p99_ms']} / {query['alert_day_of_windows_ms']} ms", "–", None)
     for rate, goal in ((300, 250), (2000, None), (5000, None), (20000, 1000)):
         latency = _load(directory, f"latency-{rate}")
         if latency:

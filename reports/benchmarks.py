@@ -52,16 +52,18 @@ def render(directory: Path) -> str:
     """BENCHMARKS.md from whatever figures are in `directory` (plots written beside them)."""
     rows = []
 
-    def row(figure: str, value, goal: str, met: bool | None, seed: str = "") -> None:
+    def row(figure: str, value, goal: str, met: bool | None, seed: str = "not published") -> None:
         verdict = "" if met is None else ("met" if met else "**missed**")
+        value = ("yes" if value else "**no**") if isinstance(value, bool) else value
         rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} |")
 
     cores = os.cpu_count() or 1
     ingest = _load(directory, "ingest")
     if ingest:
         per_core = ingest["trades_per_s"] / cores
+        seed_seconds = ingest["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
         row(f"ingest replay of {ingest['trades']:,} trades, 2 processes", f"{ingest['seconds']} s", "≤ 100 s",
-            ingest["seconds"] <= 100 and ingest["exact"])
+            ingest["seconds"] <= 100 and ingest["exact"], f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
         row("ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
             ingest["trades_per_s"] >= 100_000,
             f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")

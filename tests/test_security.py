@@ -5,6 +5,7 @@ and no secret is in the repository."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -144,3 +145,18 @@ def test_no_secret_is_committed():
     assert ".env" not in files.split()
     ignored = (PROJECT_DIR / ".dockerignore").read_text().split()
     assert {".env", "db.sqlite3", ".devservices"} <= set(ignored)  # nothing local goes into an image
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+@pytest.mark.parametrize("sql, most_rows", [
+    ("SELECT number FROM numbers(100000)", 1000),                      # rows
+    ("SELECT repeat('x', 100000) AS big FROM numbers(1000)", 200),     # bytes: 100 MB asked, 10 MB allowed
+])
+def test_sql_panel_results_are_limited_in_rows_and_bytes(client, settings, sql, most_rows):
+    settings.API_RATE_LIMIT = "1000/m"
+    response = client.post("/api/sql", json.dumps({"sql": sql}), content_type="application/json")
+    assert response.status_code == 200, response.content[:300]
+    result = response.json()
+    assert 0 < len(result["rows"]) <= most_rows
+    assert result["truncated"] or len(result["rows"]) < 1000

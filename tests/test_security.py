@@ -149,14 +149,26 @@ def test_no_secret_is_committed():
 
 @pytest.mark.services
 @pytest.mark.django_db
-@pytest.mark.parametrize("sql, most_rows", [
-    ("SELECT number FROM numbers(100000)", 1000),                      # rows
-    ("SELECT repeat('x', 100000) AS big FROM numbers(1000)", 200),     # bytes: 100 MB asked, 10 MB allowed
+@pytest.mark.parametrize("sql, refusal", [
+    ("SELECT number FROM numbers(100000)", "Code: 396."),  # 100,000 rows, 1,000 allowed: ClickHouse's TOO_MANY_ROWS
+    ("SELECT repeat('x', 100000) AS big FROM numbers(1000)", "Result larger than 10,000,000 bytes"),  # 100 MB
 ])
-def test_sql_panel_results_are_limited_in_rows_and_bytes(client, settings, sql, most_rows):
+def test_sql_panel_refuses_results_over_its_row_and_byte_limits(client, settings, sql, refusal):
     settings.API_RATE_LIMIT = "1000/m"
     response = client.post("/api/sql", json.dumps({"sql": sql}), content_type="application/json")
-    assert response.status_code == 200, response.content[:300]
-    result = response.json()
-    assert 0 < len(result["rows"]) <= most_rows
-    assert result["truncated"] or len(result["rows"]) < 1000
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(refusal)
+    small = client.post("/api/sql", json.dumps({"sql": "SELECT number FROM numbers(1000)"}),
+                        content_type="application/json")
+    assert small.status_code == 200 and len(small.json()["rows"]) == 1000
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_sql_panel_shows_money_exactly_and_refuses_its_own_format(client):
+    def run(sql: str):
+        return client.post("/api/sql", json.dumps({"sql": sql}), content_type="application/json")
+
+    exact = run("SELECT toDecimal128('123456789012345678.67', 2) AS volume")
+    assert exact.status_code == 200 and exact.json()["rows"] == [["123456789012345678.67"]]
+    assert run("SELECT 1 FORMAT TSV").status_code == 400

@@ -111,5 +111,5 @@ def sql(request: HttpRequest) -> JsonResponse:
         result = sqlpanel.run(query)
     except sqlpanel.QueryRefused as exc:
         return error(400, str(exc))
-    return JsonResponse({"columns": result.columns, "rows": result.rows, "truncated": result.truncated,
+    return JsonResponse({"columns": result.columns, "rows": result.rows,
                          "elapsed_ms": round(result.elapsed_ms, 1)})

@@ -385,7 +385,7 @@ async function runSql() {
     table.append(tr);
   }
   const note = document.createElement("p");
-  note.textContent = `${answer.rows.length} rows${answer.truncated ? " (truncated)" : ""} in ${answer.elapsed_ms} ms`;
+  note.textContent = `${answer.rows.length} rows in ${answer.elapsed_ms} ms`;
   result.append(table, note);
 }
 

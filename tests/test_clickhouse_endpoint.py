@@ -224,3 +224,13 @@ def test_ping_and_get_queries_are_read_only(endpoint):
     assert (response.status, response.getheader("X-ClickHouse-Exception-Code")) == (500, "164")
     connection.request("GET", "/?query=SELECT+%7Bn%3AUInt8%7D+%2B+1&param_n=41")
     assert connection.getresponse().read() == b"42\n"
+
+
+def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
+    """A fresh endpoint has one pooled connection, so the second query would reuse the failed one."""
+    client = clickhouse_connect.get_client(**client_settings(endpoint.url))
+    for _ in range(3):
+        with pytest.raises(DatabaseError, match="Code: 396"):
+            client.raw_query("SELECT number FROM numbers(100000)", fmt="JSONCompactEachRowWithNames",
+                             settings={"max_result_rows": 1000, "result_overflow_mode": "throw"})
+        assert client.raw_query("SELECT 1 AS x", fmt="JSONCompactEachRowWithNames") == b'["x"]\n[1]\n'

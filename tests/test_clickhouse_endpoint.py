@@ -227,10 +227,13 @@ def test_ping_and_get_queries_are_read_only(endpoint):
 
 
 def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
-    """A fresh endpoint has one pooled connection, so the second query would reuse the failed one."""
-    client = clickhouse_connect.get_client(**client_settings(endpoint.url))
+    """A fresh endpoint has one pooled connection per user, so the second query would reuse the failed one
+    (with the SQL panel's settings, as the read-only user: how a clean-clone run first met it)."""
+    from trademonitor.sqlpanel import LIMITS
+
+    client = clickhouse_connect.get_client(**client_settings(
+        f"http://reader:secret@127.0.0.1:{endpoint.port}/default"))
     for _ in range(3):
         with pytest.raises(DatabaseError, match="Code: 396"):
-            client.raw_query("SELECT number FROM numbers(100000)", fmt="JSONCompactEachRowWithNames",
-                             settings={"max_result_rows": 1000, "result_overflow_mode": "throw"})
-        assert client.raw_query("SELECT 1 AS x", fmt="JSONCompactEachRowWithNames") == b'["x"]\n[1]\n'
+            client.raw_query("SELECT number FROM numbers(100000)", fmt="JSONCompactEachRowWithNames", settings=LIMITS)
+        assert client.raw_query("SELECT 1 AS x", fmt="JSONCompactEachRowWithNames", settings=LIMITS) == b'["x"]\n[1]\n'

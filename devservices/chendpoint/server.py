@@ -207,9 +207,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         with self.server.running():
             try:
                 connection.prepare(request.database or "default", request.settings)
+                result = self._run(connection, request, body)
                 healthy = True
-                return self._run(connection, request, body)
+                return result
             finally:
+                # A connection whose query failed is not reused: chdb keeps the output a failed
+                # query had begun and prefixes it to the next result on that connection
+                # (tests/test_clickhouse_endpoint.py, test_a_query_failing_mid_output...).
                 engine.checkin(connection, readonly, healthy)
 
     def _run(self, connection, request: QueryRequest, body) -> tuple[bytes, QueryStats, str]:

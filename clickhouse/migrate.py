@@ -139,8 +139,11 @@ class Migrator:
         for migration in pending:
             for statement in self.statements(migration):
                 target.command(statement)
-            target.insert(LEDGER, [[migration.version, migration.name, migration.checksum]],
-                          column_names=["version", "name", "checksum"])
+            # A command, not `client.insert`, which imports pandas and pyarrow on first use.
+            target.command(f"INSERT INTO {LEDGER} (version, name, checksum)"
+                           " SELECT {version:String}, {name:String}, {checksum:String}",
+                           parameters={"version": migration.version, "name": migration.name,
+                                       "checksum": migration.checksum})
             on_applied(migration)
         return pending
 

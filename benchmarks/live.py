@@ -172,25 +172,10 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
     ages, delivered = [], 0
 
     def listen(url: str, stream: Stream, writer) -> None:
-        # The clients run in processes of their own: one Python process could not
-        # read 200 sockets as fast as daphne writes them (measured: 97% of a core).
         nonlocal delivered
-        context = multiprocessing.get_context("fork")
-        ready, results, done = context.Queue(), context.Queue(), context.Event()
-        shares = [clients // CLIENT_PROCESSES + (i < clients % CLIENT_PROCESSES) for i in range(CLIENT_PROCESSES)]
-        processes = [context.Process(target=_fanout_clients, args=(url, n, ready, results, done)) for n in shares if n]
-        for process in processes:
-            process.start()
-        for _ in processes:
-            ready.get(timeout=180)
+        fleet = ClientFleet(url, clients)
         _stream_until_idle(stream, writer)
-        done.set()
-        for _ in processes:
-            count, samples = results.get(timeout=60)
-            delivered += count
-            ages.extend(samples)
-        for process in processes:
-            process.join(30)
+        delivered, ages[:] = fleet.stop()
 
     run_system(stream, listen)
     return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
@@ -198,16 +183,45 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
             "delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0}
 
 
-CLIENT_PROCESSES = 4
+class ClientFleet:
+    """Dashboard clients in processes of their own, connected (snapshot received) on
+    return from the constructor. One Python process could not read 200 sockets as fast
+    as daphne writes them (measured: 97 % of a core), nor keep answering keepalive pings."""
+
+    PROCESSES = 4
+
+    def __init__(self, url: str, clients: int):
+        context = multiprocessing.get_context("fork")
+        ready, self._results, self._done = context.Queue(), context.Queue(), context.Event()
+        shares = [clients // self.PROCESSES + (i < clients % self.PROCESSES) for i in range(self.PROCESSES)]
+        self._processes = [context.Process(target=_fleet_clients, args=(url, n, ready, self._results, self._done))
+                           for n in shares if n]
+        for process in self._processes:
+            process.start()
+        for _ in self._processes:
+            ready.get(timeout=180)
+
+    def stop(self) -> tuple[int, list[int]]:
+        """Disconnect; (trades told to all clients together, every update's age in ms)."""
+        self._done.set()
+        delivered, ages = 0, []
+        for _ in self._processes:
+            count, samples = self._results.get(timeout=60)
+            delivered += count
+            ages.extend(samples)
+        for process in self._processes:
+            process.join(30)
+        return delivered, ages
 
 
-def _fanout_clients(url: str, count: int, ready, results, done) -> None:
+def _fleet_clients(url: str, count: int, ready, results, done) -> None:
     delivered, ages = 0, []
 
     def on_update(update: dict, at: int) -> None:
         nonlocal delivered
         delivered += update["trades"]
-        ages.append(at - update["newest_ms"])
+        if update["trades"]:  # an update of sentiment counts only carries no trade time
+            ages.append(at - update["newest_ms"])
 
     asyncio.run(run_clients(url, count, on_update, lambda: ready.put(count), done.is_set))
     results.put((delivered, ages))

@@ -9,7 +9,6 @@ up first) and once at the end. Then checks that the totals are exact.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -17,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks import live
+from benchmarks.stats import percentile
 from clickhouse import queries
 
 logger = logging.getLogger(__name__)
@@ -30,11 +30,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
     figures: dict = {"minutes": minutes, "rate": rate, "clients": clients}
 
     def listen(url: str, stream: live.Stream, writer, processes: dict[str, int]) -> None:
-        connected, done = threading.Event(), threading.Event()
-        clients_thread = threading.Thread(target=lambda: asyncio.run(
-            live.run_clients(url, clients, lambda update, at: None, connected.set, done.is_set)), daemon=True)
-        clients_thread.start()
-        connected.wait(180)
+        fleet = live.ClientFleet(url, clients)
         producer = threading.Thread(target=stream.run, daemon=True)
         producer.start()
         time.sleep(min(60.0, seconds / 10))
@@ -43,10 +39,12 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         deadline = time.monotonic() + 300
         while writer.command("SELECT count() FROM trades") < stream.sent and time.monotonic() < deadline:
             time.sleep(0.5)
+        time.sleep(3)  # the last updates reach the clients
         end = sample(processes)
-        done.set()
-        clients_thread.join(30)
+        delivered, ages = fleet.stop()
         figures.update(_compare(start, end))
+        figures.update({"delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0,
+                        "update_age_p99_ms": round(percentile(ages, 0.99), 1)})
         stored = writer.command("SELECT count() FROM trades")
         figures.update({"sent": stream.sent, "stored": stored,
                         "exact": stored == stream.sent and queries.totals_check(writer) == []})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import re
 import socket
 import threading
 import time
@@ -72,18 +73,35 @@ class Stream:
         self.done.set()
 
 
-async def _client(url: str, on_update, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
-        while not stop.is_set():
-            try:
-                frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
-            except asyncio.TimeoutError:
-                continue
-            message = orjson.loads(frame)
-            if message["type"] == "snapshot" and ready is not None:
-                ready.set()
-            elif message["type"] == "delta":
-                on_update(message, time.time_ns() // 1_000_000)
+# The server writes a frame's type first (trademonitor/consumers.py), so a frame's kind is
+# known without decoding the whole frame, and a delta's counts from its first bytes.
+SNAPSHOT_PREFIX = '{"type": "snapshot"'
+DELTA_PREFIX = '{"type": "delta"'
+DELTA_COUNTS = re.compile(r'^\{"type": "delta", "trades": (\d+), "newest_ms": (\d+)')
+
+
+async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
+    """One dashboard client until `stop`: `on_delta(frame text, ms received)` for every delta.
+    Reconnects like the page when the server closes (4503: start again from a snapshot) or
+    the connection breaks. Returns its reconnections."""
+    reconnections = -1
+    while not stop.is_set():
+        reconnections += 1
+        try:
+            async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
+                while not stop.is_set():
+                    try:
+                        frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
+                    except asyncio.TimeoutError:
+                        continue
+                    if frame.startswith(DELTA_PREFIX):
+                        on_delta(frame, time.time_ns() // 1_000_000)
+                    elif frame.startswith(SNAPSHOT_PREFIX) and ready is not None:
+                        ready.set()
+        except (websockets.ConnectionClosed, OSError) as exc:
+            logger.warning("dashboard client disconnected (%s); reconnecting", exc)
+            await asyncio.sleep(0.5)
+    return reconnections
 
 
 def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False) -> None:
@@ -126,17 +144,18 @@ def _stream_until_idle(stream: Stream, writer) -> None:
     time.sleep(3)
 
 
-async def run_clients(url: str, count: int, on_update, started, stop) -> None:
-    """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true."""
+async def run_clients(url: str, count: int, on_delta, started, stop) -> int:
+    """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true.
+    Returns how many times the clients reconnected."""
     closing = asyncio.Event()
     readies = [asyncio.Event() for _ in range(count)]
-    tasks = [asyncio.create_task(_client(url, on_update, closing, ready)) for ready in readies]
+    tasks = [asyncio.create_task(_client(url, on_delta, closing, ready)) for ready in readies]
     await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
     started()
     while not stop():
         await asyncio.sleep(0.2)
     closing.set()
-    await asyncio.gather(*tasks)
+    return sum(await asyncio.gather(*tasks))
 
 
 def latency(rate: int, seconds: float) -> dict:
@@ -144,10 +163,10 @@ def latency(rate: int, seconds: float) -> dict:
     stream = Stream(topic, rate, seconds, record=True)
     samples, accounted = [], 0
 
-    def on_update(update: dict, at: int) -> None:
+    def on_delta(frame: str, at: int) -> None:
         nonlocal accounted
         with stream.lock:
-            for symbol, (count, *_rest) in update["symbols"].items():
+            for symbol, (count, *_rest) in orjson.loads(frame)["symbols"].items():
                 queue = stream.sent_at[symbol]
                 for _ in range(min(count, len(queue))):
                     samples.append(at - queue.popleft())
@@ -155,7 +174,7 @@ def latency(rate: int, seconds: float) -> dict:
 
     def listen(url: str, stream: Stream, writer) -> None:
         ready, done = threading.Event(), threading.Event()
-        client = threading.Thread(target=lambda: asyncio.run(run_clients(url, 1, on_update, ready.set, done.is_set)))
+        client = threading.Thread(target=lambda: asyncio.run(run_clients(url, 1, on_delta, ready.set, done.is_set)))
         client.start()
         ready.wait(120)
         _stream_until_idle(stream, writer)
@@ -169,18 +188,18 @@ def latency(rate: int, seconds: float) -> dict:
 
 def fanout(clients: int, rate: int, seconds: float) -> dict:
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
-    ages, delivered = [], 0
+    told: dict = {}
 
     def listen(url: str, stream: Stream, writer) -> None:
-        nonlocal delivered
         fleet = ClientFleet(url, clients)
         _stream_until_idle(stream, writer)
-        delivered, ages[:] = fleet.stop()
+        told["delivered"], told["ages"], told["reconnections"] = fleet.stop()
 
     run_system(stream, listen)
     return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
-            "p50_ms": round(percentile(ages, 0.5), 1), "p99_ms": round(percentile(ages, 0.99), 1),
-            "delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0}
+            "p50_ms": round(percentile(told["ages"], 0.5), 1), "p99_ms": round(percentile(told["ages"], 0.99), 1),
+            "delivered_ratio": round(told["delivered"] / (stream.sent * clients), 4) if stream.sent else 0.0,
+            "reconnections": told["reconnections"]}
 
 
 class ClientFleet:
@@ -201,30 +220,35 @@ class ClientFleet:
         for _ in self._processes:
             ready.get(timeout=180)
 
-    def stop(self) -> tuple[int, list[int]]:
-        """Disconnect; (trades told to all clients together, every update's age in ms)."""
+    def stop(self) -> tuple[int, list[int], int]:
+        """Disconnect; (trades told to all clients together, every update's age in ms,
+        reconnections)."""
         self._done.set()
-        delivered, ages = 0, []
+        delivered, ages, reconnections = 0, [], 0
         for _ in self._processes:
-            count, samples = self._results.get(timeout=60)
+            count, samples, reconnected = self._results.get(timeout=60)
             delivered += count
             ages.extend(samples)
+            reconnections += reconnected
         for process in self._processes:
             process.join(30)
-        return delivered, ages
+        return delivered, ages, reconnections
 
 
 def _fleet_clients(url: str, count: int, ready, results, done) -> None:
     delivered, ages = 0, []
 
-    def on_update(update: dict, at: int) -> None:
+    def on_delta(frame: str, at: int) -> None:
+        # Counts only, read from the frame's first bytes: decoding every frame whole cost
+        # the client processes more CPU than daphne spent writing them.
         nonlocal delivered
-        delivered += update["trades"]
-        if update["trades"]:  # an update of sentiment counts only carries no trade time
-            ages.append(at - update["newest_ms"])
+        trades, newest_ms = map(int, DELTA_COUNTS.match(frame).groups())
+        delivered += trades
+        if trades:  # an update of sentiment counts only carries no trade time
+            ages.append(at - newest_ms)
 
-    asyncio.run(run_clients(url, count, on_update, lambda: ready.put(count), done.is_set))
-    results.put((delivered, ages))
+    reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set))
+    results.put((delivered, ages, reconnections))
 
 
 def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:

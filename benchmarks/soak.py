@@ -41,10 +41,10 @@ def run(minutes: float, rate: int, clients: int) -> dict:
             time.sleep(0.5)
         time.sleep(3)  # the last updates reach the clients
         end = sample(processes)
-        delivered, ages = fleet.stop()
+        delivered, ages, reconnections = fleet.stop()
         figures.update(_compare(start, end))
         figures.update({"delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0,
-                        "update_age_p99_ms": round(percentile(ages, 0.99), 1)})
+                        "update_age_p99_ms": round(percentile(ages, 0.99), 1), "reconnections": reconnections})
         stored = writer.command("SELECT count() FROM trades")
         figures.update({"sent": stream.sent, "stored": stored,
                         "exact": stored == stream.sent and queries.totals_check(writer) == []})

@@ -4,7 +4,7 @@ Protocol (JSON text frames):
   server → client  {"type": "snapshot", "watermarks": {...}, "symbols": {...}}   once, on connect
                    {"type": "delta", "symbols": {...}}        at most 10 a second, merged
                    {"type": "trades", "symbol": S, "trades": [...]}  newest trades of a subscribed symbol
-                   {"type": "status", "lag": N, "workers": N}        every 2 s
+                   {"type": "status", "lag": N, "workers": N}        every 2 s, the same for all
                    {"type": "alerts", "alerts": [...]}       max-volume alerts, as published
   client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
 The server closes with 4503 when the client must reconnect and start from a
@@ -88,7 +88,7 @@ class DeltaHub:
             for group in DELTA_GROUPS:
                 await layer.group_add(group, channel)
             self._listening.set()
-            ticker = asyncio.create_task(self._tick())
+            ticker = asyncio.gather(self._tick(), self._status())
             while self.clients:
                 try:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
@@ -129,7 +129,15 @@ class DeltaHub:
 
     async def _broadcast(self, frame: str) -> None:
         for client in list(self.clients):
-            await _survive(client.send(text_data=frame), "alert")
+            await _survive(client.send(text_data=frame), "broadcast")
+
+    async def _status(self) -> None:
+        """One status frame every STATUS_INTERVAL for all clients (one query, not one a client)."""
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL)
+            status = await _survive(sync_to_async(dashboard.ingestion_status)(), "status")
+            if status is not None:
+                await self._broadcast(json.dumps({"type": "status", **status}))
 
     async def _tick(self) -> None:
         while True:
@@ -178,12 +186,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         backlog, self.backlog = self.backlog, []
         if backlog:
             await self.deliver(backlog)
-        self.status_task = asyncio.create_task(self._send_status())
 
     async def disconnect(self, code):
         HUB.leave(self)
-        if hasattr(self, "status_task"):
-            self.status_task.cancel()
 
     async def receive(self, text_data=None, bytes_data=None):
         request = _parse_request(text_data, bytes_data)
@@ -210,22 +215,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             trades = await sync_to_async(dashboard.newest_trades)(symbol)
             await self.send(text_data=json.dumps({"type": "trades", "symbol": symbol, "trades": trades}))
 
-    async def _send_status(self) -> None:
-        while True:
-            await _survive(self._send_status_once(), "status")
-            await asyncio.sleep(STATUS_INTERVAL)
 
-    async def _send_status_once(self) -> None:
-        status = await sync_to_async(dashboard.ingestion_status)()
-        await self.send(text_data=json.dumps({"type": "status", **status}))
-
-
-async def _survive(step, what: str) -> None:
-    """A failed step (ClickHouse, the database or a client away) skips one update, not the feed."""
+async def _survive(step, what: str):
+    """A failed step (ClickHouse, the database or a client away) skips one update, not the feed;
+    returns the step's result, or None when it failed."""
     try:
-        await step
+        return await step
     except Exception:  # noqa: BLE001
         logger.warning("dashboard %s failed; will try again", what, exc_info=True)
+        return None
 
 
 def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict | None:

@@ -33,14 +33,20 @@ SUITE = {
 }
 
 
-def run_suite(directory: Path) -> None:
+def run_suite(directory: Path, only: list[str] | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, (function, arguments) in SUITE.items():
+        if only and name not in only:
+            continue
         module, _, attribute = function.partition(".")
         logger.info("bench %s %s", name, arguments)
         figures = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)(**arguments)
         (directory / f"{name}.json").write_text(json.dumps(figures, indent=1) + "\n")
         logger.info("%s: %s", name, figures)
+
+
+def _reconnections(figures: dict) -> str:
+    return f", {figures['reconnections']} reconnections" if "reconnections" in figures else ""
 
 
 def _load(directory: Path, name: str) -> dict | None:
@@ -86,13 +92,18 @@ def render(directory: Path) -> str:
     fanout = _load(directory, "fanout")
     if fanout:
         row(f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered",
-            f"{fanout['delivered_ratio']:.2%} (p99 age {fanout['p99_ms']} ms)", "100 %", fanout["delivered_ratio"] >= 1)
+            f"{fanout['delivered_ratio']:.2%} (p99 age {fanout['p99_ms']} ms{_reconnections(fanout)})", "100 %",
+            fanout["delivered_ratio"] >= 1)
     soak = _load(directory, "soak")
     if soak:
         row(f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth (max)",
             f"{soak['max_rss_growth']:.1%}", "≤ 10 %", soak["max_rss_growth"] <= 0.10)
         row("soak: open file descriptors, end − start", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
         row("soak: totals exact", soak["exact"], "exact", soak["exact"])
+        if "delivered_ratio" in soak:
+            row("soak: updates delivered to the clients",
+                f"{soak['delivered_ratio']:.2%} (p99 age {soak['update_age_p99_ms']} ms{_reconnections(soak)})",
+                "100 %", soak["delivered_ratio"] >= 1)
 
     plots = [plot for plot in (_ingest_plot(directory), _latency_plot(directory)) if plot]
     machine = (f"{platform.system()} {platform.machine()}, {cores} cores, "

@@ -21,6 +21,9 @@ class Command(BaseCommand):
         sub = subcommands.add_parser("benchmarks", help="BENCHMARKS.md from docs/benchmarks/*.json")
         sub.add_argument("--run", action="store_true", help="first run every benchmark at its documented size "
                                                             "(about 15 minutes here)")
+        sub.add_argument("--only", action="append", choices=sorted(benchmarks.SUITE), metavar="NAME",
+                         help="with --run, run only this benchmark of the suite (repeatable); "
+                              "the others' figures are kept")
         sub.add_argument("--figures", type=Path, default=settings.BASE_DIR / "docs" / "benchmarks")
         sub.add_argument("--out", type=Path, default=settings.BASE_DIR / "BENCHMARKS.md")
 
@@ -32,6 +35,6 @@ class Command(BaseCommand):
             out.write_text(reliability.render(results))
         else:
             if options["run"]:
-                benchmarks.run_suite(options["figures"])
+                benchmarks.run_suite(options["figures"], only=options["only"])
             out.write_text(benchmarks.render(options["figures"]))
         self.stdout.write(f"wrote {out}")

@@ -104,9 +104,11 @@ async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event 
     return reconnections
 
 
-def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False) -> None:
+def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False,
+               settings_environment: dict | None = None) -> None:
     """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect.
-    With `with_processes`, listen also gets {name: pid} of the supervisor, workers and daphne."""
+    With `with_processes`, listen also gets {name: pid} of the supervisor, workers and daphne;
+    `settings_environment` overrides settings of the pool and daphne."""
     topic = stream.topic
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
     port = _free_port()
@@ -116,6 +118,7 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
             "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
             "KAFKA_TOPIC": topic,
             "ALERTS_TOPIC": f"{topic}.alerts",
+            **(settings_environment or {}),
         }
         pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50", *pool_arguments)
         web = start_web(environment, port)

@@ -4,7 +4,7 @@ Runs producer → Kafka → `runworkers` (ingest, sentiment, alerts) → ClickHo
 daphne with many WebSocket clients, and samples the resident memory (RSS) and
 open file descriptors of the supervisor, every worker and daphne: once after a
 warm-up (a tenth of the run, at most a minute: imports, caches and buffers fill
-up first) and once at the end. Then checks that the totals are exact.
+up first, see `_warm_up`) and once at the end. Then checks that the totals are exact.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         fleet = live.ClientFleet(url, clients)
         producer = threading.Thread(target=stream.run, daemon=True)
         producer.start()
-        time.sleep(min(60.0, seconds / 10))
+        _warm_up(writer, seconds)
         start = sample(processes)
         producer.join()
         deadline = time.monotonic() + 300
@@ -49,8 +49,20 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         figures.update({"sent": stream.sent, "stored": stored,
                         "exact": stored == stream.sent and queries.totals_check(writer) == []})
 
-    live.run_system(stream, listen, pool_arguments=JOBS, with_processes=True)
+    live.run_system(stream, listen, pool_arguments=JOBS, with_processes=True,
+                    settings_environment={"ALERTS_WINDOW_MINUTES": "1", "ALERTS_LATENESS_SECONDS": "10"})
     return figures
+
+
+def _warm_up(writer, seconds: float) -> None:
+    """Until imports, caches, buffers and connections have filled up: a tenth of the run
+    (at most a minute), and the alerts job's first alert stored (its first opens the Django
+    database, a file descriptor that is then kept). Alerts come every minute in the soak,
+    five times as often as by default, so that their path is exercised ten times."""
+    time.sleep(min(60.0, seconds / 10))
+    deadline = time.monotonic() + 180
+    while writer.command("SELECT count() FROM volume_alerts") == 0 and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def sample(processes: dict[str, int]) -> dict[str, tuple[float, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -37,3 +38,40 @@ async def test_group_send_from_another_process_is_received(services):
     finally:
         await layer.group_discard(group, channel)
     assert message == {"type": "trade.delta", "n": 42}
+
+
+def test_a_workers_deltas_arrive_in_the_order_it_published_them(services):
+    """The dashboard reads a delta that overtook the one before it as a lost delta."""
+    import threading
+    import time
+
+    from workers.deltas import MAX_PENDING, DeltaPublisher
+
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    rounds, burst = 100, MAX_PENDING // 5  # 200 a second, five times a busy worker's rate
+    received: list[int] = []
+    listening = threading.Event()
+
+    async def listen() -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        listening.set()
+        try:
+            while len(received) < rounds * burst:
+                received.append((await asyncio.wait_for(layer.receive(channel), timeout=30))["n"])
+        finally:
+            await layer.group_discard(group, channel)
+
+    listener = threading.Thread(target=lambda: asyncio.run(listen()))
+    listener.start()
+    assert listening.wait(30)
+    publisher = DeltaPublisher(group)
+    for round_ in range(rounds):
+        for n in range(round_ * burst, (round_ + 1) * burst):
+            publisher.publish({"type": "trades.delta", "n": n})
+        time.sleep(0.05)
+    publisher.close(timeout=30)
+    listener.join(60)
+    assert publisher.dropped == 0
+    assert received == list(range(rounds * burst))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from concurrent.futures import Future
 
 from channels.layers import get_channel_layer
 
@@ -22,32 +21,47 @@ MAX_PENDING = 50
 
 
 class DeltaPublisher:
+    """Publishes a worker's deltas one after the other, in the order of its flushes.
+
+    In order by construction, because the dashboard reads a delta that starts past
+    the end of the previous one as a lost delta and resynchronises every client;
+    concurrent publishes would go out on different pooled Redis connections, whose
+    order nothing guarantees.
+    """
+
     def __init__(self, group: str):
         self.group = group
         self.dropped = 0
-        self._pending: set[Future] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="delta-publisher", daemon=True)
         self._thread.start()
-        self._layer = asyncio.run_coroutine_threadsafe(self._make_layer(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
 
-    @staticmethod
-    async def _make_layer():
-        return get_channel_layer()
+    async def _start(self) -> None:
+        self._layer = get_channel_layer()
+        self._queue: asyncio.Queue = asyncio.Queue(MAX_PENDING)
+        self._sender = asyncio.create_task(self._send_in_order())
 
     def publish(self, message: dict) -> None:
-        if len(self._pending) >= MAX_PENDING:
-            # Redis is slow or gone: drop rather than queue without bound.
-            self._dropped()
-            return
-        future = asyncio.run_coroutine_threadsafe(self._layer.group_send(self.group, message), self._loop)
-        self._pending.add(future)
-        future.add_done_callback(self._done)
+        """Queue `message`; never blocks. When Redis is slow or gone and MAX_PENDING are
+        waiting, it is dropped (and counted) rather than queued without bound."""
+        self._loop.call_soon_threadsafe(self._enqueue, message)
 
-    def _done(self, future: Future) -> None:
-        self._pending.discard(future)
-        if future.cancelled() or future.exception() is not None:
-            self._dropped(future.exception() if not future.cancelled() else None)
+    def _enqueue(self, message: dict) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self._dropped()
+
+    async def _send_in_order(self) -> None:
+        while True:
+            message = await self._queue.get()
+            try:
+                await self._layer.group_send(self.group, message)
+            except Exception as exc:  # noqa: BLE001 - Redis away: counted, dashboards resynchronise
+                self._dropped(exc)
+            finally:
+                self._queue.task_done()
 
     def _dropped(self, error: BaseException | None = None) -> None:
         self.dropped += 1
@@ -56,10 +70,12 @@ class DeltaPublisher:
                            self.dropped, error)
 
     def close(self, timeout: float = 5.0) -> None:
-        for future in list(self._pending):
-            try:
-                future.result(timeout)
-            except Exception:  # noqa: BLE001 - already counted by _done
-                pass
+        """Send what is queued (for at most `timeout`), then stop."""
+        sent = asyncio.run_coroutine_threadsafe(asyncio.wait_for(self._queue.join(), timeout), self._loop)
+        try:
+            sent.result(timeout + 1)
+        except Exception:  # noqa: BLE001 - Redis away: what is left is dropped
+            pass
+        self._loop.call_soon_threadsafe(self._sender.cancel)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)

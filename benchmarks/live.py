@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from pathlib import Path
 
 import orjson
 import websockets
@@ -104,6 +105,10 @@ async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event 
     return reconnections
 
 
+# daphne's log of the last benchmark run (why clients were resynchronised, say).
+WEB_LOG = Path(settings.BASE_DIR) / ".devservices" / "bench-daphne.log"
+
+
 def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False,
                settings_environment: dict | None = None) -> None:
     """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect.
@@ -121,7 +126,7 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
             **(settings_environment or {}),
         }
         pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50", *pool_arguments)
-        web = start_web(environment, port)
+        web = start_web(environment, port, log=WEB_LOG)
         try:
             _wait_for_group(f"{topic}-group", members=2)
             url = f"ws://127.0.0.1:{port}/ws/live"

@@ -39,14 +39,17 @@ def database_url(url: str, database: str) -> str:
     return head.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
 
 
-def start_web(environment: dict, port: int, timeout: float = 30.0) -> subprocess.Popen:
-    """daphne on 127.0.0.1:`port`, returned once /healthz answers."""
+def start_web(environment: dict, port: int, timeout: float = 30.0, log: Path | None = None) -> subprocess.Popen:
+    """daphne on 127.0.0.1:`port`, returned once /healthz answers; its output goes to `log`."""
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     web = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
          "trademonitor.asgi:application"],
         cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=output, stderr=output,
     )
+    if log:
+        output.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

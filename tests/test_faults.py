@@ -93,15 +93,18 @@ class Replay:
             time.sleep(0.2)
 
     def recovered(self, timeout: float = 120.0) -> float:
-        """Seconds from now (the fault's end) until ClickHouse's trade count grows again."""
+        """Seconds from now (the fault's end) until ClickHouse's trade count grows again,
+        or all trades are in. While ClickHouse itself comes back, counting fails (-1):
+        its first answer is then the count to grow from."""
         started = time.monotonic()
         before = self.count()
-        while before < 0 or self.count() <= before:
+        while True:
+            now = self.count()
             if before < 0:
-                before = self.count()
+                before = now
+            elif now > before or now >= TRADES:
+                break
             assert time.monotonic() - started < timeout, "ingestion did not resume"
-            if self.count() >= TRADES:
-                break  # all in: nothing left to resume
             time.sleep(0.05)
         self.faults += 1
         self.recoveries.append(time.monotonic() - started)

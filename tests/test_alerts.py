@@ -14,13 +14,14 @@ import time
 from decimal import Decimal
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 from websockets.sync.client import connect
 
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
 from trademonitor.kafka import client_config, ensure_topic
 from workers.alerts import window_floor
+from workers.jobs import consumer_group
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -175,6 +176,11 @@ def test_known_winners_alerted_once_each_also_across_a_restart_mid_window(pipeli
             " ORDER BY window_start", (_sqlite_time(windows[0]), _sqlite_time(windows[-1] + WINDOW))).fetchall()
     assert [(symbol, Decimal(str(volume)), trades) for symbol, volume, trades in rows] == [
         stream.expected[i] for i in range(6)]
+
+    # The alerts job's worker took part in the group (it was elected) but fetched no trade:
+    # it never had an offset to commit. (The ingest group committed everything.)
+    assert set(pipeline.committed_by(consumer_group(pipeline.group, "alerts")).values()) == {OFFSET_INVALID}
+    assert all(offset > 0 for offset in pipeline.committed().values())
 
     # The dashboard was pushed windows 3-5 as they were published (it reconnects on its own
     # in the browser; this plain socket only needs to survive the pool's restart).

@@ -25,9 +25,9 @@ stored in ClickHouse and Django (both idempotent per window) before the
 transaction commits, so a crash in between republishes the stored alert, never a
 recomputed one.
 
-The job consumes the trade topic only to take part in its consumer group (which
-elects the emitter) and to be woken as trades arrive; the trades themselves are
-read from ClickHouse.
+The job joins the trade topic's consumer group only to take part in electing the
+emitter: its worker pauses the partitions it is assigned and fetches no trade
+(`reads_messages = False`); the trades are read from ClickHouse.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def window_floor(moment: dt.datetime, width: dt.timedelta) -> dt.datetime:
 class AlertsJob:
     name = "alerts"
     delta_group = DELTA_GROUP
-    # One worker emits; others would only read the trade topic again. (A second pool's
-    # worker in the same group is harmless: it does not own partition 0.)
+    # One worker emits. (A second pool's worker in the same group is harmless: it does
+    # not own partition 0.)
     max_processes = 1
+    reads_messages = False  # in the group for the election only: nothing is fetched
 
     def __init__(self, topic: str, alerts_topic: str | None = None, window_minutes: int | None = None,
                  lateness_seconds: int | None = None):
@@ -77,7 +78,7 @@ class AlertsJob:
         self.ledger: AlertLedger | None = None
         self.scanned_until: dt.datetime | None = None  # windows before this had no trades or are published
 
-    # -- the pool's per-message steps: nothing to store ---------------------------------
+    # -- the pool's per-message steps: never called, no message is fetched ---------------
     def parse(self, message, now_ms: int) -> tuple:
         return ()
 

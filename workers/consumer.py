@@ -237,6 +237,8 @@ class Worker:
                 logger.info("partition %s/%d resumes at %d from ClickHouse (committed: %s)",
                             tp.topic, tp.partition, resume, committed[key])
         consumer.assign(partitions)
+        if not getattr(self.job, "reads_messages", True):
+            consumer.pause(partitions)  # a member of the group for its assignment only
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:

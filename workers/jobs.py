@@ -16,7 +16,10 @@ a class constructed with `topic=` (the topic it reads) that has:
                                         returns a message for the dashboard, or None
 
 Optional: `max_processes`, for a job that needs no more workers than that (the
-alerts job has one emitter; more processes would only consume the topic again).
+alerts job has one emitter); `reads_messages = False`, for a job that joins the
+consumer group only to be assigned partitions (the alerts job: whoever owns
+partition 0 emits): its workers pause every partition they are assigned and fetch
+nothing.
 
 Register one by name in settings.WORKER_JOBS, or name it by import path:
 `manage.py runworkers --job ingest --job myapp.jobs.MyJob`.

@@ -127,9 +127,10 @@ class DeltaHub:
         for client in list(self.clients):
             await _survive(client.close(code=RESYNC), "resync")
 
-    async def _broadcast(self, frame: str) -> None:
+    async def _broadcast(self, frame: str, snapshot_sent_only: bool = False) -> None:
         for client in list(self.clients):
-            await _survive(client.send(text_data=frame), "broadcast")
+            if not (snapshot_sent_only and client.filter is None):
+                await _survive(client.send(text_data=frame), "broadcast")
 
     async def _status(self) -> None:
         """One status frame every STATUS_INTERVAL for all clients (one query, not one a client)."""
@@ -137,7 +138,8 @@ class DeltaHub:
             await asyncio.sleep(STATUS_INTERVAL)
             status = await _survive(sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
-                await self._broadcast(json.dumps({"type": "status", **status}))
+                # A client's first frame is its snapshot.
+                await self._broadcast(json.dumps({"type": "status", **status}), snapshot_sent_only=True)
 
     async def _tick(self) -> None:
         while True:

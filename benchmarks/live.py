@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -196,18 +197,33 @@ def latency(rate: int, seconds: float) -> dict:
 
 def fanout(clients: int, rate: int, seconds: float) -> dict:
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
-    told: dict = {}
+    told = Told(clients)
 
     def listen(url: str, stream: Stream, writer) -> None:
+        nonlocal told
         fleet = ClientFleet(url, clients)
         _stream_until_idle(stream, writer)
-        told["delivered"], told["ages"], told["reconnections"] = fleet.stop()
+        told = fleet.stop()
 
     run_system(stream, listen)
     return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
-            "p50_ms": round(percentile(told["ages"], 0.5), 1), "p99_ms": round(percentile(told["ages"], 0.99), 1),
-            "delivered_ratio": round(told["delivered"] / (stream.sent * clients), 4) if stream.sent else 0.0,
-            "reconnections": told["reconnections"]}
+            "p50_ms": round(percentile(told.ages, 0.5), 1), "p99_ms": round(percentile(told.ages, 0.99), 1),
+            "delivered_ratio": told.delivered_ratio(stream.sent), "reconnections": told.reconnections}
+
+
+@dataclass
+class Told:
+    """What a fleet of clients was told: trades counted by all of them together, the age
+    in ms of every update (its newest trade's), and how often they reconnected."""
+
+    clients: int
+    delivered: int = 0
+    ages: list[int] = field(default_factory=list)
+    reconnections: int = 0
+
+    def delivered_ratio(self, sent: int) -> float:
+        """1.0 when every client was told about every one of `sent` trades."""
+        return round(self.delivered / (sent * self.clients), 4) if sent else 0.0
 
 
 class ClientFleet:
@@ -218,6 +234,7 @@ class ClientFleet:
     PROCESSES = 4
 
     def __init__(self, url: str, clients: int):
+        self.clients = clients
         context = multiprocessing.get_context("fork")
         ready, self._results, self._done = context.Queue(), context.Queue(), context.Event()
         shares = [clients // self.PROCESSES + (i < clients % self.PROCESSES) for i in range(self.PROCESSES)]
@@ -228,19 +245,18 @@ class ClientFleet:
         for _ in self._processes:
             ready.get(timeout=180)
 
-    def stop(self) -> tuple[int, list[int], int]:
-        """Disconnect; (trades told to all clients together, every update's age in ms,
-        reconnections)."""
+    def stop(self) -> Told:
+        """Disconnect every client; what they were told."""
         self._done.set()
-        delivered, ages, reconnections = 0, [], 0
+        told = Told(self.clients)
         for _ in self._processes:
-            count, samples, reconnected = self._results.get(timeout=60)
-            delivered += count
-            ages.extend(samples)
-            reconnections += reconnected
+            delivered, ages, reconnections = self._results.get(timeout=60)
+            told.delivered += delivered
+            told.ages.extend(ages)
+            told.reconnections += reconnections
         for process in self._processes:
             process.join(30)
-        return delivered, ages, reconnections
+        return told
 
 
 def _fleet_clients(url: str, count: int, ready, results, done) -> None:

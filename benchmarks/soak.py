@@ -41,10 +41,11 @@ def run(minutes: float, rate: int, clients: int) -> dict:
             time.sleep(0.5)
         time.sleep(3)  # the last updates reach the clients
         end = sample(processes)
-        delivered, ages, reconnections = fleet.stop()
+        told = fleet.stop()
         figures.update(_compare(start, end))
-        figures.update({"delivered_ratio": round(delivered / (stream.sent * clients), 4) if stream.sent else 0.0,
-                        "update_age_p99_ms": round(percentile(ages, 0.99), 1), "reconnections": reconnections})
+        figures.update({"delivered_ratio": told.delivered_ratio(stream.sent),
+                        "update_age_p99_ms": round(percentile(told.ages, 0.99), 1),
+                        "reconnections": told.reconnections})
         stored = writer.command("SELECT count() FROM trades")
         figures.update({"sent": stream.sent, "stored": stored,
                         "exact": stored == stream.sent and queries.totals_check(writer) == []})

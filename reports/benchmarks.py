@@ -45,8 +45,11 @@ def run_suite(directory: Path, only: list[str] | None = None) -> None:
         logger.info("%s: %s", name, figures)
 
 
-def _reconnections(figures: dict) -> str:
-    return f", {figures['reconnections']} reconnections" if "reconnections" in figures else ""
+def _delivery(figures: dict, age_p99_ms: float) -> tuple[str, str, bool]:
+    """(measured, goal, met) of a run with a fleet of clients (benchmarks/live.ClientFleet)."""
+    reconnections = f", {figures['reconnections']} reconnections" if "reconnections" in figures else ""
+    return (f"{figures['delivered_ratio']:.2%} (p99 age {age_p99_ms} ms{reconnections})", "100 %",
+            figures["delivered_ratio"] >= 1)
 
 
 def _load(directory: Path, name: str) -> dict | None:
@@ -92,8 +95,7 @@ def render(directory: Path) -> str:
     fanout = _load(directory, "fanout")
     if fanout:
         row(f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered",
-            f"{fanout['delivered_ratio']:.2%} (p99 age {fanout['p99_ms']} ms{_reconnections(fanout)})", "100 %",
-            fanout["delivered_ratio"] >= 1)
+            *_delivery(fanout, fanout["p99_ms"]))
     soak = _load(directory, "soak")
     if soak:
         row(f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth (max)",
@@ -101,9 +103,7 @@ def render(directory: Path) -> str:
         row("soak: open file descriptors, end − start", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
         row("soak: totals exact", soak["exact"], "exact", soak["exact"])
         if "delivered_ratio" in soak:
-            row("soak: updates delivered to the clients",
-                f"{soak['delivered_ratio']:.2%} (p99 age {soak['update_age_p99_ms']} ms{_reconnections(soak)})",
-                "100 %", soak["delivered_ratio"] >= 1)
+            row("soak: updates delivered to the clients", *_delivery(soak, soak["update_age_p99_ms"]))
 
     plots = [plot for plot in (_ingest_plot(directory), _latency_plot(directory)) if plot]
     machine = (f"{platform.system()} {platform.machine()}, {cores} cores, "

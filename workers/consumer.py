@@ -239,7 +239,19 @@ class Worker:
         consumer.assign(partitions)
         if not getattr(self.job, "reads_messages", True):
             consumer.pause(partitions)  # a member of the group for its assignment only
+        self._announce_resumes(partitions)
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
+
+    def _announce_resumes(self, partitions: list[TopicPartition]) -> None:
+        """Tell the dashboards where this worker resumes a partition from ClickHouse's
+        position: an empty delta whose consumed range starts there. A delta lost with a
+        worker killed between insert and publish then shows as a gap at once, rather than
+        only when the partition's next trades arrive, which after the last ones is never."""
+        resumes = {str(tp.partition): [tp.offset, tp.offset - 1] for tp in partitions if tp.offset >= 0}
+        delta = self.job.delta(Batch()) if resumes else None
+        if delta is not None:
+            delta["consumed"] = resumes
+            self.deltas.publish(delta)
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         # Finish what was consumed from these partitions before another worker takes them.

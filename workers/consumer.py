@@ -50,6 +50,20 @@ class WorkerOptions:
     drain_seconds: float = 20.0
 
 
+def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool) -> bool:
+    """A batch is flushed when full, or when max_batch_ms old once the worker has caught up.
+
+    While a backlog is read (the last poll came back full) the clock does not close a
+    batch. An insert costs ClickHouse about the same CPU whatever its size (measured on
+    the embedded endpoint: ~50 ms for 7,000 trades or for 50,000), so batches closed
+    every 200 ms during a replay were ~7,000-trade inserts and ClickHouse the bottleneck.
+    A backlog's trades are late already; full batches bring them in soonest.
+    """
+    if batch.consumed >= options.max_batch_rows:
+        return True
+    return caught_up and batch.consumed > 0 and batch.age_ms() >= options.max_batch_ms
+
+
 class TooManyInvalid(Exception):
     """Most recent messages were invalid: the topic carries another format."""
 
@@ -104,12 +118,13 @@ class Worker:
         try:
             while not self.stop.is_set():
                 self._beat()
-                room = self.options.max_batch_rows - self.batch.consumed
-                messages = self.consumer.consume(num_messages=min(room, 10_000), timeout=0.05)
+                wanted = min(self.options.max_batch_rows - self.batch.consumed, 10_000)
+                messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
+                caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
                 now_ms = time.time_ns() // 1_000_000  # once per consumed batch, not per message
                 for message in messages:
                     self._take(message, now_ms)
-                if self._due():
+                if flush_due(self.batch, self.options, caught_up):
                     self.flush()
                 self._tick()
             self._drain()
@@ -146,10 +161,6 @@ class Worker:
                 raise TooManyInvalid(
                     f"{self._recent[1]} of the last {self._recent[0]} messages on {self.job.topics} were invalid")
             self._recent = [0, 0]
-
-    def _due(self) -> bool:
-        return self.batch.consumed >= self.options.max_batch_rows or (
-            self.batch.consumed > 0 and self.batch.age_ms() >= self.options.max_batch_ms)
 
     def _tick(self) -> None:
         """A job's time-driven step (optional `tick(client, assigned)`), about once a second,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+from operator import itemgetter
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 DELTA_GROUP = "trades.deltas"
 SYMBOL_REFRESH_SECONDS = 60
 LOG_EVERY = 100_000
+_PARTITION_AND_OFFSET = itemgetter(5, 6)
 
 
 class IngestJob:
@@ -99,22 +101,31 @@ class IngestJob:
         (sent for every batch, even one of dead letters only: the dashboard checks that
         no delta went missing)."""
         symbols: dict[str, list] = {}
-        offsets: dict[int, list[int]] = {}
-        for trade_id, ts, symbol, price, quantity, partition, offset in batch.rows:
+        for _id, ts, symbol, price, quantity, partition, offset in batch.rows:
+            order = (ts, partition, offset)  # the order of "latest trade" everywhere
             entry = symbols.get(symbol)
             if entry is None:
-                entry = symbols[symbol] = [0, 0, 0, (ts, partition, offset, price)]
+                symbols[symbol] = [1, quantity, price * quantity, order, price]
+                continue
             entry[0] += 1
             entry[1] += quantity
             entry[2] += price * quantity
-            if (ts, partition, offset) > entry[3][:3]:
-                entry[3] = (ts, partition, offset, price)
-            span = offsets.setdefault(partition, [offset, offset])
-            span[1] = max(span[1], offset)
+            if order > entry[3]:
+                entry[3], entry[4] = order, price
         return {
             "type": "trades.delta",
             "topic": self.topics[0],
-            "offsets": {str(partition): span for partition, span in offsets.items()},
+            "offsets": offset_spans(batch.rows),
             # symbol: [trades, shares, volume in cents, last trade (ts ms, partition, offset, price cents)]
-            "symbols": {symbol: [n, shares, volume, list(last)] for symbol, (n, shares, volume, last) in symbols.items()},
+            "symbols": {symbol: [n, shares, volume, [*order, price]]
+                        for symbol, (n, shares, volume, order, price) in symbols.items()},
         }
+
+
+def offset_spans(rows: list[tuple]) -> dict[str, list[int]]:
+    """Per partition, [first, last] offset of a batch's trades (rows ending with partition
+    and offset, as IngestJob.parse makes them). A batch holds each partition's messages
+    in the order they were consumed, offsets rising, so the dicts keep the ends."""
+    positions = list(map(_PARTITION_AND_OFFSET, rows))
+    firsts, lasts = dict(reversed(positions)), dict(positions)
+    return {str(partition): [firsts[partition], last] for partition, last in lasts.items()}

@@ -14,7 +14,7 @@ from django.conf import settings
 from clickhouse import native
 from clickhouse.writer import INSERT_SETTINGS
 from workers.batch import Batch
-from workers.ingest import IngestJob
+from workers.ingest import IngestJob, offset_spans
 
 COLUMNS = ("id", "ts", "symbol", "quantity", "sentiment", "kafka_partition", "kafka_offset")
 WIRE_TYPES = ("UUID", "DateTime64(3, 'UTC')", "String", "UInt32", "String", "UInt16", "UInt64")
@@ -51,11 +51,8 @@ class SentimentJob(IngestJob):
         """New whales per symbol and the offsets they cover (the dashboard's whale column);
         sent for every batch, as ingest's."""
         whales: dict[str, int] = {}
-        offsets: dict[int, list[int]] = {}
-        for _id, _ts, symbol, _price, quantity, partition, offset in batch.rows:
-            span = offsets.setdefault(partition, [offset, offset])
-            span[1] = max(span[1], offset)
+        for _id, _ts, symbol, _price, quantity, _partition, _offset in batch.rows:
             if quantity > self.threshold:
                 whales[symbol] = whales.get(symbol, 0) + 1
-        return {"type": "sentiment.delta", "topic": self.topics[0],
-                "offsets": {str(partition): span for partition, span in offsets.items()}, "whales": whales}
+        return {"type": "sentiment.delta", "topic": self.topics[0], "offsets": offset_spans(batch.rows),
+                "whales": whales}

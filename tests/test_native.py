@@ -19,6 +19,22 @@ def test_columns_of_different_lengths_are_refused():
         native.block([("a", "UInt16", [1, 2]), ("b", "UInt16", [1])])
 
 
+GOOD_ID = "0b1c2d3e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize("bad", [
+    GOOD_ID[:-1] + " ",                        # whitespace, which bytes.fromhex skips
+    GOOD_ID[:-1] + "g",                        # not hexadecimal
+    GOOD_ID + "0",                             # too long
+    GOOD_ID[:8] + "0" + GOOD_ID[9:],           # a dash missing
+    GOOD_ID[:30] + "é" + GOOD_ID[31:],         # not ASCII
+    GOOD_ID.replace("-", "", 1) + "-",         # a dash out of place
+])
+def test_a_malformed_uuid_is_refused_and_cannot_shift_its_neighbours(bad):
+    with pytest.raises(ValueError):
+        native.uuid_column([GOOD_ID, bad, GOOD_ID])
+
+
 @pytest.mark.services
 def test_block_round_trips_through_clickhouse(ch):
     ch.command("""CREATE TABLE t (id UUID, ts DateTime64(3, 'UTC'), s LowCardinality(String), p Decimal(18, 2),

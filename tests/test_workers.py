@@ -102,6 +102,17 @@ def test_bad_messages_are_dead_lettered_and_good_ones_exact(pipeline):
         assert int(headers["source_offset"]) >= 0 and headers["detail"]
 
 
+def test_a_topic_of_another_format_stops_the_pool_without_committing(pipeline):
+    # Most of the last 10,000 messages invalid: the topic carries something else, and
+    # dead-lettering all of it would only hide that. The batch in hand is not committed
+    # (one flushed while the consumer started may have been).
+    pipeline.produce(100, SYMBOLS, seed=6, extra=[(b"k%d" % i, b'{"order": %d}' % i) for i in range(12_000)])
+    pool = pipeline.start_pool(1)
+
+    assert pool.wait(timeout=90) == 2  # the supervisor's code for a worker that a restart cannot fix
+    assert sum(max(0, offset) for offset in pipeline.committed().values()) < 10_000
+
+
 def test_a_third_worker_joining_midway_stays_exact(pipeline):
     pipeline.produce(150_000, SYMBOLS, seed=5)
     first = pipeline.start_pool(2, "--max-batch-rows", "5000")

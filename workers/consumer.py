@@ -135,6 +135,7 @@ class Worker:
             return EXIT_OK
         except TooManyInvalid as exc:
             logger.error("%s; stopping without committing the batch", exc)
+            self.batch = Batch()  # else closing the consumer flushes it (_on_revoke)
             return EXIT_FATAL
         except KafkaException as exc:
             # librdkafka cannot go on with this client. What was inserted but not committed

@@ -22,7 +22,6 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 
 from workers.batch import Batch
 from workers.deadletters import DeadLetterError, DeadLetterSink
-from workers.validation import Rejection
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +123,7 @@ class Worker:
                 wanted = min(self.options.max_batch_rows - self.batch.consumed, 10_000)
                 messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
                 caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
-                now_ms = time.time_ns() // 1_000_000  # once per consumed batch, not per message
-                for message in messages:
-                    self._take(message, now_ms)
+                self._take(messages)
                 if flush_due(self.batch, self.options, caught_up):
                     self.flush()
                 self._tick()
@@ -146,20 +143,22 @@ class Worker:
             self.deltas.close()
             self.consumer.close()
 
-    def _take(self, message, now_ms: int) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal() or error.code() in UNUSABLE:
-                raise KafkaException(error)
-            if error.code() != KafkaError._PARTITION_EOF:
-                logger.warning("consumer error: %s", error)
-            return
-        outcome = self.job.parse(message, now_ms)
-        self.batch.add(message, outcome)
-        self._count_validity(isinstance(outcome, Rejection))
+    def _take(self, messages: list) -> None:
+        """Parse a poll's messages into the batch: one loop, as it runs for every message."""
+        now_ms = time.time_ns() // 1_000_000  # once a poll, not once a message
+        parse, add = self.job.parse, self.batch.add
+        rejected, errors = len(self.batch.dead_letters), 0
+        for message in messages:
+            error = message.error()
+            if error is None:
+                add(message, parse(message, now_ms))
+            else:
+                _consumer_error(error)
+                errors += 1
+        self._count_validity(len(messages) - errors, len(self.batch.dead_letters) - rejected)
 
-    def _count_validity(self, invalid: bool) -> None:
-        self._recent[0] += 1
+    def _count_validity(self, messages: int, invalid: int) -> None:
+        self._recent[0] += messages
         self._recent[1] += invalid
         if self._recent[0] >= INVALID_WINDOW:
             if self._recent[1] * 2 > self._recent[0]:
@@ -321,6 +320,14 @@ class Worker:
 # Errors after which this consumer is unusable, whatever `fatal()` says: a fenced
 # static member (seen after a broker restart) and librdkafka's own "fatal error".
 UNUSABLE = {KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID}
+
+
+def _consumer_error(error: KafkaError) -> None:
+    """An error polled in place of a message: fatal ones end the client, others are logged."""
+    if error.fatal() or error.code() in UNUSABLE:
+        raise KafkaException(error)
+    if error.code() != KafkaError._PARTITION_EOF:
+        logger.warning("consumer error: %s", error)
 
 
 def _fatal(exc: Exception) -> bool:

@@ -20,7 +20,9 @@ SEED_TRADES_PER_S_PER_CORE = 10_000_000 / 20 / 48
 
 # file name: (benchmark function, its arguments) — the documented sizes.
 SUITE = {
-    "ingest": ("ingest.run", {"trades": 10_000_000, "processes": 2}),
+    # The topic has 3 partitions: 3 processes read one each; of 2, one reads two and finishes last.
+    "ingest": ("ingest.run", {"trades": 10_000_000, "processes": 3}),
+    "ingest-10m-2-processes": ("ingest.run", {"trades": 10_000_000, "processes": 2}),
     "ingest-1-process": ("ingest.run", {"trades": 2_000_000, "processes": 1}),
     "ingest-2-processes": ("ingest.run", {"trades": 2_000_000, "processes": 2}),
     "ingest-3-processes": ("ingest.run", {"trades": 2_000_000, "processes": 3}),
@@ -67,12 +69,16 @@ def render(directory: Path) -> str:
         rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} |")
 
     cores = os.cpu_count() or 1
+    for name in ("ingest", "ingest-10m-2-processes"):
+        replay = _load(directory, name)
+        if replay:
+            seed_seconds = replay["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
+            row(f"ingest replay of {replay['trades']:,} trades, {replay['processes']} processes",
+                f"{replay['seconds']} s", "≤ 100 s", replay["seconds"] <= 100 and replay["exact"],
+                f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
     ingest = _load(directory, "ingest")
     if ingest:
         per_core = ingest["trades_per_s"] / cores
-        seed_seconds = ingest["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
-        row(f"ingest replay of {ingest['trades']:,} trades, 2 processes", f"{ingest['seconds']} s", "≤ 100 s",
-            ingest["seconds"] <= 100 and ingest["exact"], f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
         row("ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
             ingest["trades_per_s"] >= 100_000,
             f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")

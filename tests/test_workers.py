@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -12,9 +13,15 @@ import time
 
 import pytest
 from channels.layers import get_channel_layer
+from confluent_kafka import Consumer, TopicPartition
 
 from producer import malformed
+from trademonitor.kafka import client_config
+from trademonitor.live import GAP, Continuity
+from workers.batch import Batch
 from workers.deadletters import MAX_VALUE_BYTES
+from workers.ingest import IngestJob
+from workers.validation import TradeRules
 from tests.pipeline import Pipeline
 from tests.conftest import BUNDLED_SYMBOLS
 
@@ -127,7 +134,10 @@ def test_a_third_worker_joining_midway_stays_exact(pipeline):
     pipeline.assert_exact()
 
 
-def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
+@contextlib.contextmanager
+def deltas_received(group: str = "trades.deltas"):
+    """The messages published to a Channels group while the block runs (a list, filled
+    by a listener thread; complete once the block has ended)."""
     received: list[dict] = []
     ready = threading.Event()
     done = threading.Event()
@@ -135,7 +145,7 @@ def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
     async def listen():
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add("trades.deltas", channel)
+        await layer.group_add(group, channel)
         ready.set()
         while not done.is_set():
             try:
@@ -143,17 +153,24 @@ def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
             except asyncio.TimeoutError:
                 continue
             received.append(message)
-        await layer.group_discard("trades.deltas", channel)
+        await layer.group_discard(group, channel)
 
     listener = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
     listener.start()
     assert ready.wait(10)
-    pipeline.produce(30_000, SYMBOLS, seed=6)
-    pool = pipeline.start_pool(2)
-    assert pipeline.wait_for(30_000) == 30_000
-    time.sleep(2)
-    done.set()
-    listener.join(10)
+    try:
+        yield received
+    finally:
+        time.sleep(2)  # what was published last is still on its way
+        done.set()
+        listener.join(10)
+
+
+def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
+    with deltas_received() as received:
+        pipeline.produce(30_000, SYMBOLS, seed=6)
+        pool = pipeline.start_pool(2)
+        assert pipeline.wait_for(30_000) == 30_000
     assert pipeline.stop(pool) == 0
 
     ours = [m for m in received if m["type"] == "trades.delta"
@@ -167,6 +184,44 @@ def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
             entry[2] += volume
     assert totals == {s: [n, pipeline.tally.shares[s], pipeline.tally.volume_cents[s]]
                       for s, n in pipeline.tally.trades.items()}
+
+
+def test_a_delta_lost_between_insert_and_publish_shows_as_a_gap_at_once(pipeline):
+    # A worker inserted the last trades of partition 0 and was killed before publishing
+    # their delta or committing. No more trades come to that partition, so only the
+    # successor's announcement of where it resumes can tell a dashboard it missed them.
+    pipeline.produce(3_000, SYMBOLS, seed=8)
+    last_inserted = _insert_without_publishing(pipeline, partition=0)
+    with deltas_received() as received:
+        pool = pipeline.start_pool(1)
+        assert pipeline.wait_for(3_000) == 3_000
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
+
+    of_partition_0 = [m for m in received if m["type"] == "trades.delta" and _covers(m, pipeline)
+                      and "0" in m["consumed"]]
+    assert of_partition_0, "no delta told the dashboards of partition 0"
+    assert of_partition_0[0]["consumed"]["0"] == [last_inserted + 1, last_inserted]  # resumes, covers nothing
+    dashboard = Continuity()  # one that had seen partition 0 from its start, up to the lost delta
+    dashboard.next[("trades.delta", "0")] = 0
+    assert dashboard.check(of_partition_0[0]) == GAP
+
+
+def _insert_without_publishing(pipeline: Pipeline, partition: int) -> int:
+    """Insert every trade of `partition` as one worker flush would, then stop short of its
+    publish and commit; returns the last offset inserted."""
+    consumer = Consumer(client_config(**{"group.id": f"{pipeline.group}-by-hand", "enable.auto.commit": False}))
+    _low, high = consumer.get_watermark_offsets(TopicPartition(pipeline.topic, partition), timeout=10)
+    consumer.assign([TopicPartition(pipeline.topic, partition, 0)])
+    job = IngestJob(pipeline.topic, rules=TradeRules(symbols=frozenset(SYMBOLS)))
+    batch = Batch()
+    while batch.consumed < high:
+        for message in consumer.consume(num_messages=1000, timeout=1):
+            if message.error() is None:
+                batch.add(message, job.parse(message, time.time_ns() // 1_000_000))
+    consumer.close()
+    job.write(pipeline.clickhouse(), batch)
+    return high - 1
 
 
 def _covers(message: dict, pipeline: Pipeline) -> bool:

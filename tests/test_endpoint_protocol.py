@@ -12,6 +12,8 @@ from devservices.chendpoint.protocol import (
     BadRequest,
     credentials,
     decompress,
+    from_infile,
+    has_keyword,
     output_format,
     parse_url_parameters,
     read_body,
@@ -48,6 +50,27 @@ def test_split_inline_insert_keeps_data_bytes_exact():
     text = "INSERT INTO t FORMAT CSV\n1,\"é\"\n2,x\n".encode()
     assert split_inline_insert(text) == ("INSERT INTO t ", "CSV", '1,"é"\n2,x\n'.encode())
     assert split_inline_insert(b"INSERT INTO t VALUES (1)") is None
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("INSERT INTO t (a, b) ", "INSERT INTO t (a, b) FROM INFILE '/s/x' FORMAT Native"),
+        ("INSERT INTO t (settings, b) SETTINGS async_insert = 0 ",
+         "INSERT INTO t (settings, b) FROM INFILE '/s/x' SETTINGS async_insert = 0 FORMAT Native"),
+        ("INSERT INTO `settings` ", "INSERT INTO `settings` FROM INFILE '/s/x' FORMAT Native"),
+    ],
+)
+def test_from_infile_goes_before_the_settings_clause(statement, expected):
+    assert from_infile(statement, "/s/x", "Native") == expected
+
+
+def test_has_keyword_ignores_strings_names_and_comments():
+    assert has_keyword("INSERT INTO t FROM INFILE 'x' FORMAT TSV", "INFILE")
+    assert has_keyword("SELECT 1 INTO /* a */ outfile '/tmp/x'", "OUTFILE")
+    assert has_keyword("SELECT (SELECT 1 INTO OUTFILE 'x')", "OUTFILE")
+    assert not has_keyword("SELECT 'INTO OUTFILE' AS `infile` -- infile", "INFILE")
+    assert not has_keyword("SELECT 'it''s INFILE' AS x", "INFILE")
 
 
 def test_output_format():

@@ -14,14 +14,20 @@ one `SET` statement, only when they differ from the previous request's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import queue
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chdb import _chdb
+
+from devservices.chendpoint.protocol import from_infile, quote_literal
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +35,10 @@ _ERROR_CODE = re.compile(r"Code: (\d+)\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Error codes the endpoint raises itself, with ClickHouse's numbers and names.
+UNKNOWN_TYPE_OF_QUERY = 78
 UNKNOWN_SETTING = 115
 READONLY = 164
+INTO_OUTFILE_NOT_ALLOWED = 358
 AUTHENTICATION_FAILED = 516
 UNKNOWN_EXCEPTION = 1002
 
@@ -71,10 +79,6 @@ class QueryStats:
         return {name: str(value) for name, value in vars(self).items()}
 
 
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def quote_identifier(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
@@ -84,6 +88,7 @@ class PooledConnection:
     """A chdb connection plus the session state the previous request left on it."""
 
     raw: object
+    spool_dir: Path
     database: str = "default"
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -134,29 +139,31 @@ class PooledConnection:
         return body, stats
 
     def insert(self, statement: str, fmt: str, chunks: Iterable[bytes]) -> QueryStats:
-        """Stream `chunks` of `fmt`-encoded rows into `statement` (an INSERT without FORMAT)."""
+        """Insert `chunks` of `fmt`-encoded rows into `statement` (an INSERT without FORMAT).
+
+        The rows are spooled to a file and inserted by one statement, `... FROM INFILE`.
+        chdb's streaming insert (send_insert / insert_append / insert_done) cannot be
+        trusted: insert_done reports success, rows counted, for errors the engine raises
+        as the insert finishes (a constraint on the table or on a view's target, a view
+        that throws), while the same insert run as one statement raises them.
+        """
+        path = self._spool(chunks)
         try:
-            inserter = self.raw.send_insert(statement, fmt)
-        except RuntimeError as exc:
-            raise EngineError.from_chdb(exc) from None
+            return self.query(from_infile(statement, str(path), fmt), "TabSeparated", {})[1]
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _spool(self, chunks: Iterable[bytes]) -> Path:
+        descriptor, name = tempfile.mkstemp(prefix="insert-", suffix=".rows", dir=self.spool_dir)
+        path = Path(name)
         try:
-            for chunk in chunks:
-                if chunk:
-                    self.raw.insert_append(inserter, chunk)
-            result = self.raw.insert_done(inserter)
-        except BaseException as exc:
-            try:
-                self.raw.insert_cancel(inserter)
-            except RuntimeError:
-                pass  # already finished or cancelled by the engine's own error
-            if isinstance(exc, RuntimeError):
-                raise EngineError.from_chdb(exc) from None
+            with os.fdopen(descriptor, "wb") as spool:
+                for chunk in chunks:
+                    spool.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
             raise
-        return QueryStats(
-            written_rows=result.rows_written(),
-            written_bytes=result.bytes_written(),
-            elapsed_ns=int(result.elapsed() * 1e9),
-        )
+        return path
 
     def close(self) -> None:
         try:
@@ -165,12 +172,26 @@ class PooledConnection:
             logger.debug("closing a chdb connection failed", exc_info=True)
 
 
+def default_spool_dir(data_dir: Path) -> Path:
+    """Where insert bodies wait for their statement: in memory (tmpfs) where the
+    machine has one, so spooling costs a copy, not a disk write."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        # One endpoint per data directory (chdb locks it), so one spool per data directory:
+        # what a killed endpoint left there is removed at the next start.
+        return shm / f"chendpoint-{hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]}"
+    return data_dir / "spool"
+
+
 class Engine:
     """One chdb engine on `data_dir`, with a connection pool per access level."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, spool_dir: Path | None = None):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.data_dir)
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
+        self.spool_dir.mkdir(parents=True)
         self._pools: dict[bool, queue.SimpleQueue[PooledConnection]] = {
             False: queue.SimpleQueue(),
             True: queue.SimpleQueue(),
@@ -185,7 +206,7 @@ class Engine:
         # readonly=2 is ClickHouse's "read data and change settings, but never
         # `readonly` itself": a read-only user can still set its own limits.
         suffix = "?readonly=2" if readonly else ""
-        return PooledConnection(_chdb.connect(f"{self.data_dir}{suffix}"))
+        return PooledConnection(_chdb.connect(f"{self.data_dir}{suffix}"), self.spool_dir)
 
     def checkout(self, readonly: bool) -> PooledConnection:
         try:
@@ -208,3 +229,4 @@ class Engine:
                 except queue.Empty:
                     break
         self._anchor.close()
+        shutil.rmtree(self.spool_dir, ignore_errors=True)

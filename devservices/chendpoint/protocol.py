@@ -48,6 +48,7 @@ READ_CHUNK = 1 << 20
 _LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n|/\*.*?\*/)*", re.S)
 _INSERT_WITH_FORMAT = re.compile(r"^(\s*INSERT\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.I | re.S)
 _INLINE_INSERT = re.compile(r"^(\s*INSERT\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]*\r?\n?", re.I | re.S)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.I)
 
 
@@ -144,6 +145,77 @@ def split_inline_insert(text: bytes) -> tuple[str, str, bytes] | None:
         return None
     data_start = len(head[: len(head) - len(stripped) + match.end()].encode("utf-8"))
     return match.group(1), match.group(2), text[data_start:]
+
+
+def from_infile(statement: str, path: str, fmt: str) -> str:
+    """`INSERT INTO t (cols) [SETTINGS ...]` -> the same insert reading its rows from `path`.
+
+    ClickHouse's grammar puts `FROM INFILE` after the column list and before any
+    SETTINGS clause, so the statement is split at its top-level SETTINGS keyword
+    (one outside quotes and parentheses).
+    """
+    head, settings = statement, ""
+    for word, start in _words(statement, include_nested=False):
+        if word.upper() == "SETTINGS":
+            head, settings = statement[:start], statement[start:].rstrip() + " "
+            break
+    return f"{head.rstrip()} FROM INFILE {quote_literal(path)} {settings}FORMAT {fmt}"
+
+
+def has_keyword(query: str, keyword: str) -> bool:
+    """Whether `keyword` stands in `query` as a bare word (not in a string, a quoted
+    name or a comment)."""
+    return any(word.upper() == keyword for word, _ in _words(query, include_nested=True))
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _words(text: str, include_nested: bool) -> list[tuple[str, int]]:
+    """Bare words of `text` with their positions, skipping quoted strings, quoted
+    identifiers and comments, and (unless include_nested) anything inside parentheses."""
+    words, depth, i = [], 0, 0
+    while i < len(text):
+        char = text[i]
+        if char in "'\"`":
+            i = _end_of_quoted(text, i)
+        elif text.startswith("--", i):
+            i = _after(text, "\n", i)
+        elif text.startswith("/*", i):
+            i = _after(text, "*/", i + 2)
+        elif char == "(":
+            depth, i = depth + 1, i + 1
+        elif char == ")":
+            depth, i = max(0, depth - 1), i + 1
+        elif char.isalpha() or char == "_":
+            match = _WORD.match(text, i)
+            if depth == 0 or include_nested:
+                words.append((match.group(), i))
+            i = match.end()
+        else:
+            i += 1
+    return words
+
+
+def _after(text: str, marker: str, start: int) -> int:
+    end = text.find(marker, start)
+    return len(text) if end < 0 else end + len(marker)
+
+
+def _end_of_quoted(text: str, start: int) -> int:
+    quote, i = text[start], start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == quote:
+            if text.startswith(quote * 2, i):
+                i += 2
+            else:
+                return i + 1
+        else:
+            i += 1
+    return len(text)
 
 
 def output_format(query: str, default: str) -> str:

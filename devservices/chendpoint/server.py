@@ -28,13 +28,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devservices.chendpoint.engine import AUTHENTICATION_FAILED, Engine, EngineError, QueryStats
+from devservices.chendpoint.engine import (
+    AUTHENTICATION_FAILED,
+    INTO_OUTFILE_NOT_ALLOWED,
+    UNKNOWN_TYPE_OF_QUERY,
+    Engine,
+    EngineError,
+    QueryStats,
+)
 from devservices.chendpoint.protocol import (
     BadRequest,
     QueryRequest,
     apply_form,
     credentials,
     decompress,
+    has_keyword,
     output_format,
     parse_url_parameters,
     read_body,
@@ -223,6 +231,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = False
             body = None
         query = request.query
+        _refuse_local_files(query)
         if body is not None:
             insert = split_insert(query) if query else None
             if insert:
@@ -236,8 +245,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             inline = split_inline_insert(text)
             if inline:
                 statement, fmt, data = inline
+                _refuse_local_files(statement)
                 return b"", connection.insert(statement, fmt, [data]), fmt
             query = text.decode("utf-8", "replace")
+            _refuse_local_files(query)
         if not query.strip():
             raise BadRequest("Empty query")
         result, stats = connection.query(query, request.default_format, request.params)
@@ -277,6 +288,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
+def _refuse_local_files(query: str) -> None:
+    """clickhouse-server reads and writes no file of its host for a query sent over HTTP:
+    `FROM INFILE` and `INTO OUTFILE` belong to clickhouse-client. chdb is a local engine
+    and would run both, so the endpoint refuses them with the server's codes and words."""
+    if has_keyword(query, "INFILE"):
+        raise EngineError(UNKNOWN_TYPE_OF_QUERY, f"Code: {UNKNOWN_TYPE_OF_QUERY}. DB::Exception: Query has infile "
+                                                 "and was send directly to server. (UNKNOWN_TYPE_OF_QUERY)")
+    if has_keyword(query, "OUTFILE"):
+        raise EngineError(INTO_OUTFILE_NOT_ALLOWED, f"Code: {INTO_OUTFILE_NOT_ALLOWED}. DB::Exception: INTO OUTFILE "
+                                                    "is not allowed. (INTO_OUTFILE_NOT_ALLOWED)")
+
+
 def _read_at_most(chunks, limit: int) -> bytes:
     parts, size = [], 0
     for chunk in chunks:
@@ -292,11 +315,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--spool-dir", type=Path, default=None,
+                        help="where insert bodies are spooled (default: tmpfs, else DATA_DIR/spool)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    engine = Engine(args.data_dir)
+    engine = Engine(args.data_dir, args.spool_dir)
     server = EndpointServer((args.host, args.port), engine, Users.from_environment())
 
     def stop(signum, frame):

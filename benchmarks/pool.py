@@ -14,12 +14,19 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def start_pool(topic: str, group: str, environment: dict, processes: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
+def start_pool(topic: str, group: str, environment: dict, processes: int, *extra: str,
+               log: Path | None = None) -> subprocess.Popen:
+    """`runworkers` on `topic`; its output goes to `log` if given."""
+    output = open(log, "wb") if log else None  # noqa: SIM115 - the child keeps it
+    pool = subprocess.Popen(
         [sys.executable, "manage.py", "runworkers", "--processes", str(processes), "--topic", topic,
          "--group", group, "--metrics-port", "0", *extra],
         cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
+        stdout=output, stderr=output,
     )
+    if output:
+        output.close()
+    return pool
 
 
 def stop_pool(pool: subprocess.Popen, timeout: float = 60.0) -> int:

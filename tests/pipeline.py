@@ -193,8 +193,9 @@ class Pipeline:
         self.pools.append(web)
         return web
 
-    def start_pool(self, processes: int = 2, *extra: str) -> subprocess.Popen:
-        pool = start_pool(self.topic, self.group, self.environment(), processes, "--max-batch-ms", "100", *extra)
+    def start_pool(self, processes: int = 2, *extra: str, log: Path | None = None) -> subprocess.Popen:
+        pool = start_pool(self.topic, self.group, self.environment(), processes, "--max-batch-ms", "100", *extra,
+                          log=log)
         self.pools.append(pool)
         return pool
 

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from confluent_kafka import Consumer, TopicPartition
 
 from producer import malformed
+from producer.trades import now_ms
 from trademonitor.kafka import client_config
 from trademonitor.live import GAP, Continuity
 from workers.batch import Batch
@@ -118,6 +119,29 @@ def test_a_topic_of_another_format_stops_the_pool_without_committing(pipeline):
 
     assert pool.wait(timeout=90) == 2  # the supervisor's code for a worker that a restart cannot fix
     assert sum(max(0, offset) for offset in pipeline.committed().values()) < 10_000
+
+
+def test_a_batch_that_a_view_refuses_is_never_committed(pipeline, tmp_path):
+    """The insert fails in a view (candles_1m refuses one trade) after `trades` took the
+    block: the worker must stop with ClickHouse's reason and commit nothing past it."""
+    pipeline.clickhouse().command("ALTER TABLE candles_1m ADD CONSTRAINT sane CHECK high < 10000")
+    pipeline.produce(300, SYMBOLS, seed=21)  # prices stay under $2,000
+    log = tmp_path / "runworkers.log"
+    pool = pipeline.start_pool(1, log=log)
+    assert pipeline.wait_for(300) == 300
+    before, deadline = pipeline.committed(), time.monotonic() + 30
+    while sum(before.values()) < 300 and time.monotonic() < deadline:  # commits follow inserts
+        before = pipeline.committed()
+    assert sum(before.values()) == 300
+
+    refused_id = pipeline.send_trades([(SYMBOLS[0], 1_500_000, 10, now_ms(), 1)])[0]
+
+    assert pool.wait(timeout=120) == 2  # the supervisor's code for a worker that a restart cannot fix
+    refused_offset = pipeline.clickhouse().command(
+        "SELECT kafka_offset FROM trades WHERE id = {id:UUID}", parameters={"id": refused_id})
+    assert pipeline.committed() == {**before, 1: refused_offset}  # the refused trade is the next to read
+    assert "ClickHouse refused the insert of offsets" in log.read_text()
+    assert "VIOLATED_CONSTRAINT" in log.read_text()
 
 
 def test_a_third_worker_joining_midway_stays_exact(pipeline):
@@ -286,7 +310,7 @@ def test_workers_that_keep_crashing_stop_the_pool_with_an_error(pipeline):
     pipeline.extra_environment = {"CLICKHOUSE_URL": database_url(pipeline.base_url, "no_such_database")}
     pipeline.produce(100, SYMBOLS, seed=14)
     pool = pipeline.start_pool(1)
-    assert pool.wait(120) != 0
+    assert pool.wait(120) == 2  # unknown database: stopped at once, not restarted
 
 
 def test_ingestion_goes_on_while_redis_is_down(pipeline, tmp_path):

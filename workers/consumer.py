@@ -17,9 +17,10 @@ import signal
 import time
 from dataclasses import dataclass
 
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
+from clickhouse.errors import is_transient
 from workers.batch import Batch
 from workers.deadletters import DeadLetterError, DeadLetterSink
 
@@ -35,9 +36,9 @@ STATUS_EVERY_SECONDS = 1.0
 TICK_EVERY_SECONDS = 1.0
 COLLECT_EVERY_SECONDS = 1.0
 INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent messages
-# Failures worth waiting out: a service that is down or slow. Anything else (a
-# ClickHouse error about the data, say) is a bug to crash on, not to retry forever.
-RETRYABLE = (OperationalError, ConnectionError, TimeoutError, KafkaException, DeadLetterError)
+# Failures worth waiting out: a service that is down or slow. A ClickHouse error
+# about the data or the schema is not retried (clickhouse/errors.py tells them apart).
+RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, KafkaException, DeadLetterError)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool) -> bool:
 
 class TooManyInvalid(Exception):
     """Most recent messages were invalid: the topic carries another format."""
+
+
+class Refused(Exception):
+    """ClickHouse refused a request for a reason no retry changes (the data or the schema)."""
 
 
 class Worker:
@@ -130,7 +135,7 @@ class Worker:
                 self._collect_garbage()
             self._drain()
             return EXIT_OK
-        except TooManyInvalid as exc:
+        except (TooManyInvalid, Refused) as exc:
             logger.error("%s; stopping without committing the batch", exc)
             self.batch = Batch()  # else closing the consumer flushes it (_on_revoke)
             return EXIT_FATAL
@@ -206,7 +211,9 @@ class Worker:
         labels = {"job": self.job.name}
         self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
         started = time.monotonic()
-        self._retrying(lambda: self.job.write(self.clickhouse, batch), "insert into ClickHouse")
+        ranges = ", ".join(f"{topic}/{partition} {first}-{last}" for (topic, partition), (first, last)
+                           in sorted(batch.ranges.items()))
+        self._retrying(lambda: self.job.write(self.clickhouse, batch), f"insert of offsets {ranges} into ClickHouse")
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
         delta = self.job.delta(batch)
         if delta is not None:
@@ -234,6 +241,8 @@ class Worker:
                 action()
                 return
             except RETRYABLE as exc:
+                if isinstance(exc, DatabaseError) and not is_transient(exc):
+                    raise Refused(f"ClickHouse refused the {what}: {str(exc).splitlines()[0][:500]}") from exc
                 if _fatal(exc) or (self.stop.is_set() and self._past_deadline()):
                     raise
                 logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
@@ -394,7 +403,13 @@ def run_worker(job: JobSpec, options: WorkerOptions, heartbeat, stop, status_que
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     multiprocessing.current_process().name = f"worker-{options.slot}"
-    worker = Worker(job.build(), options, heartbeat, stop, status_queue)
+    try:
+        worker = Worker(job.build(), options, heartbeat, stop, status_queue)
+    except DatabaseError as exc:  # the client's first query: wrong database or user, say
+        if is_transient(exc):
+            raise
+        logger.error("ClickHouse refused the worker's connection: %s", str(exc).splitlines()[0][:500])
+        raise SystemExit(EXIT_FATAL) from None
     connections.close_all()
     _take_over_garbage_collection()
     code = worker.run()

@@ -149,9 +149,11 @@ class PooledConnection:
         """
         path = self._spool(chunks)
         try:
-            return self.query(from_infile(statement, str(path), fmt), "TabSeparated", {})[1]
+            stats = self.query(from_infile(statement, str(path), fmt), "TabSeparated", {})[1]
         finally:
             path.unlink(missing_ok=True)
+        stats.result_rows = stats.result_bytes = 0  # an insert returns no result
+        return stats
 
     def _spool(self, chunks: Iterable[bytes]) -> Path:
         descriptor, name = tempfile.mkstemp(prefix="insert-", suffix=".rows", dir=self.spool_dir)

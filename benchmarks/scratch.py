@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 @contextlib.contextmanager
 def scratch_database(prefix: str = "bench") -> Iterator[tuple[str, Client, Client]]:
     """(name, writer, read-only reader) on a fresh migrated database, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = f"trademonitor_{prefix}_{uuid.uuid4().hex[:10]}"  # the read users' grant: trademonitor*
     Migrator(settings.CLICKHOUSE_URL, name).apply()
     try:
         writer = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=name))

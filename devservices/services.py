@@ -19,7 +19,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -287,10 +287,11 @@ class ClickHouse(Service):
     name = "clickhouse"
     start_timeout = 30.0
 
-    def __init__(self, state_dir: Path, url: str, readonly_url: str):
+    def __init__(self, state_dir: Path, url: str, readonly_url: str, panel_url: str):
         super().__init__(state_dir)
         self.url = urlsplit(url)
         self.readonly_url = urlsplit(readonly_url)
+        self.panel_url = urlsplit(panel_url)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -302,10 +303,13 @@ class ClickHouse(Service):
                 "--data-dir", str(self.state_dir / "clickhouse")]
 
     def environment(self) -> dict[str, str]:
-        # The endpoint's users are the ones the project's URLs log in as.
+        # The writer has full access, as `default` has on a fresh server; the read users are
+        # deploy/clickhouse/users.xml's, their passwords those of the project's URLs.
         return {
-            "CHENDPOINT_USERS": f"{self.url.username or 'default'}:{self.url.password or ''}",
-            "CHENDPOINT_READONLY_USERS": f"{self.readonly_url.username}:{self.readonly_url.password or ''}",
+            "CHENDPOINT_USERS": f"{self.url.username or 'default'}:{unquote(self.url.password or '')}",
+            "CHENDPOINT_READONLY_USERS": "",
+            "CLICKHOUSE_READONLY_PASSWORD": unquote(self.readonly_url.password or ""),
+            "CLICKHOUSE_PANEL_PASSWORD": unquote(self.panel_url.password or ""),
         }
 
     def healthy(self) -> bool:
@@ -354,6 +358,6 @@ def configured_services() -> list[Service]:
     state_dir = Path(settings.DEVSERVICES_DIR)
     return [
         Kafka(state_dir, settings.KAFKA_BOOTSTRAP_SERVERS, [(settings.KAFKA_TOPIC, settings.KAFKA_TOPIC_PARTITIONS)]),
-        ClickHouse(state_dir, settings.CLICKHOUSE_URL, settings.CLICKHOUSE_READONLY_URL),
+        ClickHouse(state_dir, settings.CLICKHOUSE_URL, settings.CLICKHOUSE_READONLY_URL, settings.CLICKHOUSE_PANEL_URL),
         Redis(state_dir, settings.REDIS_URL),
     ]

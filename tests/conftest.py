@@ -51,7 +51,7 @@ def services():
 @pytest.fixture
 def scratch_database(services):
     """A ClickHouse database of the test's own, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+    name = f"trademonitor_test_{uuid.uuid4().hex[:12]}"  # the read users' grant: trademonitor*
     admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
     admin.command(f"CREATE DATABASE {name}")
     yield name
@@ -83,7 +83,8 @@ class EndpointProcess:
         return f"http://default:@127.0.0.1:{self.port}/default"
 
     def start(self) -> None:
-        env = {**os.environ, "CHENDPOINT_USERS": "default:", "CHENDPOINT_READONLY_USERS": "reader:secret"}
+        env = {**os.environ, "CHENDPOINT_USERS": "default:", "CHENDPOINT_READONLY_USERS": "reader:secret",
+               "CLICKHOUSE_PANEL_PASSWORD": "panel-secret"}  # users.xml's SQL panel user
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devservices.chendpoint", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             cwd=PROJECT_DIR, env=env,

@@ -48,7 +48,7 @@ class Pipeline:
         self.name = f"t{uuid.uuid4().hex[:10]}"
         self.topic = self.name
         self.group = f"{self.name}-group"
-        self.database = self.name
+        self.database = f"trademonitor_{self.name}"  # the read users' grant: trademonitor*
         self.symbol_db = symbol_db
         self.base_url = clickhouse_url or settings.CLICKHOUSE_URL
         self.base_readonly_url = readonly_url or settings.CLICKHOUSE_READONLY_URL
@@ -183,6 +183,7 @@ class Pipeline:
             **os.environ,
             "CLICKHOUSE_URL": self.url,
             "CLICKHOUSE_READONLY_URL": self._with_database(self.base_readonly_url),
+            "CLICKHOUSE_PANEL_URL": self._with_database(settings.CLICKHOUSE_PANEL_URL),
             "DATABASE_URL": f"sqlite:///{self.symbol_db}",
             "KAFKA_TOPIC": self.topic,
             **self.extra_environment,

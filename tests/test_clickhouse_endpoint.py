@@ -228,12 +228,14 @@ def test_ping_and_get_queries_are_read_only(endpoint):
 
 def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
     """A fresh endpoint has one pooled connection per user, so the second query would reuse the failed one
-    (with the SQL panel's settings, as the read-only user: how a clean-clone run first met it)."""
-    from trademonitor.sqlpanel import LIMITS
-
-    client = clickhouse_connect.get_client(**client_settings(
-        f"http://reader:secret@127.0.0.1:{endpoint.port}/default"))
+    (as the SQL panel's user, over its 1,000-row limit: how a clean-clone run first met it)."""
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port)
+    headers = {"X-ClickHouse-User": "trademonitor_panel", "X-ClickHouse-Key": "panel-secret"}
     for _ in range(3):
-        with pytest.raises(DatabaseError, match="Code: 396"):
-            client.raw_query("SELECT number FROM numbers(100000)", fmt="JSONCompactEachRowWithNames", settings=LIMITS)
-        assert client.raw_query("SELECT 1 AS x", fmt="JSONCompactEachRowWithNames", settings=LIMITS) == b'["x"]\n[1]\n'
+        connection.request("POST", "/?default_format=JSONCompactEachRowWithNames",
+                           b"SELECT number FROM numbers(100000)", headers)
+        response = connection.getresponse()
+        assert (response.status, response.getheader("X-ClickHouse-Exception-Code")) == (500, "396")
+        response.read()
+        connection.request("POST", "/?default_format=JSONCompactEachRowWithNames", b"SELECT 1 AS x", headers)
+        assert connection.getresponse().read() == b'["x"]\n[1]\n'

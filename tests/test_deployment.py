@@ -19,7 +19,7 @@ from tests.conftest import PROJECT_DIR
 K8S = PROJECT_DIR / "k8s"
 KUBERNETES_VERSION = "1.33.0"
 DEV_ONLY_VARIABLES = {"DEVSERVICES_DIR"}  # where the embedded dev services live; unused in containers
-SECRET_VARIABLES = {"DJANGO_SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL"}
+SECRET_VARIABLES = {"DJANGO_SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL", "CLICKHOUSE_PANEL_URL"}
 # Differ between the two platforms by design: addresses, and compose serving plain HTTP
 # on localhost where Kubernetes sits behind a TLS ingress.
 PLATFORM_VARIABLES = {"KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS",

@@ -40,10 +40,14 @@ def test_missing_program_names_what_to_install(tmp_path, monkeypatch):
 
 def test_services_elsewhere_are_external_and_never_started(tmp_path):
     assert not Redis(tmp_path, "redis://cache.internal:6379/0").managed
-    assert not ClickHouse(tmp_path, "https://u:p@ch.example:8443/db", "https://r:p@ch.example:8443/db").managed
+    assert not ClickHouse(tmp_path, "https://u:p@ch.example:8443/db", "https://r:p@ch.example:8443/db",
+                          "https://p:p@ch.example:8443/db").managed
     assert Kafka(tmp_path, "127.0.0.1:9092", []).managed
 
 
 def test_clickhouse_endpoint_users_come_from_the_project_urls(tmp_path):
-    service = ClickHouse(tmp_path, "http://writer:w-pass@127.0.0.1:8123/db", "http://ro:r-pass@127.0.0.1:8123/db")
-    assert service.environment() == {"CHENDPOINT_USERS": "writer:w-pass", "CHENDPOINT_READONLY_USERS": "ro:r-pass"}
+    service = ClickHouse(tmp_path, "http://writer:w-pass@127.0.0.1:8123/db", "http://ro:r-pass@127.0.0.1:8123/db",
+                         "http://panel:p%40ss@127.0.0.1:8123/db")
+    # The read users are users.xml's; their passwords, the variables it names.
+    assert service.environment() == {"CHENDPOINT_USERS": "writer:w-pass", "CHENDPOINT_READONLY_USERS": "",
+                                     "CLICKHOUSE_READONLY_PASSWORD": "r-pass", "CLICKHOUSE_PANEL_PASSWORD": "p@ss"}

@@ -21,6 +21,7 @@ import queue
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,14 @@ _ERROR_CODE = re.compile(r"Code: (\d+)\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Error codes the endpoint raises itself, with ClickHouse's numbers and names.
+SYNTAX_ERROR = 62
 UNKNOWN_TYPE_OF_QUERY = 78
 UNKNOWN_SETTING = 115
 READONLY = 164
+QUOTA_EXCEEDED = 201
+TOO_MANY_SIMULTANEOUS_QUERIES = 202
 INTO_OUTFILE_NOT_ALLOWED = 358
+ACCESS_DENIED = 497
 AUTHENTICATION_FAILED = 516
 UNKNOWN_EXCEPTION = 1002
 
@@ -85,10 +90,15 @@ def quote_identifier(name: str) -> str:
 
 @dataclass
 class PooledConnection:
-    """A chdb connection plus the session state the previous request left on it."""
+    """A chdb connection plus the session state the previous request left on it.
+
+    `profile` is the user's settings profile, applied when the connection was opened
+    (readonly last, so a read-only profile cannot be changed afterwards); a request's
+    own settings are set on top and put back to the profile's value after it."""
 
     raw: object
     spool_dir: Path
+    profile: dict[str, str] = field(default_factory=dict)
     database: str = "default"
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -104,7 +114,8 @@ class PooledConnection:
             self._run(f"USE {quote_identifier(database)}")
             self.database = database
         assignments = [
-            f"{name} = DEFAULT" for name in self.settings if name not in settings
+            f"{name} = {quote_literal(self.profile[name])}" if name in self.profile else f"{name} = DEFAULT"
+            for name in self.settings if name not in settings
         ] + [
             f"{name} = {quote_literal(value)}"
             for name, value in settings.items()
@@ -127,9 +138,10 @@ class PooledConnection:
         except RuntimeError as exc:
             raise EngineError.from_chdb(exc) from None
         body = result.bytes()
+        # chdb's rows_read() counts the rows of the result; storage_rows_read() what was read.
         stats = QueryStats(
-            read_rows=result.rows_read(),
-            read_bytes=result.bytes_read(),
+            read_rows=result.storage_rows_read(),
+            read_bytes=result.storage_bytes_read(),
             written_rows=result.rows_written(),
             written_bytes=result.bytes_written(),
             result_rows=result.rows_read(),
@@ -186,7 +198,7 @@ def default_spool_dir(data_dir: Path) -> Path:
 
 
 class Engine:
-    """One chdb engine on `data_dir`, with a connection pool per access level."""
+    """One chdb engine on `data_dir`, with a connection pool per user profile."""
 
     def __init__(self, data_dir: Path, spool_dir: Path | None = None):
         self.data_dir = Path(data_dir)
@@ -194,33 +206,42 @@ class Engine:
         self.spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.data_dir)
         shutil.rmtree(self.spool_dir, ignore_errors=True)
         self.spool_dir.mkdir(parents=True)
-        self._pools: dict[bool, queue.SimpleQueue[PooledConnection]] = {
-            False: queue.SimpleQueue(),
-            True: queue.SimpleQueue(),
-        }
+        self._pools: dict[tuple, queue.SimpleQueue[PooledConnection]] = {}
+        self._pools_lock = threading.Lock()
         self._closed = False
         # Holding one connection keeps the engine alive while the pools are empty.
-        self._anchor = self._connect(readonly=False)
-        self.timezone = self._anchor.query("SELECT timezone()", "TabSeparated", {})[0].decode().strip()
-        self.version = self._anchor.query("SELECT version()", "TabSeparated", {})[0].decode().strip()
+        self._anchor = self._connect({})
+        self.timezone = self._scalar("SELECT timezone()")
+        self.version = self._scalar("SELECT version()")
 
-    def _connect(self, readonly: bool) -> PooledConnection:
-        # readonly=2 is ClickHouse's "read data and change settings, but never
-        # `readonly` itself": a read-only user can still set its own limits.
-        suffix = "?readonly=2" if readonly else ""
-        return PooledConnection(_chdb.connect(f"{self.data_dir}{suffix}"), self.spool_dir)
+    def _scalar(self, sql: str) -> str:
+        return self._anchor.query(sql, "TabSeparated", {})[0].decode().strip()
 
-    def checkout(self, readonly: bool) -> PooledConnection:
+    def _connect(self, profile: dict[str, str]) -> PooledConnection:
+        connection = PooledConnection(_chdb.connect(str(self.data_dir)), self.spool_dir, dict(profile))
+        others = {name: value for name, value in profile.items() if name != "readonly"}
+        if others:
+            connection._run("SET " + ", ".join(f"{name} = {quote_literal(value)}" for name, value in others.items()))
+        if profile.get("readonly", "0") != "0":
+            connection._run(f"SET readonly = {int(profile['readonly'])}")
+        return connection
+
+    def checkout(self, profile: dict[str, str]) -> PooledConnection:
         try:
-            return self._pools[readonly].get_nowait()
+            return self._pool(profile).get_nowait()
         except queue.Empty:
-            return self._connect(readonly)
+            return self._connect(profile)
 
-    def checkin(self, connection: PooledConnection, readonly: bool, healthy: bool = True) -> None:
+    def checkin(self, connection: PooledConnection, healthy: bool = True) -> None:
         if healthy and not self._closed:
-            self._pools[readonly].put(connection)
+            self._pool(connection.profile).put(connection)
         else:
             connection.close()
+
+    def _pool(self, profile: dict[str, str]) -> queue.SimpleQueue[PooledConnection]:
+        key = tuple(sorted(profile.items()))
+        with self._pools_lock:
+            return self._pools.setdefault(key, queue.SimpleQueue())
 
     def close(self) -> None:
         self._closed = True

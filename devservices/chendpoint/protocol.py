@@ -68,6 +68,7 @@ class QueryRequest:
     database: str | None = None
     default_format: str = DEFAULT_FORMAT
     query_id: str | None = None
+    quota_key: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
 
@@ -85,6 +86,8 @@ def parse_url_parameters(query_string: str) -> QueryRequest:
             request.default_format = value or DEFAULT_FORMAT
         elif name == "query_id":
             request.query_id = value or None
+        elif name == "quota_key":
+            request.quota_key = value
         elif name in REQUEST_PARAMETERS or name in HTTP_ONLY_PARAMETERS:
             continue
         else:
@@ -168,12 +171,28 @@ def has_keyword(query: str, keyword: str) -> bool:
     return any(word.upper() == keyword for word, _ in _words(query, include_nested=True))
 
 
+def is_multi_statement(query: str) -> bool:
+    """Whether another statement follows a `;` (clickhouse-server runs one statement a request)."""
+    tokens = [word for word, _ in _words(query, include_nested=True)]
+    return ";" in tokens and any(token != ";" for token in tokens[tokens.index(";"):])
+
+
+def first_keyword(query: str) -> str:
+    words = _words(query, include_nested=False)
+    return words[0][0].upper() if words else ""
+
+
+def without_format(query: str) -> str:
+    """`query` less a trailing FORMAT clause."""
+    return _TRAILING_FORMAT.sub("", query.rstrip().rstrip(";"))
+
+
 def quote_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _words(text: str, include_nested: bool) -> list[tuple[str, int]]:
-    """Bare words of `text` with their positions, skipping quoted strings, quoted
+    """Bare words and `;` of `text` with their positions, skipping quoted strings, quoted
     identifiers and comments, and (unless include_nested) anything inside parentheses."""
     words, depth, i = [], 0, 0
     while i < len(text):
@@ -188,6 +207,9 @@ def _words(text: str, include_nested: bool) -> list[tuple[str, int]]:
             depth, i = depth + 1, i + 1
         elif char == ")":
             depth, i = max(0, depth - 1), i + 1
+        elif char == ";":
+            words.append((";", i))
+            i += 1
         elif char.isalpha() or char == "_":
             match = _WORD.match(text, i)
             if depth == 0 or include_nested:

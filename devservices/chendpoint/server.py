@@ -7,15 +7,16 @@ clickhouse-connect code runs unchanged against it here and against
 clickhouse-server in production.
 
 Run: `python -m devservices.chendpoint --port 8123 --data-dir DIR`. Users come from
-CHENDPOINT_USERS (read-write) and CHENDPOINT_READONLY_USERS, each a comma-separated
-list of `name:password`. A development and CI component only.
+the project's users.xml (devservices/chendpoint/access.py: profiles, grants, quotas,
+passwords from the environment variables it names), CHENDPOINT_USERS (full access)
+and CHENDPOINT_READONLY_USERS, each a comma-separated list of `name:password`.
+A development and CI component only.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -23,17 +24,19 @@ import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devservices.chendpoint.access import PROJECT_USERS_XML, User, Users, check_select_grants, load_users
 from devservices.chendpoint.engine import (
     AUTHENTICATION_FAILED,
     INTO_OUTFILE_NOT_ALLOWED,
+    SYNTAX_ERROR,
     UNKNOWN_TYPE_OF_QUERY,
     Engine,
     EngineError,
+    PooledConnection,
     QueryStats,
 )
 from devservices.chendpoint.protocol import (
@@ -42,8 +45,11 @@ from devservices.chendpoint.protocol import (
     apply_form,
     credentials,
     decompress,
+    first_keyword,
     has_keyword,
+    is_multi_statement,
     output_format,
+    without_format,
     parse_url_parameters,
     read_body,
     split_inline_insert,
@@ -63,48 +69,6 @@ _CONTENT_TYPES = {
     "JSONEachRow": "application/x-ndjson; charset=UTF-8",
     "JSONCompact": "application/json; charset=UTF-8",
 }
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    password: str
-    readonly: bool
-
-
-class Users:
-    def __init__(self, users: list[User]):
-        self._by_name = {user.name: user for user in users}
-
-    @classmethod
-    def from_environment(cls, environ=os.environ) -> Users:
-        users = [
-            User(*_name_password(entry), readonly=readonly)
-            for variable, default, readonly in (
-                ("CHENDPOINT_USERS", "default:", False),
-                ("CHENDPOINT_READONLY_USERS", "", True),
-            )
-            for entry in environ.get(variable, default).split(",")
-            if entry.strip()
-        ]
-        return cls(users)
-
-    def authenticate(self, name: str, password: str) -> User:
-        user = self._by_name.get(name)
-        # Compare even for unknown users so timing does not reveal which exist.
-        expected = user.password if user else "\0unknown"
-        if not hmac.compare_digest(expected.encode(), password.encode()) or user is None:
-            raise EngineError(
-                AUTHENTICATION_FAILED,
-                f"Code: {AUTHENTICATION_FAILED}. DB::Exception: {name}: Authentication failed: password is "
-                "incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)",
-            )
-        return user
-
-
-def _name_password(entry: str) -> tuple[str, str]:
-    name, _, password = entry.strip().partition(":")
-    return name, password
 
 
 class EndpointServer(ThreadingHTTPServer):
@@ -163,8 +127,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             who = credentials(self.headers, query_string)
             user = self.server.users.authenticate(who.user, who.password)
             request = parse_url_parameters(query_string)
-            readonly = user.readonly or force_readonly
-            result, stats, fmt = self._execute(request, body, readonly)
+            result, stats, fmt = self._execute(request, body, user, force_readonly)
         except BadRequest as exc:
             self.close_connection = True
             self._respond(400, f"{exc}\n".encode(), {"Content-Type": "text/plain; charset=UTF-8"})
@@ -208,23 +171,34 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (BadRequest, OSError, RuntimeError):
             pass  # an unreadable body: closing the connection is all that is left
 
-    def _execute(self, request: QueryRequest, body, readonly: bool) -> tuple[bytes, QueryStats, str]:
-        engine = self.server.engine
-        connection = engine.checkout(readonly)
-        healthy = False
-        with self.server.running():
-            try:
-                connection.prepare(request.database or "default", request.settings)
-                result = self._run(connection, request, body)
-                healthy = True
-                return result
-            finally:
-                # A connection whose query failed is not reused: chdb keeps the output a failed
-                # query had begun and prefixes it to the next result on that connection
-                # (tests/test_clickhouse_endpoint.py, test_a_query_failing_mid_output...).
-                engine.checkin(connection, readonly, healthy)
+    def _execute(self, request: QueryRequest, body, user: User, force_readonly: bool) -> tuple[bytes, QueryStats, str]:
+        engine, users = self.server.engine, self.server.users
+        profile = user.engine_settings
+        if force_readonly and user.readonly == 0:
+            profile = {**profile, "readonly": "2"}  # a GET request may read and set its own limits
+        users.begin(user, request.quota_key)
+        stats = QueryStats()
+        try:
+            connection = engine.checkout(profile)
+            healthy = False
+            with self.server.running():
+                try:
+                    connection.prepare(request.database or "default", request.settings)
+                    result, stats, fmt, keeps_session = self._run(connection, request, body, user)
+                    healthy = keeps_session
+                    return result, stats, fmt
+                finally:
+                    # A connection whose query failed is not reused: chdb keeps the output a failed
+                    # query had begun and prefixes it to the next result on that connection
+                    # (tests/test_clickhouse_endpoint.py, test_a_query_failing_mid_output...).
+                    engine.checkin(connection, healthy)
+        finally:
+            users.end(user, request.quota_key, stats.result_rows, stats.read_rows)
 
-    def _run(self, connection, request: QueryRequest, body) -> tuple[bytes, QueryStats, str]:
+    def _run(self, connection: PooledConnection, request: QueryRequest, body,
+             user: User) -> tuple[bytes, QueryStats, str, bool]:
+        """Run the request's statement: (result, stats, format, whether the connection's
+        session is as prepare() left it, so that it can serve another request)."""
         content_type = self.headers.get("Content-Type", "")
         if body is not None and content_type.startswith("multipart/form-data"):
             apply_form(request, _read_at_most(body, MAX_BUFFERED_BODY), content_type)
@@ -237,7 +211,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if insert:
                 stats = connection.insert(*insert, body)
                 self.close_connection = False  # the body was read to its end
-                return b"", stats, insert[1]
+                return b"", stats, insert[1], True
             text = _read_at_most(body, MAX_BUFFERED_BODY)
             self.close_connection = False
             if query:
@@ -246,13 +220,20 @@ class RequestHandler(BaseHTTPRequestHandler):
             if inline:
                 statement, fmt, data = inline
                 _refuse_local_files(statement)
-                return b"", connection.insert(statement, fmt, [data]), fmt
+                return b"", connection.insert(statement, fmt, [data]), fmt, True
             query = text.decode("utf-8", "replace")
             _refuse_local_files(query)
         if not query.strip():
             raise BadRequest("Empty query")
+        if is_multi_statement(query):
+            raise EngineError(SYNTAX_ERROR, f"Code: {SYNTAX_ERROR}. DB::Exception: Syntax error (Multi-statements are "
+                                            "not allowed): failed at end of query. (SYNTAX_ERROR)")
+        if user.restricted:
+            _check_grants(connection, user, query, request)
         result, stats = connection.query(query, request.default_format, request.params)
-        return result, stats, output_format(query, request.default_format)
+        # USE and SET change the session: over HTTP they last one request, as on the server.
+        keeps_session = first_keyword(query) not in ("USE", "SET")
+        return result, stats, output_format(query, request.default_format), keeps_session
 
     def _common_headers(self, request: QueryRequest) -> dict[str, str]:
         return {
@@ -288,6 +269,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
+def _check_grants(connection: PooledConnection, user: User, query: str, request: QueryRequest) -> None:
+    """Refuse what the user's grants do not cover, from the engine's own parse of the query."""
+    ast = connection.query(f"EXPLAIN AST {without_format(query)}", "TabSeparatedRaw", request.params)[0].decode()
+    databases = set(connection.query("SHOW DATABASES", "TabSeparatedRaw", {})[0].decode().split())
+    check_select_grants(user, ast, connection.database, databases)
+
+
 def _refuse_local_files(query: str) -> None:
     """clickhouse-server reads and writes no file of its host for a query sent over HTTP:
     `FROM INFILE` and `INTO OUTFILE` belong to clickhouse-client. chdb is a local engine
@@ -317,12 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--spool-dir", type=Path, default=None,
                         help="where insert bodies are spooled (default: tmpfs, else DATA_DIR/spool)")
+    parser.add_argument("--users-xml", type=Path, default=PROJECT_USERS_XML,
+                        help="clickhouse-server users file whose users, profiles, grants and quotas to enforce")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     engine = Engine(args.data_dir, args.spool_dir)
-    server = EndpointServer((args.host, args.port), engine, Users.from_environment())
+    server = EndpointServer((args.host, args.port), engine, Users(load_users(args.users_xml)))
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever() to return: call it from another thread.

@@ -25,6 +25,7 @@ PRODUCTION_SECRETS = {
     "DATABASE_URL": "postgres://tm:not-a-real-password@postgres:5432/trademonitor",
     "CLICKHOUSE_URL": "http://writer:not-a-real-password@clickhouse:8123/trademonitor",
     "CLICKHOUSE_READONLY_URL": "http://reader:not-a-real-password@clickhouse:8123/trademonitor",
+    "CLICKHOUSE_PANEL_URL": "http://panel:not-a-real-password@clickhouse:8123/trademonitor",
 }
 
 
@@ -47,7 +48,8 @@ def test_check_deploy_is_clean_with_the_production_settings():
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("variable", ["DJANGO_SECRET_KEY", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL"])
+@pytest.mark.parametrize("variable", ["DJANGO_SECRET_KEY", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL",
+                                      "CLICKHOUSE_PANEL_URL"])
 def test_development_credentials_are_refused_in_production(variable):
     environment = {name: value for name, value in kubernetes_environment().items() if name != variable}
     result = manage("check", environment=environment)
@@ -55,13 +57,44 @@ def test_development_credentials_are_refused_in_production(variable):
     assert f"DJANGO_DEBUG=0 needs real values for {variable}" in result.stderr
 
 
-def test_pages_carry_the_security_headers(client):
-    response = client.get("/")
-    assert response.status_code == 200
+@pytest.mark.services
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", "/", 200), ("get", "/admin/login/", 200), ("get", "/api/symbols", 200),
+    ("get", "/api/symbols/NOSUCH/trades", 404), ("get", "/api/symbols/NOSUCH/candles", 404),
+    ("post", "/api/sql", 200), ("get", "/api/sql", 405), ("get", "/no/such/page", 404), ("get", "/healthz", 200),
+])
+def test_every_html_and_api_response_carries_the_security_headers(client, settings, method, path, status):
+    settings.SQL_PANEL = "public"
+    response = getattr(client, method)(path, json.dumps({"sql": "SELECT 1"}) if method == "post" else None,
+                                       content_type="application/json")
+    assert response.status_code == status
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.django_db
+def test_admin_login_is_throttled_per_user_and_address(client, settings):
+    from axes.models import AccessAttempt
+
+    User.objects.create_user("operator", password="the-right-password", is_staff=True)
+
+    def log_in(password: str, address: str):
+        return client.post("/admin/login/?next=/admin/", {"username": "operator", "password": password},
+                           REMOTE_ADDR=address)
+
+    wrong = [log_in(f"wrong-{n}", "203.0.113.9").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
+    locked = log_in("the-right-password", "203.0.113.9")  # refused without being checked
+
+    # The login form again, with its error, then the lockout from the limit on.
+    assert wrong == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    assert locked.status_code == 429 and "too many" in locked.content.decode().lower()
+    assert "_auth_user_id" not in client.session
+    assert AccessAttempt.objects.filter(username="operator", ip_address="203.0.113.9").exists()  # in admin: Axes
+    assert log_in("the-right-password", "203.0.113.10").status_code == 302  # another address logs in
 
 
 @pytest.mark.django_db
@@ -83,7 +116,7 @@ def test_login_can_be_required_for_the_page_the_api_and_the_socket(client, setti
     assert client.get("/api/symbols").status_code == 401
 
     User.objects.create_user("viewer", password="a-long-test-password")
-    client.login(username="viewer", password="a-long-test-password")
+    client.force_login(User.objects.get(username="viewer"))
     assert client.get("/").status_code == 200
 
 
@@ -111,10 +144,10 @@ async def test_a_socket_from_another_origin_is_refused():
 def test_admin_needs_staff(client):
     assert client.get("/admin/").status_code == 302
     User.objects.create_user("plain", password="a-long-test-password")
-    client.login(username="plain", password="a-long-test-password")
+    client.force_login(User.objects.get(username="plain"))
     assert client.get("/admin/").status_code == 302  # logged in, not staff: back to the login page
     User.objects.create_user("operator", password="a-long-test-password", is_staff=True)
-    client.login(username="operator", password="a-long-test-password")
+    client.force_login(User.objects.get(username="operator"))
     assert client.get("/admin/").status_code == 200
 
 

@@ -38,6 +38,13 @@ def dashboard_view(*, api: bool):
     return decorate
 
 
+def sql_panel_allowed(request: HttpRequest) -> bool:
+    """SQL_PANEL: off, staff (logged-in staff users) or public."""
+    if settings.SQL_PANEL == "public":
+        return True
+    return settings.SQL_PANEL == "staff" and request.user.is_authenticated and request.user.is_staff
+
+
 def rate_limited(request: HttpRequest, exception: Exception) -> JsonResponse:
     """RATELIMIT_VIEW: what a client over its rate gets."""
     return JsonResponse({"error": "too many requests; slow down"}, status=429, headers={"Retry-After": "60"})

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trademonitor.models import Symbol, VolumeAlert, WorkerStatus
+from trademonitor.models import SqlPanelQuery, Symbol, VolumeAlert, WorkerStatus
 
 
 @admin.register(Symbol)
@@ -38,3 +38,17 @@ class VolumeAlertAdmin(ReadOnlyAdmin):
     list_display = ["window_start", "window_end", "symbol", "volume", "trades", "published_at"]
     search_fields = ["symbol"]
     date_hierarchy = "window_start"
+
+
+@admin.register(SqlPanelQuery)
+class SqlPanelQueryAdmin(ReadOnlyAdmin):
+    """The SQL panel's audit trail: who ran what, when, and what came of it."""
+
+    list_display = ["at", "user", "address", "outcome", "rows", "duration_ms", "short_sql"]
+    list_filter = ["outcome"]
+    search_fields = ["sql", "address", "user__username"]
+    date_hierarchy = "at"
+
+    @admin.display(description="SQL")
+    def short_sql(self, query: SqlPanelQuery) -> str:
+        return query.sql[:120]

@@ -9,13 +9,16 @@ import time
 from functools import wraps
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django_ratelimit.decorators import ratelimit
 from django.views.decorators.http import require_GET, require_POST
 
 from clickhouse import queries
 from trademonitor import dashboard, sqlpanel
-from trademonitor.access import dashboard_view
-from trademonitor.models import Symbol
+from trademonitor.access import dashboard_view, sql_panel_allowed
+from trademonitor.models import SqlPanelQuery, Symbol
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +100,15 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
     })
 
 
+audit_log = logging.getLogger("trademonitor.sqlpanel.audit")
+
+
 @require_POST
 @dashboard_view(api=True)
+@ratelimit(key="user_or_ip", group="sql-panel", rate=lambda group, request: settings.SQL_PANEL_RATE_LIMIT, block=True)
 def sql(request: HttpRequest) -> JsonResponse:
+    if not sql_panel_allowed(request):
+        return error(403, "the SQL panel is not open to you")
     try:
         body = json.loads(request.body or b"{}")
         query = body["sql"]
@@ -107,9 +116,26 @@ def sql(request: HttpRequest) -> JsonResponse:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return error(400, 'expected a JSON body {"sql": "..."}')
+    visitor = f"user:{request.user.pk}" if request.user.is_authenticated else f"ip:{request.META.get('REMOTE_ADDR')}"
+    started = time.perf_counter()
     try:
-        result = sqlpanel.run(query)
+        result = sqlpanel.run(query, visitor)
     except sqlpanel.QueryRefused as exc:
+        _audit(request, query, SqlPanelQuery.Outcome.REFUSED, started, message=str(exc))
         return error(400, str(exc))
+    _audit(request, query, SqlPanelQuery.Outcome.OK, started, rows=len(result.rows))
     return JsonResponse({"columns": result.columns, "rows": result.rows,
                          "elapsed_ms": round(result.elapsed_ms, 1)})
+
+
+def _audit(request: HttpRequest, query: str, outcome: str, started: float, message: str = "",
+           rows: int | None = None) -> None:
+    """Every panel query, in the log and in SqlPanelQuery (kept SQL_PANEL_AUDIT_DAYS)."""
+    duration_ms = (time.perf_counter() - started) * 1000
+    user = request.user if request.user.is_authenticated else None
+    address = request.META.get("REMOTE_ADDR")
+    audit_log.info("sql panel %s by %s from %s in %.0f ms, %s rows: %s%s", outcome, user or "anonymous", address,
+                   duration_ms, rows, query[:500].replace("\n", " "), f" -> {message[:200]}" if message else "")
+    SqlPanelQuery.objects.create(user=user, address=address, sql=query[:sqlpanel.MAX_QUERY_CHARS], outcome=outcome,
+                                 message=message[:1000], rows=rows, duration_ms=duration_ms)
+    SqlPanelQuery.objects.filter(at__lt=timezone.now() - dt.timedelta(days=settings.SQL_PANEL_AUDIT_DAYS)).delete()

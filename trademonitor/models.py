@@ -80,3 +80,28 @@ class VolumeAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} led {self.window_start:%Y-%m-%d %H:%M}–{self.window_end:%H:%M} UTC"
+
+
+class SqlPanelQuery(models.Model):
+    """One query run through the dashboard's SQL panel: the audit trail operators read in
+    admin. Rows older than SQL_PANEL_AUDIT_DAYS are deleted as new ones are written."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Answered"
+        REFUSED = "refused", "Refused"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    sql = models.TextField()
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "SQL panel query"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user or self.address}: {self.outcome}"

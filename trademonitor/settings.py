@@ -31,6 +31,7 @@ DEVELOPMENT_DEFAULTS = {
     "DJANGO_SECRET_KEY": "dev-only-insecure-key-change-me",
     "CLICKHOUSE_URL": "http://default:@127.0.0.1:8123/trademonitor",
     "CLICKHOUSE_READONLY_URL": "http://trademonitor_ro:readonly-dev-password@127.0.0.1:8123/trademonitor",
+    "CLICKHOUSE_PANEL_URL": "http://trademonitor_panel:panel-dev-password@127.0.0.1:8123/trademonitor",
 }
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -54,6 +55,9 @@ KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "3"))
 # not over loopback to the embedded endpoint).
 CLICKHOUSE_URL = env("CLICKHOUSE_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_URL"])
 CLICKHOUSE_READONLY_URL = env("CLICKHOUSE_READONLY_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_READONLY_URL"])
+# The SQL panel's own user: what a visitor types runs as it, and only as it
+# (deploy/clickhouse/users.xml: readonly, SELECT on the project database, small limits, a quota).
+CLICKHOUSE_PANEL_URL = env("CLICKHOUSE_PANEL_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_PANEL_URL"])
 
 # Empty: one ClickHouse server. A cluster name (from its remote_servers config):
 # migrations create Replicated tables and Distributed ones over them, ON CLUSTER.
@@ -92,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "axes",
     "trademonitor",
 ]
 
@@ -106,7 +111,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",  # over the limit: RATELIMIT_VIEW's 429
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login
 ]
+
+# Logins are throttled (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one
+# user from one address, or from one address for any users, further attempts are
+# refused without checking the password until the cool-off passes or an operator
+# resets them (admin: Axes). A right password from another address still logs in.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(env("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(env("LOGIN_COOLOFF_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "trademonitor.urls"
 ASGI_APPLICATION = "trademonitor.asgi.application"
@@ -190,6 +206,18 @@ LOGIN_URL = "admin:login"
 # Per client address and API view, in each web process (django-ratelimit on the
 # local-memory cache: a limit that survives Redis being away).
 API_RATE_LIMIT = env("API_RATE_LIMIT", "600/m")
+
+# Who may use the SQL panel: off, staff (logged-in staff users) or public (anyone who
+# may see the dashboard). Public only by default on a development machine.
+SQL_PANEL = env("SQL_PANEL", "public" if DEBUG else "staff")
+if SQL_PANEL not in {"off", "staff", "public"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"SQL_PANEL must be off, staff or public, not {SQL_PANEL!r}")
+# Per logged-in user, else per address, on top of API_RATE_LIMIT.
+SQL_PANEL_RATE_LIMIT = env("SQL_PANEL_RATE_LIMIT", "20/m")
+# Every panel query is recorded (admin: SQL panel queries) and kept this many days.
+SQL_PANEL_AUDIT_DAYS = int(env("SQL_PANEL_AUDIT_DAYS", "90"))
 RATELIMIT_VIEW = "trademonitor.access.rate_limited"
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

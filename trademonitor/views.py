@@ -8,14 +8,14 @@ from django.views.decorators.http import require_safe
 
 from clickhouse.connection import reader
 from trademonitor import sqlpanel
-from trademonitor.access import dashboard_view
+from trademonitor.access import dashboard_view, sql_panel_allowed
 
 
 @require_safe
 @ensure_csrf_cookie
 @dashboard_view(api=False)
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE})
+    return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE, "sql_panel": sql_panel_allowed(request)})
 
 
 @require_safe

@@ -364,14 +364,17 @@ async function runSql() {
   const error = $("#sql-error"), result = $("#sql-result");
   error.hidden = true;
   result.replaceChildren();
-  const response = await fetch("/api/sql", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-    body: JSON.stringify({ sql: $("#sql").value }),
-  });
-  const answer = await response.json();
-  if (!response.ok) {
-    error.textContent = answer.error;
+  let answer;
+  try {
+    const response = await fetch("/api/sql", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify({ sql: $("#sql").value }),
+    });
+    answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+    if (!response.ok) throw new Error(answer.error);
+  } catch (failure) {
+    error.textContent = failure.message;  // ClickHouse's reason or ours, in one line
     error.hidden = false;
     return;
   }
@@ -406,7 +409,7 @@ function setUp() {
       render();
     });
   }
-  $("#run-sql").addEventListener("click", runSql);
+  $("#run-sql")?.addEventListener("click", runSql);  // absent when the panel is not open to this viewer
   setInterval(updateSummary, 1000);
   connect();
 }

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test setup services migrate down status clean admin-user screenshots faults-report bench
+.PHONY: demo test lint setup services migrate down status clean admin-user screenshots faults-report bench
 
 demo: setup services migrate admin-user
 	$(PY) manage.py demo
@@ -20,8 +20,13 @@ admin-user: setup
 screenshots: setup services migrate
 	$(PY) manage.py screenshots --out docs
 
-test: setup services migrate
+test: lint services migrate
 	$(PY) -m pytest
+
+# Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # The fault-injection suite alone, then RELIABILITY.md from its results (written even when a scenario fails).
 faults-report: setup services migrate

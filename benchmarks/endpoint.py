@@ -39,7 +39,7 @@ COLUMNS = ["id", "ts", "symbol", "price", "quantity", "partition", "offset"]
 def trade_columns(rows: int, seed: int = 1) -> list[list]:
     rng = random.Random(seed)
     symbols = [f"S{i:04d}" for i in range(3000)]
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     return [
         [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(rows)],
         [start + dt.timedelta(milliseconds=i) for i in range(rows)],

@@ -16,14 +16,14 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
-from benchmarks.pool import database_url, start_pool, stop_pool
 from benchmarks.progress import progress
-from benchmarks.scratch import scratch_database
 from clickhouse import queries
+from harness.pool import database_url, start_pool, stop_pool
+from harness.scratch import scratch_database
+from infra.kafka import client_config, ensure_topic
 from producer.publisher import TradePublisher
 from producer.trades import TradeGenerator
-from trademonitor.kafka import client_config, ensure_topic
-from trademonitor.management.commands.producetrades import trading_universe
+from trademonitor.symbols import trading_universe
 
 logger = logging.getLogger(__name__)
 

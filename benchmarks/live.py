@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import re
 import socket
 import threading
 import time
@@ -32,12 +31,13 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
-from benchmarks.pool import database_url, start_pool, start_web, stop_pool, worker_pids
-from benchmarks.scratch import scratch_database
+import contract
 from benchmarks.stats import percentile
+from harness.pool import database_url, start_pool, start_web, stop_pool, worker_pids
+from harness.scratch import scratch_database
+from infra.kafka import client_config, ensure_topic
 from producer.trades import TradeGenerator
-from trademonitor.kafka import client_config, ensure_topic
-from trademonitor.management.commands.producetrades import trading_universe
+from trademonitor.symbols import trading_universe
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +75,12 @@ class Stream:
         self.done.set()
 
 
-# The server writes a frame's type first (trademonitor/consumers.py), so a frame's kind is
-# known without decoding the whole frame, and a delta's counts from its first bytes.
-SNAPSHOT_PREFIX = '{"type": "snapshot"'
-DELTA_PREFIX = '{"type": "delta"'
-DELTA_COUNTS = re.compile(r'^\{"type": "delta", "trades": (\d+), "newest_ms": (\d+)')
 
 
-async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
-    """One dashboard client until `stop`: `on_delta(frame text, ms received)` for every delta.
+async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event | None = None,
+                  drill_down: str | None = None) -> int:
+    """One dashboard client until `stop`: `on_delta(frame text, ms received)` for every delta;
+    with `drill_down`, it has that symbol's drill-down open, as the page subscribes.
     Reconnects like the page when the server closes (4503: start again from a snapshot) or
     the connection breaks. Returns its reconnections."""
     reconnections = -1
@@ -91,14 +88,19 @@ async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event 
         reconnections += 1
         try:
             async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
+                if drill_down:
+                    await socket_.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": [drill_down]}).decode())
                 while not stop.is_set():
                     try:
                         frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
-                    if frame.startswith(DELTA_PREFIX):
+                    # A frame's kind and a delta's counts come from its first bytes (contract.py):
+                    # decoding 45 KB frames would cost the clients more CPU than daphne.
+                    kind = contract.frame_type(frame)
+                    if kind == contract.DELTA:
                         on_delta(frame, time.time_ns() // 1_000_000)
-                    elif frame.startswith(SNAPSHOT_PREFIX) and ready is not None:
+                    elif kind == contract.SNAPSHOT and ready is not None:
                         ready.set()
         except (websockets.ConnectionClosed, OSError) as exc:
             logger.warning("dashboard client disconnected (%s); reconnecting", exc)
@@ -153,12 +155,15 @@ def _stream_until_idle(stream: Stream, writer) -> None:
     time.sleep(3)
 
 
-async def run_clients(url: str, count: int, on_delta, started, stop) -> int:
+async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs: list[str] | None = None) -> int:
     """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true.
-    Returns how many times the clients reconnected."""
+    The first clients have a drill-down open, one of `drill_downs` each. Returns how many
+    times the clients reconnected."""
     closing = asyncio.Event()
     readies = [asyncio.Event() for _ in range(count)]
-    tasks = [asyncio.create_task(_client(url, on_delta, closing, ready)) for ready in readies]
+    opened = list(drill_downs or [])
+    tasks = [asyncio.create_task(_client(url, on_delta, closing, ready, opened[i] if i < len(opened) else None))
+             for i, ready in enumerate(readies)]
     await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
     started()
     while not stop():
@@ -211,6 +216,41 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
             "delivered_ratio": told.delivered_ratio(stream.sent), "reconnections": told.reconnections}
 
 
+def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, seconds: float) -> dict:
+    """ClickHouse reads for open drill-downs: `clients` dashboards, `open_drilldowns` of them
+    with a drill-down open on one of the `symbols` most traded symbols (round robin), while
+    trades flow at `rate`. Reads are daphne's own count (trademonitor_drilldown_reads_total)."""
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    universe = trading_universe()
+    popular = universe[:symbols]  # the generator trades every symbol alike: any are as busy
+    opened = [popular[i % len(popular)] for i in range(open_drilldowns)]
+    figures: dict = {}
+
+    def listen(url: str, stream: Stream, writer, processes: dict) -> None:
+        metrics_url = url.replace("ws://", "http://").replace("/ws/live", "/metrics")
+        fleet = ClientFleet(url, clients, opened)
+        before, started = _drilldown_reads(metrics_url), time.monotonic()
+        _stream_until_idle(stream, writer)
+        reads, elapsed = _drilldown_reads(metrics_url) - before, time.monotonic() - started
+        told = fleet.stop()
+        figures.update(reads=int(reads), seconds=round(elapsed, 1), reads_per_s=round(reads / elapsed, 1),
+                       reconnections=told.reconnections)
+
+    run_system(stream, listen, with_processes=True)
+    return {"clients": clients, "open_drilldowns": open_drilldowns, "symbols": len(popular), "rate": rate,
+            "sent": stream.sent, **figures}
+
+
+def _drilldown_reads(metrics_url: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("trademonitor_drilldown_reads_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
 @dataclass
 class Told:
     """What a fleet of clients was told: trades counted by all of them together, the age
@@ -233,13 +273,16 @@ class ClientFleet:
 
     PROCESSES = 4
 
-    def __init__(self, url: str, clients: int):
+    def __init__(self, url: str, clients: int, drill_downs: list[str] | None = None):
+        """`drill_downs`: one symbol for each client that has a drill-down open."""
         self.clients = clients
         context = multiprocessing.get_context("fork")
         ready, self._results, self._done = context.Queue(), context.Queue(), context.Event()
         shares = [clients // self.PROCESSES + (i < clients % self.PROCESSES) for i in range(self.PROCESSES)]
-        self._processes = [context.Process(target=_fleet_clients, args=(url, n, ready, self._results, self._done))
-                           for n in shares if n]
+        opened = list(drill_downs or [])
+        self._processes = [context.Process(target=_fleet_clients,
+                                           args=(url, n, ready, self._results, self._done, opened[i::self.PROCESSES]))
+                           for i, n in enumerate(shares) if n]
         for process in self._processes:
             process.start()
         for _ in self._processes:
@@ -259,19 +302,21 @@ class ClientFleet:
         return told
 
 
-def _fleet_clients(url: str, count: int, ready, results, done) -> None:
+def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list[str]) -> None:
     delivered, ages = 0, []
 
     def on_delta(frame: str, at: int) -> None:
         # Counts only, read from the frame's first bytes: decoding every frame whole cost
         # the client processes more CPU than daphne spent writing them.
         nonlocal delivered
-        trades, newest_ms = map(int, DELTA_COUNTS.match(frame).groups())
+        counts = contract.delta_counts(frame)
+        assert counts is not None, frame[:100]
+        trades, newest_ms = counts
         delivered += trades
         if trades:  # an update of sentiment counts only carries no trade time
             ages.append(at - newest_ms)
 
-    reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set))
+    reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
     results.put((delivered, ages, reconnections))
 
 

@@ -14,9 +14,9 @@ import random
 import time
 
 from benchmarks.progress import progress
-from benchmarks.scratch import scratch_database
 from benchmarks.stats import percentile
 from clickhouse import alerts, queries
+from harness.scratch import scratch_database
 from workers.alerts import window_floor
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
         queries.snapshot(reader)  # warm-up
         drilldown = [timed(lambda: queries.trades_page(reader, rng.choice(symbols), limit=50)) for _ in range(samples)]
         snapshots = [timed(lambda: queries.snapshot(reader)) for _ in range(max(20, samples // 4))]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         candle_times = [
             timed(lambda: queries.candles(reader, rng.choice(symbols), now - dt.timedelta(hours=1), now))
             for _ in range(samples)
@@ -77,7 +77,8 @@ def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
         # The alerts job's query: one closed 5-minute window, and a whole day of them (a backlog).
         window = dt.timedelta(minutes=5)
         starts = [window_floor(now - dt.timedelta(minutes=rng.randint(10, 1430)), window) for _ in range(samples // 4)]
-        alert_times = [timed(lambda: alerts.window_leaders(reader, start, start + window, 5)) for start in starts]
+        alert_times = [timed(lambda start=start: alerts.window_leaders(reader, start, start + window, 5))
+                       for start in starts]
         alert_day_ms = timed(lambda: alerts.window_leaders(reader, now - dt.timedelta(days=1), now, 5))
         totals_exact = queries.totals_check(reader) == []
         symbols_seen = len(queries.snapshot(reader).totals)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.writer import INSERT_SETTINGS
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class VolumeAlert:
     volume: Decimal
     trades: int
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, str | int]:
         """Times as ISO 8601 UTC, the volume as a decimal string (money is never a float)."""
         return {
             "window_start": _iso(self.window_start),
@@ -40,7 +41,7 @@ class VolumeAlert:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> VolumeAlert:
+    def from_json(cls, data: dict[str, Any]) -> VolumeAlert:
         return cls(_parse_iso(data["window_start"]), _parse_iso(data["window_end"]), data["symbol"],
                    Decimal(data["volume"]), int(data["trades"]))
 
@@ -61,7 +62,7 @@ def event_time_watermark(client: Client) -> dt.datetime | None:
     than letting them close without its trades.
     """
     # last_key packs the trade's epoch milliseconds in its top bits (migration 0002).
-    latest_ms = client.command(
+    latest_ms: Any = client.command(
         "SELECT min(latest) FROM (SELECT toUInt64(bitShiftRight(max(last_key), 80)) AS latest"
         " FROM symbol_totals GROUP BY kafka_partition)")
     if not latest_ms:
@@ -72,7 +73,7 @@ def event_time_watermark(client: Client) -> dt.datetime | None:
 def first_minute(client: Client) -> dt.datetime | None:
     """The earliest minute with a trade (where alerting starts on an empty ledger)."""
     # toUnixTimestamp: min() of an empty table is the epoch, not NULL.
-    first = client.command("SELECT if(count() = 0, 0, toUnixTimestamp(min(minute))) FROM candles_1m")
+    first: Any = client.command("SELECT if(count() = 0, 0, toUnixTimestamp(min(minute))) FROM candles_1m")
     return dt.datetime.fromtimestamp(int(first), UTC) if int(first) else None
 
 

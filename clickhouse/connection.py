@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import clickhouse_connect
@@ -20,7 +21,7 @@ from django.conf import settings
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def client_settings(url: str, database: str | None = None) -> dict:
+def client_settings(url: str, database: str | None = None) -> dict[str, Any]:
     """clickhouse_connect.get_client() arguments for a URL such as
     http://user:password@host:8123/database?compress=lz4&connect_timeout=5."""
     parsed = urlsplit(url)
@@ -46,15 +47,15 @@ def client_settings(url: str, database: str | None = None) -> dict:
 
 
 def database_name() -> str:
-    return client_settings(settings.CLICKHOUSE_URL)["database"]
+    return str(client_settings(settings.CLICKHOUSE_URL)["database"])
 
 
-def writer(**overrides) -> Client:
+def writer(**overrides: Any) -> Client:
     """A read-write client (workers, migrations)."""
     return clickhouse_connect.get_client(**{**client_settings(settings.CLICKHOUSE_URL), **overrides})
 
 
-def reader(**overrides) -> Client:
+def reader(**overrides: Any) -> Client:
     """A client of the read-only user (the web app)."""
     return clickhouse_connect.get_client(**{**client_settings(settings.CLICKHOUSE_READONLY_URL), **overrides})
 

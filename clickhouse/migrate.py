@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ class Migrator:
         rows = self.client.query(
             f"SELECT version, argMax(checksum, applied_at) FROM {self._ledger} GROUP BY version"
         ).result_rows
-        return dict(rows)
+        return {str(version): str(checksum) for version, checksum in rows}
 
     def plan(self) -> list[Migration]:
         """The migrations still to apply; refuses if an applied file has changed or gone."""
@@ -123,7 +124,7 @@ class Migrator:
                 )
         return [migration for migration in self.migrations if migration.version not in applied]
 
-    def apply(self, on_applied=lambda migration: None) -> list[Migration]:
+    def apply(self, on_applied: Callable[[Migration], object] = lambda migration: None) -> list[Migration]:
         on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
         # On a cluster the ledger lives on the node chmigrate talks to; every
         # statement is idempotent, so another node applying them again is harmless.

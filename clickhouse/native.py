@@ -1,8 +1,8 @@
 """ClickHouse's Native format for the trades insert, encoded column by column.
 
-clickhouse-connect serialises Python values one at a time (a UUID 1.7 µs, a
-Decimal 2.5 µs: measured 5.8 µs a trade in all), which made serialisation the
-largest cost of a worker. The trades insert has one fixed shape whose columns
+clickhouse-connect serialises Python values one at a time, which made serialisation
+the largest cost of a worker (BENCHMARKS.md, "Measurements behind design choices").
+The trades insert has one fixed shape whose columns
 arrive here already as plain integers and strings, so each column is encoded in
 one pass, mostly by `array` in C. The block is sent with clickhouse-connect's
 `raw_insert`; ClickHouse converts the wire types to the table's (String to
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
@@ -46,8 +47,8 @@ def _fixed(typecode: str, values: Sequence[int]) -> bytes:
 def uuid_column(values: Sequence[str]) -> bytes:
     """UUIDs as ClickHouse stores them: the high 64 bits, then the low, each little-endian.
 
-    All values are decoded by one `bytes.fromhex` (0.14 µs a value, against 0.73 one by
-    one). So that no malformed value can shift the others, each must be 36 characters
+    All values are decoded by one `bytes.fromhex`, several times faster than one by one.
+    So that no malformed value can shift the others, each must be 36 characters
     with its four dashes in place; fromhex refuses what is not hexadecimal, and the
     length check any whitespace it skipped."""
     joined = "".join(values)
@@ -68,7 +69,7 @@ def string_column(values: Sequence[str]) -> bytes:
     return b"".join([encoded[value] for value in values])
 
 
-ENCODERS = {
+ENCODERS: dict[str, Callable[[Sequence[Any]], bytes]] = {
     "UUID": uuid_column,
     "String": string_column,
     "Int64": lambda values: _fixed("q", values),
@@ -78,7 +79,7 @@ ENCODERS = {
 }
 
 
-def block(columns: Sequence[tuple[str, str, Sequence]]) -> bytes:
+def block(columns: Sequence[tuple[str, str, Sequence[Any]]]) -> bytes:
     """One Native block of (name, wire type, values) columns. The wire type is one of
     ENCODERS' keys, or `DateTime64(3, 'UTC')` / `Decimal(P, S)` carried as Int64."""
     rows = len(columns[0][2])

@@ -20,13 +20,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
-from django.core import signing
 
 MAX_PAGE_SIZE = 500
-_CURSOR_SALT = "clickhouse.queries.trades_page"
 
 
 @dataclass(frozen=True)
@@ -57,15 +56,19 @@ class Trade:
     quantity: int
 
     @property
-    def value(self) -> Decimal:
-        return self.price * self.quantity
+    def key(self) -> TradeKey:
+        """The trade's place in the drill-down's order: (epoch ms, id)."""
+        return int(self.ts.timestamp() * 1000), self.id
+
+
+TradeKey = tuple[int, UUID]
 
 
 @dataclass(frozen=True)
 class TradesPage:
     trades: list[Trade]
     # Pass as `before` to get the next (older) page; None on the last page.
-    next_cursor: str | None
+    next_key: TradeKey | None
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def snapshot(client: Client) -> Snapshot:
             watermarks[partition] = max_offset
         else:
             key = decode_order_key(last_key)
-            at = dt.datetime.fromtimestamp(key[0] / 1000, dt.timezone.utc)
+            at = dt.datetime.fromtimestamp(key[0] / 1000, dt.UTC)
             totals[symbol] = SymbolTotals(symbol, trades, shares, volume, last_price, at, key)
     return Snapshot(totals, watermarks)
 
@@ -133,10 +136,18 @@ def decode_order_key(key: int) -> tuple[int, int, int]:
     return key >> 80, (key >> 64) & 0xFFFF, key & 0xFFFF_FFFF_FFFF_FFFF
 
 
+INGESTED_OFFSETS_SQL = "SELECT kafka_partition, max(max_offset) FROM symbol_totals GROUP BY kafka_partition"
+SENTIMENT_OFFSETS_SQL = "SELECT kafka_partition, max(max_offset) FROM symbol_sentiment GROUP BY kafka_partition"
+
+
 def ingested_offsets(client: Client) -> dict[int, int]:
     """Kafka partition -> highest offset stored in `trades` (where ingestion resumes)."""
-    rows = client.query("SELECT kafka_partition, max(max_offset) FROM symbol_totals GROUP BY kafka_partition")
-    return dict(rows.result_rows)
+    return {int(partition): int(offset) for partition, offset in client.query(INGESTED_OFFSETS_SQL).result_rows}
+
+
+def sentiment_offsets(client: Client) -> dict[int, int]:
+    """Kafka partition -> highest offset the sentiment job stored (where it resumes)."""
+    return {int(partition): int(offset) for partition, offset in client.query(SENTIMENT_OFFSETS_SQL).result_rows}
 
 
 TRADES_PAGE_SQL = """
@@ -149,40 +160,26 @@ TRADES_PAGE_SQL = """
 """
 
 
-def trades_page(client: Client, symbol: str, before: str | None = None, limit: int = 50) -> TradesPage:
-    """One page of `symbol`'s trades, most recent first (keyset pagination on (ts, id)).
-
-    Raises ValueError for a limit out of range or a cursor that was not issued here.
-    """
+def trades_page(client: Client, symbol: str, before: TradeKey | None = None, limit: int = 50) -> TradesPage:
+    """One page of `symbol`'s trades, most recent first (keyset pagination on (ts, id)):
+    those before the key `before`, or the newest. Raises ValueError for a limit out of range."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-    before_ts, before_id = _decode_cursor(before) if before else (_END_OF_TIME, _LAST_UUID)
+    if before is None:
+        before_ts, before_id = _END_OF_TIME, _LAST_UUID
+    else:
+        before_ts, before_id = dt.datetime.fromtimestamp(before[0] / 1000, dt.UTC), before[1]
     rows = client.query(
         TRADES_PAGE_SQL,
         parameters={"symbol": symbol, "before_ts": before_ts, "before_id": before_id, "limit": limit},
     ).result_rows
     trades = [Trade(*row) for row in rows]
-    next_cursor = _encode_cursor(trades[-1]) if len(trades) == limit else None
-    return TradesPage(trades, next_cursor)
+    return TradesPage(trades, trades[-1].key if len(trades) == limit else None)
 
 
 # Sorts after every real trade: the start of the first page.
-_END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.timezone.utc)
+_END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
 _LAST_UUID = UUID(int=(1 << 128) - 1)
-
-
-def _encode_cursor(trade: Trade) -> str:
-    # Signed so a client cannot forge positions; opaque so it can change later.
-    epoch_ms = int(trade.ts.timestamp() * 1000)
-    return signing.dumps([epoch_ms, str(trade.id)], salt=_CURSOR_SALT, compress=False)
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
-    try:
-        epoch_ms, trade_id = signing.loads(cursor, salt=_CURSOR_SALT)
-        return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc), UUID(trade_id)
-    except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
 
 
 CANDLES_SQL = """
@@ -226,7 +223,7 @@ TOTALS_CHECK_SQL = f"""
 """
 
 
-def totals_check(client: Client) -> list[dict]:
+def totals_check(client: Client) -> list[dict[str, Any]]:
     """Symbols whose kept totals differ from totals recomputed from `trades`
     (an empty list means the two agree exactly)."""
     differences = []

@@ -1,4 +1,4 @@
-"""Writing trades: the one insert the workers (and benchmarks) make.
+"""The workers' inserts: trades (ingest) and their classification (sentiment).
 
 An insert is one block, and a retry must reproduce it exactly with the same
 `insert_deduplication_token`: then `trades` and every table its materialized
@@ -10,6 +10,7 @@ here explicitly (chdb defaults to async_insert=1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -32,17 +33,31 @@ INSERT_SETTINGS = {
 }
 
 
-def insert_trades(client: Client, columns: Sequence[Sequence], deduplication_token: str) -> None:
+def insert_trades(client: Client, columns: Sequence[Sequence[Any]], deduplication_token: str) -> None:
     """Insert trades as one deduplicated block.
 
     `columns` are in TRADE_COLUMNS order as they come off the wire: id strings,
     epoch milliseconds, symbols, price in integer cents, quantities, partitions, offsets.
     """
-    data = native.block(list(zip(TRADE_COLUMNS, TRADE_WIRE_TYPES, columns)))
+    data = native.block(list(zip(TRADE_COLUMNS, TRADE_WIRE_TYPES, columns, strict=True)))
     client.raw_insert(
         "trades",
         TRADE_COLUMNS,
         insert_block=data,
         fmt="Native",
+        settings={**INSERT_SETTINGS, "insert_deduplication_token": deduplication_token},
+    )
+
+
+SENTIMENT_COLUMNS = ("id", "ts", "symbol", "quantity", "sentiment", "kafka_partition", "kafka_offset")
+SENTIMENT_WIRE_TYPES = ("UUID", "DateTime64(3, 'UTC')", "String", "UInt32", "String", "UInt16", "UInt64")
+
+
+def insert_sentiment(client: Client, columns: Sequence[Sequence[Any]], deduplication_token: str) -> None:
+    """Insert classified trades as one deduplicated block; `columns` in SENTIMENT_COLUMNS
+    order, sentiment as 'WHALE' or 'MINNOW'."""
+    data = native.block(list(zip(SENTIMENT_COLUMNS, SENTIMENT_WIRE_TYPES, columns, strict=True)))
+    client.raw_insert(
+        "trade_sentiment", SENTIMENT_COLUMNS, insert_block=data, fmt="Native",
         settings={**INSERT_SETTINGS, "insert_deduplication_token": deduplication_token},
     )

@@ -268,7 +268,7 @@ class Kafka(Service):
         return bool(metadata.brokers)
 
     def after_start(self) -> None:
-        from trademonitor.kafka import ensure_topic
+        from infra.kafka import ensure_topic
 
         for topic, partitions in self.topics:
             ensure_topic(topic, partitions, self.bootstrap_servers)

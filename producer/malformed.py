@@ -64,7 +64,8 @@ def json_array(trade, rng):
 @_kind("missing_field")
 def missing_price(trade, rng):
     trade_id, ts, symbol, price, quantity = trade
-    return trade_id.encode(), f'{{"id": "{trade_id}", "timestamp": {ts}, "symbol": "{symbol}", "quantity": {quantity}}}'.encode()
+    document = f'{{"id": "{trade_id}", "timestamp": {ts}, "symbol": "{symbol}", "quantity": {quantity}}}'
+    return trade_id.encode(), document.encode()
 
 
 @_kind("unexpected_field")
@@ -98,7 +99,7 @@ def non_uuid_id(trade, rng):
 
 @_kind("key_mismatch")
 def key_is_another_id(trade, rng):
-    other = "%08x-0000-4000-8000-%012x" % (rng.getrandbits(32), rng.getrandbits(48))
+    other = f"{rng.getrandbits(32):08x}-0000-4000-8000-{rng.getrandbits(48):012x}"
     return other.encode(), _json(*trade)
 
 

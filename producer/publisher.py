@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException, Producer
 
+from infra.kafka import MESSAGE_MAX_BYTES, client_config
 from producer import malformed
 from producer.trades import TradeGenerator, now_ms
-from trademonitor.kafka import MESSAGE_MAX_BYTES, client_config
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class TradePublisher:
         return max(0, min(remaining, int(elapsed * self.rate) + 1 - produced))
 
     def _messages(self, size: int, produced: int) -> list[tuple[str | bytes | None, bytes]]:
-        messages = self.generator.batch(size, now_ms())
+        messages: list[tuple[str | bytes | None, bytes]] = list(self.generator.batch(size, now_ms()))
         for number in _logged_numbers(produced + 1, produced + size):
             logger.info("trade %d: %s", number, messages[number - produced - 1][1].decode())
         if self.bad_ratio:
@@ -114,7 +114,7 @@ class TradePublisher:
                     messages[position] = self._malformed(messages[position])
         return messages
 
-    def _malformed(self, message: tuple[str, bytes]) -> tuple[bytes | None, bytes]:
+    def _malformed(self, message: tuple[str | bytes | None, bytes]) -> tuple[bytes | None, bytes]:
         good = json.loads(message[1])
         trade = (good["id"], good["timestamp"], good["symbol"], good["price"], good["quantity"])
         bad = malformed.make(self._rng.choice(sorted(malformed.KINDS)), trade, self._rng)

@@ -54,6 +54,10 @@ def _delivery(figures: dict, age_p99_ms: float) -> tuple[str, str, bool]:
             figures["delivered_ratio"] >= 1)
 
 
+# Measurements behind design choices, kept by hand: the code's comments point to them.
+DESIGN_NOTES = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "design.md"
+
+
 def _load(directory: Path, name: str) -> dict | None:
     path = directory / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -130,6 +134,7 @@ def render(directory: Path) -> str:
         *rows,
         "",
         *(f"![{title}]({path})\n" for title, path in plots),
+        *([DESIGN_NOTES.read_text()] if DESIGN_NOTES.exists() else []),
     ])
 
 
@@ -170,8 +175,8 @@ def _ingest_plot(directory: Path) -> tuple[str, str] | None:
 
 
 def _latency_plot(directory: Path) -> tuple[str, str] | None:
-    points = [(rate, _load(directory, f"latency-{rate}")) for rate in (300, 2000, 5000, 20000)]
-    points = [(rate, figures) for rate, figures in points if figures]
+    loaded = [(rate, _load(directory, f"latency-{rate}")) for rate in (300, 2000, 5000, 20000)]
+    points = [(rate, figures) for rate, figures in loaded if figures]
     if not points:
         return None
     pyplot = _pyplot()

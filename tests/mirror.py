@@ -28,7 +28,7 @@ class DashboardMirror:
                 async with websockets.connect(self.url, origin=self.origin, max_size=None, open_timeout=10) as socket:
                     backoff = 0.5
                     await self._listen(socket)
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 pass
             if not self._stop.is_set():
                 await asyncio.sleep(backoff)
@@ -38,7 +38,7 @@ class DashboardMirror:
         while not self._stop.is_set():
             try:
                 frame = await asyncio.wait_for(socket.recv(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             self.apply(orjson.loads(frame))
 

@@ -14,15 +14,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import clickhouse_connect
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from django.conf import settings
 
-from benchmarks.pool import database_url, start_pool, start_web, worker_pids
 from clickhouse import queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
+from harness.pool import database_url, start_pool, start_web, worker_pids
+from infra.kafka import MESSAGE_MAX_BYTES, client_config, ensure_topic
 from producer.trades import TradeGenerator, now_ms
-from trademonitor.kafka import MESSAGE_MAX_BYTES, client_config, ensure_topic
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -166,6 +166,26 @@ class Pipeline:
         finally:
             consumer.close()
         return {tp.partition: tp.offset for tp in offsets}
+
+    def all_dead_letters(self) -> list:
+        """Every message on the dead-letter topic now, read to each partition's end."""
+        dlq = f"{self.topic}.dlq"
+        consumer = Consumer(client_config(**{"group.id": uuid.uuid4().hex, "enable.partition.eof": True}))
+        try:
+            partitions = [TopicPartition(dlq, p, 0) for p in consumer.list_topics(dlq, timeout=10).topics[dlq].partitions]
+            consumer.assign(partitions)
+            letters, ended = [], set()
+            deadline = time.monotonic() + 60
+            while len(ended) < len(partitions) and time.monotonic() < deadline:
+                for message in consumer.consume(500, timeout=1):
+                    if message.error() is None:
+                        letters.append(message)
+                    elif message.error().code() == KafkaError._PARTITION_EOF:
+                        ended.add(message.partition())
+            assert len(ended) == len(partitions), "the dead-letter topic was not read to its end"
+            return letters
+        finally:
+            consumer.close()
 
     def dead_letters(self, expected: int, timeout: float = 30.0) -> list:
         consumer = Consumer(client_config(**{"group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}))

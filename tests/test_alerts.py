@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 from websockets.sync.client import connect
 
+from infra.kafka import client_config, ensure_topic
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
-from trademonitor.kafka import client_config, ensure_topic
 from workers.alerts import window_floor
 from workers.jobs import consumer_group
 
@@ -31,8 +31,8 @@ PARTITIONS = 3
 
 
 def test_window_floor_aligns_to_the_clock():
-    moment = dt.datetime(2026, 11, 26, 10, 7, 59, 999000, tzinfo=dt.timezone.utc)
-    assert window_floor(moment, WINDOW) == dt.datetime(2026, 11, 26, 10, 5, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 26, 10, 7, 59, 999000, tzinfo=dt.UTC)
+    assert window_floor(moment, WINDOW) == dt.datetime(2026, 11, 26, 10, 5, tzinfo=dt.UTC)
     assert window_floor(moment.replace(minute=10, second=0, microsecond=0), WINDOW).minute == 10
 
 
@@ -46,7 +46,7 @@ class CraftedStream:
         self.pipeline = pipeline
         self.symbols = symbols
         # Recent enough for the workers' timestamp check, and on the clock's 5-minute grid.
-        self.base = window_floor(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1), WINDOW)
+        self.base = window_floor(dt.datetime.now(dt.UTC) - dt.timedelta(days=1), WINDOW)
         self.expected: dict[int, tuple[str, Decimal, int]] = {}
         self._next_partition = 0
 
@@ -214,4 +214,4 @@ def _alerts_received(socket, expected: int, timeout: float = 60.0) -> list[dict]
 
 
 def _sqlite_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

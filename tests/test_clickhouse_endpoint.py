@@ -29,7 +29,7 @@ def create_trades(ch, table: str = "trades") -> None:
 
 
 def sample_trades(count: int, symbol: str = "ENTG") -> list[list]:
-    start = dt.datetime(2026, 3, 11, 13, 41, 55, 727000, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 3, 11, 13, 41, 55, 727000, tzinfo=dt.UTC)
     return [
         [uuid.uuid4(), start + dt.timedelta(milliseconds=i), symbol, Decimal(2501 + i) / 100, 99 + i, i % 3, i]
         for i in range(count)
@@ -51,7 +51,7 @@ def test_every_column_type_round_trips(ch):
 def test_column_oriented_insert_and_parameterized_query(ch):
     create_trades(ch)
     rows = sample_trades(1000)
-    columns = [list(column) for column in zip(*rows)]
+    columns = [list(column) for column in zip(*rows, strict=False)]
     ch.insert("trades", columns, column_names=TRADE_COLUMNS, column_oriented=True)
 
     found = ch.query(

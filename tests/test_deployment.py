@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +14,8 @@ import yaml
 from clickhouse import cluster
 from clickhouse.migrate import Migrator, discover
 from tests.conftest import PROJECT_DIR
+from tests.deployment import K8S, containers, render
 
-K8S = PROJECT_DIR / "k8s"
 KUBERNETES_VERSION = "1.33.0"
 DEV_ONLY_VARIABLES = {"DEVSERVICES_DIR"}  # where the embedded dev services live; unused in containers
 SECRET_VARIABLES = {"DJANGO_SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_URL", "CLICKHOUSE_READONLY_URL", "CLICKHOUSE_PANEL_URL"}
@@ -74,42 +73,6 @@ def test_start_order_follows_health():
 
 
 # -- kubernetes ------------------------------------------------------------------------------
-def render(overlay: Path) -> list[dict]:
-    """What `kustomize build` gives for the features the manifests use: resources,
-    namespace, common labels, configMapGenerator (without name hashes), images."""
-    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
-    documents: list[dict] = []
-    for resource in kustomization.get("resources", []):
-        path = (overlay / resource).resolve()
-        if path.is_dir():
-            documents.extend(render(path))
-        else:
-            documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-    for generator in kustomization.get("configMapGenerator", []):
-        data = dict(literal.split("=", 1) for literal in generator.get("literals", []))
-        for entry in generator.get("files", []):
-            key, _, name = entry.partition("=")
-            data[key] = (overlay / name).read_text()
-        documents.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
-                          "data": data})
-    for document in documents:
-        if "namespace" in kustomization:
-            document["metadata"].setdefault("namespace", kustomization["namespace"])
-        for label in kustomization.get("labels", []):
-            document["metadata"].setdefault("labels", {}).update(label["pairs"])
-        for image in kustomization.get("images", []):
-            for container in _containers(document):
-                if container["image"] == image["name"]:
-                    container["image"] = f"{image['newName']}:{image['newTag']}"
-    return documents
-
-
-def _containers(document: dict) -> list[dict]:
-    spec = document.get("spec", {})
-    template = spec.get("jobTemplate", {}).get("spec", spec).get("template", {})
-    return template.get("spec", {}).get("containers", [])
-
-
 @pytest.mark.parametrize("overlay", ["keda", "hpa"])
 def test_every_manifest_validates_against_the_kubernetes_schema(overlay):
     import kubernetes_validate
@@ -136,7 +99,7 @@ def test_keda_scaled_object_targets_the_workers_on_consumer_lag():
 
 def test_app_containers_have_probes_resources_and_no_literal_secrets():
     for document in render(K8S / "overlays" / "hpa"):
-        for container in _containers(document):
+        for container in containers(document):
             assert "resources" in container and {"requests", "limits"} <= set(container["resources"])
             if document["kind"] in ("Deployment", "StatefulSet"):
                 assert "livenessProbe" in container, document["metadata"]["name"]

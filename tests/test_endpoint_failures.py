@@ -16,6 +16,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from django.conf import settings
 
 from clickhouse.connection import client_settings
+from clickhouse.writer import INSERT_SETTINGS
 
 pytestmark = pytest.mark.services
 
@@ -31,14 +32,6 @@ TABLES = (
     "SETTINGS non_replicated_deduplication_window = 100",
     VIEW.format(where=""),
 )
-# What the writer asks for (clickhouse/writer.py): synchronous, one block, views deduplicated too.
-INSERT_SETTINGS = {
-    "async_insert": 0,
-    "deduplicate_blocks_in_dependent_materialized_views": 1,
-    "max_insert_block_size": 10_000_000,
-    "min_insert_block_size_rows": 0,
-    "min_insert_block_size_bytes": 0,
-}
 
 
 @dataclass(frozen=True)

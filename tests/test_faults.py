@@ -27,11 +27,11 @@ from confluent_kafka import Consumer
 
 from clickhouse import queries
 from devservices.services import Kafka, Redis, configured_services
+from infra.kafka import client_config
 from producer import malformed
 from tests.conftest import BUNDLED_SYMBOLS, PROJECT_DIR, free_port
 from tests.mirror import Mirrors
 from tests.pipeline import Pipeline
-from trademonitor.kafka import client_config
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.faults]
 logger = logging.getLogger(__name__)

@@ -3,25 +3,27 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
 
 import pytest
 
+from producer import malformed
+from producer.trades import now_ms
 from tests.conftest import BUNDLED_SYMBOLS, PROJECT_DIR
 from tests.pipeline import Pipeline
+from workers.jobs import ConsumerJob
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-class ToyJob:
+class ToyJob(ConsumerJob):
     """Remembers the key of every message it consumes, exactly once."""
 
     name = "toy"
-
-    def __init__(self, topic: str):
-        self.topics = [topic]
+    delta_group = "toy.deltas"
 
     def parse(self, message, now_ms: int) -> tuple:
         return (message.key() or b"").decode("utf-8", "replace"), message.partition(), message.offset()
@@ -66,6 +68,31 @@ def test_a_job_from_an_import_path_runs_beside_ingest_with_its_own_group(pipelin
     pipeline.assert_exact()
     toy_group = pipeline.committed_by(f"{pipeline.group}.toy")
     assert sum(toy_group.values()) == 20_000 == sum(pipeline.committed().values())
+
+
+def test_a_malformed_message_is_dead_lettered_once_whatever_jobs_read_it(pipeline):
+    """Ingest and sentiment both read the topic and both reject its bad messages; only
+    ingest dead-letters them, so the dead-letter topic holds each exactly once."""
+    rng = random.Random(31)
+    trade = ("5a3e4f0e-1111-4222-8333-0000000000aa", now_ms(), BUNDLED_SYMBOLS[0], 2501, 99)
+    bad = [malformed.make(kind, trade, rng) for kind in sorted(malformed.KINDS)]
+    pipeline.produce(2_000, BUNDLED_SYMBOLS[:100], seed=23, extra=[(b.key, b.value) for b in bad])
+    total = 2_000 + len(bad)
+
+    pool = pipeline.start_pool(1, "--job", "ingest", "--job", "sentiment")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        sum(pipeline.committed().values()) == total
+        and sum(pipeline.committed_by(f"{pipeline.group}.sentiment").values()) == total
+    ):
+        time.sleep(0.5)
+    assert pipeline.stop(pool) == 0
+
+    # Both groups committed every message, so every dead letter was acknowledged before that.
+    letters = pipeline.all_dead_letters()
+    sources = [(int(dict(m.headers())["source_partition"]), int(dict(m.headers())["source_offset"])) for m in letters]
+    assert len(letters) == len(set(sources)) == len(bad) == len(malformed.KINDS)
+    assert {dict(m.headers())["job"].decode() for m in letters} == {"ingest"}
 
 
 def test_jobs_list_shows_the_registered_jobs(services):

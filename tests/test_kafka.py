@@ -7,7 +7,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from trademonitor.kafka import client_config, ensure_topic
+from infra.kafka import client_config, ensure_topic
 
 pytestmark = pytest.mark.services
 

@@ -1,9 +1,10 @@
 """The dashboard's pure live-state logic: telling a lost delta from a repeat."""
 
+import contract
 from trademonitor.live import GAP, NEW, REPEAT, Continuity
 
 
-def delta(kind: str = "trades.delta", **consumed: tuple[int, int]) -> dict:
+def delta(kind: str = contract.TRADES_DELTA, **consumed: tuple[int, int]) -> dict:
     return {"type": kind, "consumed": {partition.lstrip("p"): list(span) for partition, span in consumed.items()}}
 
 
@@ -27,9 +28,9 @@ def test_repeats_and_overlaps():
 def test_kinds_and_partitions_are_tracked_apart():
     continuity = Continuity()
     continuity.check(delta(p0=(0, 9)))
-    assert continuity.check(delta("sentiment.delta", p0=(500, 509))) == NEW  # its own first delta
+    assert continuity.check(delta(contract.SENTIMENT_DELTA, p0=(500, 509))) == NEW  # its own first delta
     assert continuity.check(delta(p1=(700, 709))) == NEW                     # a partition seen for the first time
-    assert continuity.check(delta("sentiment.delta", p0=(520, 530))) == GAP
+    assert continuity.check(delta(contract.SENTIMENT_DELTA, p0=(520, 530))) == GAP
 
 
 def test_reset_forgets_everything():

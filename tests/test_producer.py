@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka import Consumer
 from django.core.management import call_command
 
+from infra.kafka import client_config, ensure_topic
 from producer import malformed
 from producer.trades import TradeGenerator
-from trademonitor.kafka import client_config, ensure_topic
 from trademonitor.models import Symbol
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
@@ -163,6 +163,6 @@ def test_generator_walks_prices_and_skews_quantities():
     aaa = [t["price"] for t in trades if t["symbol"] == "AAA"]
 
     assert quantities[len(quantities) // 2] < 50 and quantities[-1] > 5000  # many small, a few whales
-    moves = [b - a for a, b in zip(aaa, aaa[1:])]
+    moves = [b - a for a, b in zip(aaa, aaa[1:], strict=False)]
     assert sum(m > 0 for m in moves) > len(moves) / 3 and sum(m < 0 for m in moves) > len(moves) / 3
     assert max(aaa) <= 4 * aaa[0] * 1.01 and min(aaa) >= 1

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 
+import contract
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.services
@@ -69,7 +70,7 @@ def test_a_workers_deltas_arrive_in_the_order_it_published_them(services):
     publisher = DeltaPublisher(group)
     for round_ in range(rounds):
         for n in range(round_ * burst, (round_ + 1) * burst):
-            publisher.publish({"type": "trades.delta", "n": n})
+            publisher.publish({"type": contract.TRADES_DELTA, "n": n})  # type: ignore[typeddict-unknown-key]
         time.sleep(0.05)
     publisher.close(timeout=30)
     listener.join(60)

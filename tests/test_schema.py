@@ -22,7 +22,7 @@ from clickhouse.writer import insert_trades
 
 pytestmark = pytest.mark.services
 
-EPOCH = dt.datetime(2026, 3, 11, 13, 0, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2026, 3, 11, 13, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -42,12 +42,12 @@ def make_trade(symbol: str, ms: int, cents: int, quantity: int, partition: int, 
 
 def insert(writer, trades: list[tuple], token: str | None = None) -> None:
     wire = [(str(i), int(ts.timestamp() * 1000), s, int(price * 100), q, p, o) for i, ts, s, price, q, p, o in trades]
-    insert_trades(writer, [list(column) for column in zip(*wire)], token or str(uuid.uuid4()))
+    insert_trades(writer, [list(column) for column in zip(*wire, strict=False)], token or str(uuid.uuid4()))
 
 
 def expected_totals(trades: list[tuple]) -> dict:
     totals: dict[str, dict] = {}
-    for trade_id, ts, symbol, price, quantity, partition, offset in trades:
+    for _trade_id, ts, symbol, price, quantity, partition, offset in trades:
         entry = totals.setdefault(symbol, {"trades": 0, "shares": 0, "volume": Decimal(0), "last": None})
         entry["trades"] += 1
         entry["shares"] += quantity
@@ -115,7 +115,7 @@ def test_totals_and_candles_equal_python_arithmetic(schema, fields, cuts):
         trades.append(make_trade(symbol, ms, cents, quantity, partition, next_offset[partition]))
         next_offset[partition] += 1
     bounds = sorted({0, len(trades), *(c for c in cuts if c < len(trades))})
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in zip(bounds, bounds[1:], strict=False):
         insert(writer, trades[start:end])
 
     assert_aggregates_match(reader, trades)
@@ -148,9 +148,9 @@ def test_keyset_pages_return_every_trade_once_in_order_despite_ties(schema):
     while True:
         page = queries.trades_page(reader, "TIES", before=cursor, limit=10)
         seen.extend(page.trades)
-        if page.next_cursor is None:
+        if page.next_key is None:
             break
-        cursor = page.next_cursor
+        cursor = page.next_key
 
     assert sorted(t.id for t in seen) == sorted(t[0] for t in trades)
     assert len(seen) == len({t.id for t in seen}) == 137

@@ -6,11 +6,8 @@ and no secret is in the repository."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import subprocess
-import sys
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -18,28 +15,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from tests.conftest import PROJECT_DIR
-from tests.test_deployment import K8S, render
-
-PRODUCTION_SECRETS = {
-    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-    "DATABASE_URL": "postgres://tm:not-a-real-password@postgres:5432/trademonitor",
-    "CLICKHOUSE_URL": "http://writer:not-a-real-password@clickhouse:8123/trademonitor",
-    "CLICKHOUSE_READONLY_URL": "http://reader:not-a-real-password@clickhouse:8123/trademonitor",
-    "CLICKHOUSE_PANEL_URL": "http://panel:not-a-real-password@clickhouse:8123/trademonitor",
-}
-
-
-def kubernetes_environment() -> dict[str, str]:
-    """The web pod's environment: the rendered ConfigMap plus (made-up) secrets."""
-    documents = render(K8S / "overlays" / "hpa")
-    [config] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trademonitor-config"]
-    return {**config["data"], **PRODUCTION_SECRETS}
-
-
-def manage(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "CLICKHOUSE_"))}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env={**clean, **environment},
-                          capture_output=True, text=True, timeout=120)
+from tests.deployment import kubernetes_environment, manage
 
 
 def test_check_deploy_is_clean_with_the_production_settings():

@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.conftest import PROJECT_DIR
+from tests.deployment import kubernetes_environment, manage
 
 USERS_XML = PROJECT_DIR / "deploy" / "clickhouse" / "users.xml"
 TIME_LIMIT = 5  # the panel profile's max_execution_time
@@ -56,7 +57,7 @@ HOSTILE = [
     ("system table in a view", "SELECT * FROM view(SELECT * FROM system.processes)", "SELECT ON system.processes"),
     ("INFORMATION_SCHEMA", "SELECT * FROM INFORMATION_SCHEMA.TABLES", "SELECT ON INFORMATION_SCHEMA.TABLES"),
     ("another database", "SELECT * FROM default.anything", "SELECT ON default.anything"),
-    ("SETTINGS max_execution_time", f"SELECT count() FROM numbers(100000000000) SETTINGS max_execution_time = 30",
+    ("SETTINGS max_execution_time", "SELECT count() FROM numbers(100000000000) SETTINGS max_execution_time = 30",
      "Cannot modify 'max_execution_time' setting in readonly mode"),
     ("SETTINGS max_result_rows", "SELECT number FROM numbers(10) SETTINGS max_result_rows = 1000000",
      "Cannot modify 'max_result_rows' setting in readonly mode"),
@@ -170,8 +171,6 @@ def test_the_panel_is_shown_and_answers_only_where_the_policy_allows(settings, d
 
 
 def test_the_default_policy_is_public_only_in_development():
-    from tests.test_security import kubernetes_environment, manage
-
     unset = {name: value for name, value in kubernetes_environment().items() if name != "SQL_PANEL"}
     production = manage("shell", "-c", "from django.conf import settings; print(settings.SQL_PANEL)",
                         environment=unset)

@@ -14,7 +14,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trademonitor.consumers import BAD_REQUEST, MAX_FRAME
+from contract import BAD_REQUEST
+from trademonitor.consumers import MAX_FRAME
 from trademonitor.models import Symbol
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

@@ -15,16 +15,17 @@ import pytest
 from channels.layers import get_channel_layer
 from confluent_kafka import Consumer, TopicPartition
 
+import contract
+from infra.kafka import client_config
 from producer import malformed
 from producer.trades import now_ms
-from trademonitor.kafka import client_config
+from tests.conftest import BUNDLED_SYMBOLS
+from tests.pipeline import Pipeline
 from trademonitor.live import GAP, Continuity
 from workers.batch import Batch
 from workers.deadletters import MAX_VALUE_BYTES
 from workers.ingest import IngestJob
 from workers.validation import TradeRules
-from tests.pipeline import Pipeline
-from tests.conftest import BUNDLED_SYMBOLS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -88,7 +89,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_exact(pipeline):
     bad = []
     for kind in sorted(malformed.KINDS):
         for _ in range(3):
-            trade = ("5a3e4f0e-1111-4222-8333-%012x" % rng.getrandbits(48), int(time.time() * 1000), SYMBOLS[0],
+            trade = (f"5a3e4f0e-1111-4222-8333-{rng.getrandbits(48):012x}", int(time.time() * 1000), SYMBOLS[0],
                      2501, 99)
             bad.append(malformed.make(kind, trade, rng))
     pipeline.produce(20_000, SYMBOLS, seed=4, extra=[(b.key, b.value) for b in bad])
@@ -159,7 +160,7 @@ def test_a_third_worker_joining_midway_stays_exact(pipeline):
 
 
 @contextlib.contextmanager
-def deltas_received(group: str = "trades.deltas"):
+def deltas_received(group: str = contract.TRADES_GROUP):
     """The messages published to a Channels group while the block runs (a list, filled
     by a listener thread; complete once the block has ended)."""
     received: list[dict] = []
@@ -174,7 +175,7 @@ def deltas_received(group: str = "trades.deltas"):
         while not done.is_set():
             try:
                 message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             received.append(message)
         await layer.group_discard(group, channel)
@@ -197,7 +198,7 @@ def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
         assert pipeline.wait_for(30_000) == 30_000
     assert pipeline.stop(pool) == 0
 
-    ours = [m for m in received if m["type"] == "trades.delta"
+    ours = [m for m in received if m["type"] == contract.TRADES_DELTA
             and all(int(p) in (0, 1, 2) for p in m["offsets"]) and _covers(m, pipeline)]
     totals: dict[str, list[int]] = {}
     for message in ours:
@@ -222,12 +223,12 @@ def test_a_delta_lost_between_insert_and_publish_shows_as_a_gap_at_once(pipeline
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 
-    of_partition_0 = [m for m in received if m["type"] == "trades.delta" and _covers(m, pipeline)
+    of_partition_0 = [m for m in received if m["type"] == contract.TRADES_DELTA and _covers(m, pipeline)
                       and "0" in m["consumed"]]
     assert of_partition_0, "no delta told the dashboards of partition 0"
     assert of_partition_0[0]["consumed"]["0"] == [last_inserted + 1, last_inserted]  # resumes, covers nothing
     dashboard = Continuity()  # one that had seen partition 0 from its start, up to the lost delta
-    dashboard.next[("trades.delta", "0")] = 0
+    dashboard.next[(contract.TRADES_DELTA, "0")] = 0
     assert dashboard.check(of_partition_0[0]) == GAP
 
 
@@ -264,7 +265,7 @@ def test_clickhouse_outage_is_waited_out_without_committing_ahead(services, symb
             time.sleep(0.1)
 
         endpoint.stop()
-        stopped_at = dt.datetime.now(dt.timezone.utc)
+        stopped_at = dt.datetime.now(dt.UTC)
         committed_during_outage = []
         outage_end = time.monotonic() + 10
         while time.monotonic() < outage_end:
@@ -304,7 +305,7 @@ def test_a_hung_worker_is_replaced_and_nothing_is_lost(pipeline):
 
 
 def test_workers_that_keep_crashing_stop_the_pool_with_an_error(pipeline):
-    from benchmarks.pool import database_url
+    from harness.pool import database_url
 
     # Every worker fails on its first ClickHouse read: an error that retrying cannot fix.
     pipeline.extra_environment = {"CLICKHOUSE_URL": database_url(pipeline.base_url, "no_such_database")}

@@ -7,13 +7,15 @@ import json
 import logging
 import time
 from functools import wraps
+from uuid import UUID
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django_ratelimit.decorators import ratelimit
 from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.decorators import ratelimit
 
 from clickhouse import queries
 from trademonitor import dashboard, sqlpanel
@@ -23,6 +25,7 @@ from trademonitor.models import SqlPanelQuery, Symbol
 logger = logging.getLogger(__name__)
 
 MAX_CANDLE_MINUTES = 24 * 60
+CURSOR_SALT = "trademonitor.api.trades"
 
 
 def error(status: int, message: str) -> JsonResponse:
@@ -67,15 +70,30 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
     except ValueError:
         return error(400, "limit must be a whole number")
     try:
-        page = queries.trades_page(dashboard.client(), symbol, before=request.GET.get("before") or None, limit=limit)
+        before = decode_cursor(request.GET["before"]) if request.GET.get("before") else None
+        page = queries.trades_page(dashboard.client(), symbol, before=before, limit=limit)
     except ValueError as exc:  # a limit out of range or a cursor not issued here
         return error(400, str(exc))
     return JsonResponse({
         "symbol": symbol,
-        # [id, epoch ms, price cents, quantity], most recent first
-        "trades": [dashboard.trade_json(trade) for trade in page.trades],
-        "next": page.next_cursor,
+        "trades": [dashboard.trade_json(trade) for trade in page.trades],  # contract.Trade, most recent first
+        "next": encode_cursor(page.next_key) if page.next_key else None,
     })
+
+
+def encode_cursor(key: queries.TradeKey) -> str:
+    """A page position for the client: signed, so it cannot forge one; opaque, so it can change."""
+    epoch_ms, trade_id = key
+    return signing.dumps([epoch_ms, str(trade_id)], salt=CURSOR_SALT, compress=False)
+
+
+def decode_cursor(cursor: str) -> queries.TradeKey:
+    """The position in a cursor this API issued; ValueError for any other."""
+    try:
+        epoch_ms, trade_id = signing.loads(cursor, salt=CURSOR_SALT)
+        return int(epoch_ms), UUID(trade_id)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
 
 
 @require_GET
@@ -90,7 +108,7 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
         return error(400, "minutes must be a whole number")
     if not 1 <= minutes <= MAX_CANDLE_MINUTES:
         return error(400, f"minutes must be between 1 and {MAX_CANDLE_MINUTES}")
-    end = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     rows = queries.candles(dashboard.client(), symbol, end - dt.timedelta(minutes=minutes), end)
     return JsonResponse({
         "symbol": symbol,

@@ -1,12 +1,12 @@
 """The dashboard's WebSocket: a snapshot on connect, then the workers' deltas.
 
-Protocol (JSON text frames):
-  server → client  {"type": "snapshot", "watermarks": {...}, "symbols": {...}}   once, on connect
-                   {"type": "delta", "symbols": {...}}        at most 10 a second, merged
-                   {"type": "trades", "symbol": S, "trades": [...]}  newest trades of a subscribed symbol
-                   {"type": "status", "lag": N, "workers": N}        every 2 s, the same for all
-                   {"type": "alerts", "alerts": [...]}       max-volume alerts, as published
-  client → server  {"type": "subscribe", "symbols": [S, ...]}  the symbols whose drill-down is open
+Protocol (JSON text frames; their shapes are contract.py's):
+  server → client  snapshot   once, on connect
+                   delta      at most 10 a second, merged
+                   trades     the newest trades of a subscribed symbol, after a delta that touched it
+                   status     every 2 s, the same for all: {"lag": N, "workers": N}
+                   alerts     max-volume alerts, as published
+  client → server  subscribe  the symbols whose drill-down is open
 The server closes with 4503 when the client must reconnect and start from a
 fresh snapshot (a delta went missing, see live.Continuity, or Redis went away).
 Anything else from the client closes the socket with code 4400; with
@@ -15,7 +15,8 @@ DASHBOARD_LOGIN_REQUIRED on, a connection without a logged-in session gets 4401.
 One `DeltaHub` per daphne process listens to the workers' deltas, merges them
 every SEND_INTERVAL and encodes the merged frame once for all its clients; only a
 client whose snapshot already counts part of a window (one just connected) gets
-a merge of its own.
+a merge of its own. Likewise it reads the newest trades of each symbol that a
+window touched and some client has open once, for all those clients.
 """
 
 from __future__ import annotations
@@ -24,33 +25,26 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from clickhouse_connect.driver.exceptions import ClickHouseError
 from channels.layers import get_channel_layer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.conf import settings
 from prometheus_client import Counter, Gauge
 
+import contract
+from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from trademonitor import dashboard
 from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, merge
-from workers.alerts import AlertsJob
-from workers.ingest import DELTA_GROUP
-from workers.sentiment import SentimentJob
 
 logger = logging.getLogger(__name__)
 
-# The workers' deltas: trades from ingest, whale counts from the sentiment job;
-# and the alerts job's alerts, which are passed on as they come.
-DELTA_GROUPS = (DELTA_GROUP, SentimentJob.delta_group, AlertsJob.delta_group)
-DELTA_TYPES = ("trades.delta", "sentiment.delta")
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client
 STATUS_INTERVAL = 2.0
 MAX_FRAME = 4096
 MAX_SUBSCRIPTIONS = 20
-BAD_REQUEST = 4400
-LOGIN_REQUIRED = 4401
-RESYNC = 4503  # reconnect for a fresh snapshot: a delta went missing or the feed broke
 
 
 class DeltaHub:
@@ -58,7 +52,7 @@ class DeltaHub:
 
     def __init__(self):
         self.clients: set[DashboardConsumer] = set()
-        self.window: list[dict] = []
+        self.window: list[contract.Delta] = []
         self._task: asyncio.Task | None = None
         self._listening: asyncio.Event | None = None
         self.continuity = Continuity()
@@ -69,7 +63,8 @@ class DeltaHub:
         CLIENTS.set(len(self.clients))
         if self._task is None or self._task.done():
             self._listening = asyncio.Event()
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(self._run(self._listening))
+        assert self._listening is not None
         await self._listening.wait()
         if self._task.done():
             self.leave(client)
@@ -79,45 +74,46 @@ class DeltaHub:
         self.clients.discard(client)
         CLIENTS.set(len(self.clients))
 
-    async def _run(self) -> None:
+    async def _run(self, listening: asyncio.Event) -> None:
         layer = get_channel_layer()
         self.continuity.reset()
         ticker = channel = None
         try:
             channel = await layer.new_channel()
-            for group in DELTA_GROUPS:
+            for group in contract.DELTA_GROUPS:
                 await layer.group_add(group, channel)
-            self._listening.set()
+            listening.set()
             ticker = asyncio.gather(self._tick(), self._status())
             while self.clients:
                 try:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 await self._take(message)
-        except Exception:  # noqa: BLE001 - Redis away: the clients reconnect and start from a snapshot
+        except Exception:
             logger.warning("delta feed interrupted", exc_info=True)
             await self._resync("the delta feed was interrupted")
         finally:
-            self._listening.set()  # a join waiting on a feed that never started must not hang
+            listening.set()  # a join waiting on a feed that never started must not hang
             if ticker is not None:
                 ticker.cancel()
             if channel is not None:
-                for group in DELTA_GROUPS:
+                for group in contract.DELTA_GROUPS:
                     await _survive(layer.group_discard(group, channel), "unsubscribe")
 
-    async def _take(self, message: dict) -> None:
+    async def _take(self, message: dict[str, Any]) -> None:
         if message.get("topic") != settings.KAFKA_TOPIC:
             return
         kind = message.get("type")
-        if kind in DELTA_TYPES:
-            verdict = self.continuity.check(message)
+        if kind in contract.COUNTED_DELTAS:
+            delta = cast(contract.Delta, message)  # contract.py: the workers publish these shapes
+            verdict = self.continuity.check(delta)
             if verdict == GAP:
                 await self._resync(f"a {kind} went missing before offsets {message.get('consumed')}")
             elif verdict == NEW:
-                self.window.append(message)
-        elif kind == "alerts.new":
-            await self._broadcast(json.dumps({"type": "alerts", "alerts": message["alerts"]}))
+                self.window.append(delta)
+        elif kind == contract.ALERTS_NEW:
+            await self._broadcast(json.dumps({"type": contract.ALERTS, "alerts": message["alerts"]}))
 
     async def _resync(self, reason: str) -> None:
         """Every client reconnects and starts again from a snapshot (the page does so by itself)."""
@@ -139,7 +135,7 @@ class DeltaHub:
             status = await _survive(sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
                 # A client's first frame is its snapshot.
-                await self._broadcast(json.dumps({"type": "status", **status}), snapshot_sent_only=True)
+                await self._broadcast(json.dumps({"type": contract.STATUS, **status}), snapshot_sent_only=True)
 
     async def _tick(self) -> None:
         while True:
@@ -150,14 +146,28 @@ class DeltaHub:
             update = merge(window)
             if update is None:
                 continue
-            shared = (update, json.dumps(update))
+            shared = (update, contract.encode_delta_frame(update))
+            trades = await self._newest_trades(update)
             for client in list(self.clients):
-                await _survive(client.deliver(window, shared), "delta")
+                await _survive(client.deliver(window, shared, trades), "delta")
+
+    async def _newest_trades(self, update: contract.DeltaFrame) -> dict[str, str]:
+        """The trades frame of every symbol in `update` that a client has open: one read
+        per symbol per window, shared by every client that has it open."""
+        wanted = set().union(*(client.subscribed for client in self.clients)).intersection(update["symbols"])
+        frames = {}
+        for symbol in sorted(wanted):
+            frame = await _survive(sync_to_async(trades_frame)(symbol), "drill-down")
+            if frame is not None:
+                frames[symbol] = frame
+        return frames
 
 
 HUB = DeltaHub()
 CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients connected to this process")
 RESYNCS = Counter("trademonitor_dashboard_resyncs_total", "Times this process sent every client back to a snapshot")
+DRILLDOWN_READS = Counter("trademonitor_drilldown_reads_total", "ClickHouse reads of a symbol's newest trades for "
+                          "open drill-downs")
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -168,7 +178,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.subscribed: set[str] = set()
         self.filter: DeltaFilter | None = None
-        self.backlog: list[dict] = []  # deltas that arrive while the snapshot is read
+        self.backlog: list[contract.Delta] = []  # deltas that arrive while the snapshot is read
         await self.accept()
         # Listen first, then read the snapshot: a delta published in between is
         # received, and the watermarks decide whether the snapshot counted it.
@@ -199,9 +209,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.subscribed = set(request["symbols"])
 
-    async def deliver(self, window: list[dict], shared: tuple[dict, str] | None = None) -> None:
+    async def deliver(self, window: list[contract.Delta], shared: tuple[contract.DeltaFrame, str] | None = None,
+                      trades: dict[str, str] | None = None) -> None:
         """One window of deltas: the hub's shared (update, frame), unless this client's
-        snapshot already counted part of the window (or there is none) and it needs its own."""
+        snapshot already counted part of the window (or there is none) and it needs its own;
+        then the trades frames of the symbols it has open (the hub's `trades`, read once)."""
         if self.filter is None:
             self.backlog.extend(window)
             return
@@ -210,12 +222,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             update = merge(new)
             if update is None:
                 return
-            shared = (update, json.dumps(update))
+            shared = (update, contract.encode_delta_frame(update))
         update, frame = shared
         await self.send(text_data=frame)
         for symbol in self.subscribed.intersection(update["symbols"]):
-            trades = await sync_to_async(dashboard.newest_trades)(symbol)
-            await self.send(text_data=json.dumps({"type": "trades", "symbol": symbol, "trades": trades}))
+            text = trades.get(symbol) if trades else await sync_to_async(trades_frame)(symbol)
+            if text is not None:
+                await self.send(text_data=text)
+
+
+def trades_frame(symbol: str) -> str:
+    """A symbol's newest trades as the frame its open drill-downs get (one ClickHouse read)."""
+    DRILLDOWN_READS.inc()
+    frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol,
+                                   "trades": dashboard.newest_trades(symbol)}
+    return json.dumps(frame)
 
 
 async def _survive(step, what: str):
@@ -223,7 +244,7 @@ async def _survive(step, what: str):
     returns the step's result, or None when it failed."""
     try:
         return await step
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.warning("dashboard %s failed; will try again", what, exc_info=True)
         return None
 
@@ -236,7 +257,7 @@ def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict | No
         request = json.loads(text_data)
     except ValueError:
         return None
-    if not isinstance(request, dict) or request.get("type") != "subscribe":
+    if not isinstance(request, dict) or request.get("type") != contract.SUBSCRIBE:
         return None
     symbols = request.get("symbols")
     if not isinstance(symbols, list) or len(symbols) > MAX_SUBSCRIPTIONS:

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from clickhouse import alerts, queries
 from clickhouse.connection import reader
-from trademonitor.live import cents, snapshot_message as build_snapshot_message
+from trademonitor.live import cents
+from trademonitor.live import snapshot_message as build_snapshot_message
 from trademonitor.models import Symbol, WorkerStatus
 
 _local = threading.local()
@@ -57,7 +58,7 @@ def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[str, dict[int, in
 
 
 def trade_json(trade: queries.Trade) -> list:
-    """[id, epoch ms, price cents, quantity] of one trade."""
+    """One trade as contract.Trade: [id, epoch ms, price cents, quantity]."""
     return [str(trade.id), int(trade.ts.timestamp() * 1000), cents(trade.price), trade.quantity]
 
 

@@ -9,30 +9,34 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import contract
 from clickhouse.queries import Snapshot
+from contract import Last, Totals
+
 
 def cents(amount: Decimal | None) -> int:
     return int(amount * 100) if amount is not None else 0
 
 
 def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str, int],
-                     sentiment_watermarks: dict[int, int], whale_quantity: int, alerts: list[dict]) -> dict:
+                     sentiment_watermarks: dict[int, int], whale_quantity: int,
+                     alerts: list[dict]) -> contract.SnapshotFrame:
     """Every known symbol (with or without trades), with the watermarks of the totals
     and, separately, of the whale counts (the sentiment job's own stream), and the
-    latest max-volume alerts."""
-    symbols = {symbol: [name, 0, 0, 0, None, whales.get(symbol, 0)] for symbol, name in names.items()}
+    latest max-volume alerts (newest first, as VolumeAlert.as_json())."""
+    symbols: dict[str, list] = {symbol: [name, 0, 0, 0, None, whales.get(symbol, 0)]  # contract.Row
+                                for symbol, name in names.items()}
     for symbol, totals in snapshot.totals.items():
         # A symbol traded but not (or no longer) listed is shown under its own name.
         symbols[symbol] = [names.get(symbol, symbol), totals.trades, totals.shares, cents(totals.volume),
                            [*totals.last_key, cents(totals.last_price)], whales.get(symbol, 0)]
     return {
-        "type": "snapshot",
+        "type": contract.SNAPSHOT,
         "watermarks": {str(partition): offset for partition, offset in snapshot.watermarks.items()},
         "sentiment_watermarks": {str(partition): offset for partition, offset in sentiment_watermarks.items()},
         "whale_quantity": whale_quantity,
-        # symbol: [name, trades, shares, volume cents, last trade [ms, partition, offset, price cents] or null, whales]
         "symbols": symbols,
-        "alerts": alerts,  # newest first, as VolumeAlert.as_json()
+        "alerts": alerts,
     }
 
 
@@ -51,7 +55,7 @@ class DeltaFilter:
         self.topic = topic
         self.watermarks = {kind: dict(marks) for kind, marks in watermarks.items()}
 
-    def is_new(self, delta: dict) -> bool:
+    def is_new(self, delta: contract.Delta) -> bool:
         if delta.get("topic") != self.topic or delta.get("type") not in self.watermarks:
             return False
         marks = self.watermarks[delta["type"]]
@@ -76,7 +80,7 @@ class Continuity:
     def __init__(self):
         self.next: dict[tuple[str, str], int] = {}  # (delta type, partition) -> next offset expected
 
-    def check(self, delta: dict) -> str:
+    def check(self, delta: contract.Delta) -> str:
         kind, consumed = delta["type"], delta.get("consumed", {})
         spans = [((kind, partition), first, last) for partition, (first, last) in consumed.items()]
         gap = any(key in self.next and first > self.next[key] for key, first, _last in spans)
@@ -98,38 +102,35 @@ class Coalescer:
         self.trades = 0
         self.newest_ms = 0
 
-    def add(self, delta: dict) -> None:
-        if delta["type"] == "sentiment.delta":
+    def add(self, delta: contract.Delta) -> None:
+        if delta["type"] == contract.SENTIMENT_DELTA:
             for symbol, count in delta["whales"].items():
                 self.whales[symbol] = self.whales.get(symbol, 0) + count
             return
-        for symbol, (trades, shares, volume, last) in delta["symbols"].items():
-            self.trades += trades
-            self.newest_ms = max(self.newest_ms, last[0])
+        for symbol, totals in delta["symbols"].items():
+            last = totals[Totals.LAST]
+            self.trades += totals[Totals.TRADES]
+            self.newest_ms = max(self.newest_ms, last[Last.MS])
             entry = self.pending.get(symbol)
             if entry is None:
-                self.pending[symbol] = [trades, shares, volume, list(last)]
+                self.pending[symbol] = [*totals[:Totals.LAST], list(last)]
                 continue
-            entry[0] += trades
-            entry[1] += shares
-            entry[2] += volume
-            if last[:3] > entry[3][:3]:
-                entry[3] = list(last)
+            for field in (Totals.TRADES, Totals.SHARES, Totals.VOLUME):
+                entry[field] += totals[field]
+            if last[:Last.PRICE] > entry[Totals.LAST][:Last.PRICE]:  # later by (ms, partition, offset)
+                entry[Totals.LAST] = list(last)
 
-    def take(self) -> dict | None:
-        """The merged update since the last take, as sent to the browser:
-        {"type": "delta", "trades": n, "newest_ms": ms,
-         "symbols": {symbol: [trades, shares, volume cents, [ms, partition, offset, price cents]]},
-         "whales": {symbol: new whales}}"""
+    def take(self) -> contract.DeltaFrame | None:
+        """The merged update since the last take, as sent to the browser."""
         if not self.pending and not self.whales:
             return None
-        update = {"type": "delta", "trades": self.trades, "newest_ms": self.newest_ms, "symbols": self.pending,
-                  "whales": self.whales}
+        update: contract.DeltaFrame = {"type": contract.DELTA, "trades": self.trades, "newest_ms": self.newest_ms,
+                                       "symbols": self.pending, "whales": self.whales}
         self.pending, self.whales, self.trades, self.newest_ms = {}, {}, 0, 0
         return update
 
 
-def merge(deltas: list[dict]) -> dict | None:
+def merge(deltas: list[contract.Delta]) -> contract.DeltaFrame | None:
     """The deltas of one window as the single update a browser gets (None if nothing)."""
     coalescer = Coalescer()
     for delta in deltas:

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "trademonitor",
+    "workers",  # its management commands: runworkers, jobs
 ]
 
 MIDDLEWARE = [

@@ -8,9 +8,9 @@ quota a minute. Nothing here can lift them: this module sends no settings.
 ClickHouse's own error message is shown.
 
 A result over the limits is refused, not cut. ClickHouse checks its result limits
-block by block, so one huge block passes them (measured: 1,000 rows of 100 KB came
-back whole against a 10 MB max_result_bytes); the bytes limit is therefore also
-applied here, to the response as it streams in."""
+block by block, so one huge block passes them (BENCHMARKS.md, "Measurements behind
+design choices"); the bytes limit is therefore also applied here, to the response as
+it streams in."""
 
 from __future__ import annotations
 

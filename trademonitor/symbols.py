@@ -104,3 +104,11 @@ def load(path: Path = BUNDLED_FILE) -> LoadReport:
             update_fields=["name", "market_category", "financial_status", "is_etf", "updated_at"],
         )
     return LoadReport(len(set(names) - existing), len(set(names) & existing), parsed.test_issues, parsed.errors)
+
+
+def trading_universe(only: list[str] | None = None) -> list[str]:
+    """Active symbols in normal (or unknown) financial standing, like the seed's."""
+    symbols = Symbol.objects.filter(active=True, financial_status__in=[Symbol.FinancialStatus.NORMAL, ""])
+    if only:
+        symbols = symbols.filter(symbol__in=only)
+    return list(symbols.order_by("symbol").values_list("symbol", flat=True))

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+import contract
 from clickhouse.connection import reader
 from trademonitor import sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
@@ -15,7 +16,8 @@ from trademonitor.access import dashboard_view, sql_panel_allowed
 @ensure_csrf_cookie
 @dashboard_view(api=False)
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE, "sql_panel": sql_panel_allowed(request)})
+    return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE, "sql_panel": sql_panel_allowed(request),
+                                          "wire_layout": contract.layout()})
 
 
 @require_safe

@@ -26,8 +26,8 @@ transaction commits, so a crash in between republishes the stored alert, never a
 recomputed one.
 
 The job joins the trade topic's consumer group only to take part in electing the
-emitter: its worker pauses the partitions it is assigned and fetches no trade
-(`reads_messages = False`); the trades are read from ClickHouse.
+emitter (an ElectedJob: its worker pauses the partitions it is assigned and fetches
+no trade); the trades are read from ClickHouse.
 """
 
 from __future__ import annotations
@@ -40,18 +40,18 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from django.conf import settings
 
+import contract
 from clickhouse import alerts as queries
 from clickhouse.alerts import VolumeAlert
-from trademonitor.kafka import client_config
+from infra.kafka import client_config, transactional_producer_config
 from trademonitor.models import VolumeAlert as AdminAlert
-from workers.batch import Batch
+from workers.jobs import ElectedJob
 
 logger = logging.getLogger(__name__)
 
-DELTA_GROUP = "alerts.live"
 # A long backlog (a replay of days) is worked through a day of windows per tick.
 MAX_SPAN = dt.timedelta(days=1)
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def window_floor(moment: dt.datetime, width: dt.timedelta) -> dt.datetime:
@@ -59,17 +59,16 @@ def window_floor(moment: dt.datetime, width: dt.timedelta) -> dt.datetime:
     return moment - (moment - EPOCH) % width
 
 
-class AlertsJob:
+class AlertsJob(ElectedJob):
+    """One worker emits. (A second pool's worker in the same group is harmless: it does
+    not own partition 0.)"""
+
     name = "alerts"
-    delta_group = DELTA_GROUP
-    # One worker emits. (A second pool's worker in the same group is harmless: it does
-    # not own partition 0.)
-    max_processes = 1
-    reads_messages = False  # in the group for the election only: nothing is fetched
+    delta_group = contract.ALERTS_GROUP
 
     def __init__(self, topic: str, alerts_topic: str | None = None, window_minutes: int | None = None,
                  lateness_seconds: int | None = None):
-        self.topics = [topic]
+        super().__init__(topic)
         self.alerts_topic = alerts_topic or settings.ALERTS_TOPIC
         self.window_minutes = window_minutes or settings.ALERTS_WINDOW_MINUTES
         self.width = dt.timedelta(minutes=self.window_minutes)
@@ -78,21 +77,8 @@ class AlertsJob:
         self.ledger: AlertLedger | None = None
         self.scanned_until: dt.datetime | None = None  # windows before this had no trades or are published
 
-    # -- the pool's per-message steps: never called, no message is fetched ---------------
-    def parse(self, message, now_ms: int) -> tuple:
-        return ()
-
-    def write(self, client: Client, batch: Batch) -> None:
-        pass
-
-    def resume_positions(self, client: Client) -> dict:
-        return {}
-
-    def delta(self, batch: Batch) -> None:
-        return None
-
     # -- emitting ----------------------------------------------------------------------
-    def tick(self, client: Client, assigned: frozenset) -> dict | None:
+    def tick(self, client: Client, assigned: frozenset[tuple[str, int]]) -> contract.AlertsMessage | None:
         """Publish the alerts of windows closed since the last one published, if this
         worker is the emitter; returns them for the dashboards."""
         if (self.topics[0], 0) not in assigned:
@@ -108,9 +94,11 @@ class AlertsJob:
             raise
         if not alerts:
             return None
-        return {"type": "alerts.new", "topic": self.topics[0], "alerts": [alert.as_json() for alert in alerts]}
+        return {"type": contract.ALERTS_NEW, "topic": self.topics[0], "alerts": [alert.as_json() for alert in alerts]}
 
     def _emit(self, client: Client) -> list[VolumeAlert]:
+        ledger = self.ledger
+        assert ledger is not None  # tick() opens it first
         start, end = self._closed_span(client)
         if start is None or start >= end:
             return []
@@ -123,7 +111,7 @@ class AlertsJob:
                 alert = leader
             _record_for_admin(alert)
             alerts.append(alert)
-        self.ledger.publish(alerts)
+        ledger.publish(alerts)
         self.scanned_until = end
         for alert in alerts:
             logger.info("alert: %s led %s-%s with %s in %d trades", alert.symbol, alert.window_start,
@@ -158,12 +146,12 @@ class AlertLedger:
     """The alerts topic, written in transactions and read back for the last window published."""
 
     def __init__(self, topic: str, transactional_id: str, timeout: float = 30.0):
-        from trademonitor.kafka import ensure_topic
+        from infra.kafka import ensure_topic
 
         ensure_topic(topic, 1)  # one partition: the alerts' order is the windows'
         self.topic = topic
         self.timeout = timeout
-        self.producer = Producer(client_config(**{"transactional.id": transactional_id, "linger.ms": 0}))
+        self.producer = Producer(transactional_producer_config(transactional_id, **{"linger.ms": 0}))
         # Fences every earlier producer with this id: none of them can commit from now on.
         self.producer.init_transactions(timeout)
         last = self._last_published()
@@ -176,8 +164,8 @@ class AlertLedger:
         self.producer.begin_transaction()
         try:
             for alert in alerts:
-                self.producer.produce(self.topic, key=alert.as_json()["window_start"],
-                                      value=json.dumps(alert.as_json()))
+                document = alert.as_json()
+                self.producer.produce(self.topic, key=str(document["window_start"]), value=json.dumps(document))
             self.producer.commit_transaction(self.timeout)
         except KafkaException as exc:
             if exc.args[0].txn_requires_abort():
@@ -212,11 +200,12 @@ class AlertLedger:
             message = consumer.poll(self.timeout)
             if message is None:
                 raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reading the alerts ledger timed out"))
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     return last
-                raise KafkaException(message.error())
-            last = VolumeAlert.from_json(json.loads(message.value()))
+                raise KafkaException(error)
+            last = VolumeAlert.from_json(json.loads(message.value() or b"{}"))
 
     def close(self) -> None:
         self.producer.flush(5)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
 from workers.validation import Rejection
+
+Row = tuple[Any, ...]  # what a job's parse made of a message
 
 
 @dataclass(frozen=True)
@@ -22,27 +25,27 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list | None
+    headers: Any  # as confluent-kafka gives them
     rejection: Rejection
 
 
 @dataclass
 class Batch:
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # (topic, partition) -> (first offset, last offset) of every message consumed.
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, message: Message, outcome: tuple | Rejection) -> None:
-        position = (message.topic(), message.partition())
-        offset = message.offset()
+    def add(self, message: Message, outcome: Row | Rejection) -> None:
+        # A consumed message always has its topic, partition and offset.
+        topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
+        position = (topic, partition)
         first = self.ranges.get(position, (offset, offset))[0]
         self.ranges[position] = (first, offset)
         if isinstance(outcome, Rejection):
             self.dead_letters.append(DeadLetter(
-                message.topic(), message.partition(), offset, message.key(), message.value(), message.headers(),
-                outcome,
+                topic, partition, offset, message.key(), message.value(), message.headers(), outcome,
             ))
         else:
             self.rows.append(outcome)

@@ -15,16 +15,24 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
+from typing import Any, TypeVar
 
 from clickhouse_connect.driver.exceptions import DatabaseError
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from clickhouse.errors import is_transient
+from infra.kafka import Config, worker_consumer_config
 from workers.batch import Batch
 from workers.deadletters import DeadLetterError, DeadLetterSink
+from workers.jobs import ConsumerJob, ElectedJob, Job, JobSpec
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Exit codes the supervisor understands.
 EXIT_OK = 0
@@ -56,10 +64,10 @@ def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool) -> bool:
     """A batch is flushed when full, or when max_batch_ms old once the worker has caught up.
 
     While a backlog is read (the last poll came back full) the clock does not close a
-    batch. An insert costs ClickHouse about the same CPU whatever its size (measured on
-    the embedded endpoint: ~50 ms for 7,000 trades or for 50,000), so batches closed
-    every 200 ms during a replay were ~7,000-trade inserts and ClickHouse the bottleneck.
-    A backlog's trades are late already; full batches bring them in soonest.
+    batch. An insert costs ClickHouse about the same CPU whatever its size (BENCHMARKS.md,
+    "Measurements behind design choices"), so small batches during a replay would make
+    ClickHouse the bottleneck. A backlog's trades are late already; full batches bring
+    them in soonest.
     """
     if batch.consumed >= options.max_batch_rows:
         return True
@@ -75,8 +83,10 @@ class Refused(Exception):
 
 
 class Worker:
-    def __init__(self, job, options: WorkerOptions, heartbeat, stop, status_queue=None):
+    def __init__(self, job: Job, options: WorkerOptions, heartbeat: Synchronized[float], stop: EventType,
+                 status_queue: Queue[dict[str, Any]] | None = None):
         from clickhouse.connection import writer
+
         # Imported here, in the worker process: metrics need the multiprocess
         # directory the supervisor set up, deltas the Django settings.
         from workers import metrics
@@ -89,34 +99,20 @@ class Worker:
         self.status_queue = status_queue
         self.metrics = metrics
         self.clickhouse = writer(send_receive_timeout=30)
-        self.dead_letters = DeadLetterSink(job=job.name)
-        self.deltas = DeltaPublisher(getattr(job, "delta_group", "trades.deltas"))
+        self.dead_letters = (DeadLetterSink(job.dead_letter_suffix, job=job.name)
+                             if isinstance(job, ConsumerJob) and job.dead_letters else None)
+        self.deltas = DeltaPublisher(job.delta_group, on_drop=metrics.DELTAS_DROPPED.labels(job=job.name).inc)
         self.batch = Batch()
-        self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0}
+        self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "rejected": 0}
         self._recent = [0, 0]  # [messages, invalid] in the current window
         self._last_status = 0.0
         self._last_tick = 0.0
         self._last_collection = 0.0
         self.consumer = Consumer(self._consumer_config())
 
-    def _consumer_config(self) -> dict:
-        from trademonitor.kafka import client_config
-
-        return client_config(**{
-            "group.id": self.options.group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            # A worker killed and restarted in its slot rejoins without a rebalance.
-            "group.instance.id": f"{self.options.group}-{self.job.name}-{self.options.instance_prefix}"
-                                 f"-{self.options.slot}",
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 2_000,
-            # Inserts are retried while ClickHouse is down; that is not a hung consumer.
-            "max.poll.interval.ms": 30 * 60 * 1000,
-            "fetch.max.bytes": 64 << 20,
-            "queued.max.messages.kbytes": 64 * 1024,
-        })
+    def _consumer_config(self) -> Config:
+        instance = f"{self.options.group}-{self.job.name}-{self.options.instance_prefix}-{self.options.slot}"
+        return worker_consumer_config(self.options.group, instance)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> int:
@@ -148,8 +144,11 @@ class Worker:
             self.deltas.close()
             self.consumer.close()
 
-    def _take(self, messages: list) -> None:
+    def _take(self, messages: list[Message]) -> None:
         """Parse a poll's messages into the batch: one loop, as it runs for every message."""
+        if not messages:
+            return
+        assert isinstance(self.job, ConsumerJob)  # an elected job's worker fetches nothing
         now_ms = time.time_ns() // 1_000_000  # once a poll, not once a message
         parse, add = self.job.parse, self.batch.add
         rejected, errors = len(self.batch.dead_letters), 0
@@ -172,17 +171,16 @@ class Worker:
             self._recent = [0, 0]
 
     def _tick(self) -> None:
-        """A job's time-driven step (optional `tick(client, assigned)`), about once a second,
-        retried like a flush; what it returns is published like a delta."""
-        tick = getattr(self.job, "tick", None)
-        if tick is None or time.monotonic() - self._last_tick < TICK_EVERY_SECONDS:
+        """An elected job's step, about once a second, retried like a flush; what it
+        returns is published like a delta."""
+        job = self.job
+        if not isinstance(job, ElectedJob) or time.monotonic() - self._last_tick < TICK_EVERY_SECONDS:
             return
         self._last_tick = time.monotonic()
         assigned = frozenset((tp.topic, tp.partition) for tp in self.consumer.assignment())
-        published: list = []
-        self._retrying(lambda: published.append(tick(self.clickhouse, assigned)), f"{self.job.name} tick")
-        if published[-1] is not None:
-            self.deltas.publish(published[-1])
+        message = self._retrying(lambda: job.tick(self.clickhouse, assigned), f"{job.name} tick")
+        if message is not None:
+            self.deltas.publish(message)
 
     def _collect_garbage(self) -> None:
         """A garbage collection between batches (see _take_over_garbage_collection), at
@@ -206,16 +204,19 @@ class Worker:
         resumes past the last inserted trade (ClickHouse's position), which would never
         read this batch's earlier bad messages again."""
         batch, self.batch = self.batch, Batch()
-        if not batch.consumed:
+        job = self.job
+        if not batch.consumed or not isinstance(job, ConsumerJob):
             return
-        labels = {"job": self.job.name}
-        self._retrying(lambda: self.dead_letters.send(batch.dead_letters), "dead-letter")
+        labels = {"job": job.name}
+        sink = self.dead_letters
+        if sink is not None:
+            self._retrying(lambda: sink.send(batch.dead_letters), "dead-letter")
         started = time.monotonic()
         ranges = ", ".join(f"{topic}/{partition} {first}-{last}" for (topic, partition), (first, last)
                            in sorted(batch.ranges.items()))
-        self._retrying(lambda: self.job.write(self.clickhouse, batch), f"insert of offsets {ranges} into ClickHouse")
+        self._retrying(lambda: job.write(self.clickhouse, batch), f"insert of offsets {ranges} into ClickHouse")
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
-        delta = self.job.delta(batch)
+        delta = job.delta(batch)
         if delta is not None:
             # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a
             # partition then cover consecutive offsets, and the dashboard can tell a lost one.
@@ -226,20 +227,21 @@ class Worker:
                        "commit offsets")
         self.counts["consumed"] += batch.consumed
         self.counts["inserted"] += len(batch.rows)
-        self.counts["dead_lettered"] += len(batch.dead_letters)
+        self.counts["rejected" if sink is None else "dead_lettered"] += len(batch.dead_letters)
         self.metrics.CONSUMED.labels(**labels).inc(batch.consumed)
         self.metrics.INSERTED.labels(**labels).inc(len(batch.rows))
         self.metrics.BATCH_ROWS.labels(**labels).observe(batch.consumed)
         for letter in batch.dead_letters:
-            self.metrics.DEAD_LETTERS.labels(job=self.job.name, reason=letter.rejection.reason).inc()
+            self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
+                                         dead_lettered=str(sink is not None).lower()).inc()
 
-    def _retrying(self, action, what: str) -> None:
-        """Run `action` until it succeeds, backing off; a data error is not retried."""
+    def _retrying(self, action: Callable[[], T], what: str) -> T:
+        """Run `action` until it succeeds and return what it returns, backing off; a data
+        error is not retried."""
         delay = 0.1
         while True:
             try:
-                action()
-                return
+                return action()
             except RETRYABLE as exc:
                 if isinstance(exc, DatabaseError) and not is_transient(exc):
                     raise Refused(f"ClickHouse refused the {what}: {str(exc).splitlines()[0][:500]}") from exc
@@ -256,9 +258,14 @@ class Worker:
         return time.monotonic() > getattr(self, "_drain_deadline", float("inf"))
 
     # -- rebalances and shutdown -------------------------------------------------------
-    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
-        recorded: dict = {}
-        self._retrying(lambda: recorded.update(self.job.resume_positions(self.clickhouse)), "read resume positions")
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        job = self.job
+        if isinstance(job, ElectedJob):
+            consumer.assign(partitions)
+            consumer.pause(partitions)  # a member of the group for the election only
+            logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
+            return
+        recorded = self._retrying(lambda: job.resume_positions(self.clickhouse), "read resume positions")
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
         for tp in partitions:
             key = (tp.topic, tp.partition)
@@ -269,28 +276,26 @@ class Worker:
                 logger.info("partition %s/%d resumes at %d from ClickHouse (committed: %s)",
                             tp.topic, tp.partition, resume, committed[key])
         consumer.assign(partitions)
-        if not getattr(self.job, "reads_messages", True):
-            consumer.pause(partitions)  # a member of the group for its assignment only
-        self._announce_resumes(partitions)
+        self._announce_resumes(job, partitions)
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
-    def _announce_resumes(self, partitions: list[TopicPartition]) -> None:
+    def _announce_resumes(self, job: ConsumerJob, partitions: list[TopicPartition]) -> None:
         """Tell the dashboards where this worker resumes a partition from ClickHouse's
         position: an empty delta whose consumed range starts there. A delta lost with a
         worker killed between insert and publish then shows as a gap at once, rather than
         only when the partition's next trades arrive, which after the last ones is never."""
         resumes = {str(tp.partition): [tp.offset, tp.offset - 1] for tp in partitions if tp.offset >= 0}
-        delta = self.job.delta(Batch()) if resumes else None
+        delta = job.delta(Batch()) if resumes else None
         if delta is not None:
             delta["consumed"] = resumes
             self.deltas.publish(delta)
 
-    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Finish what was consumed from these partitions before another worker takes them.
         self.flush()
         logger.info("revoked %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
-    def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Someone else owns them now: what we hold must not be committed. ClickHouse
         # deduplication and resume positions make a later re-read harmless.
         logger.warning("lost %s; dropping the unflushed batch", partitions)
@@ -346,19 +351,6 @@ def _fatal(exc: Exception) -> bool:
     return exc.args[0].fatal() or exc.args[0].code() in UNUSABLE
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """A job by import path, so a spawned process can build it after setting up Django."""
-
-    path: str
-    kwargs: tuple = ()
-
-    def build(self):
-        from django.utils.module_loading import import_string
-
-        return import_string(self.path)(**dict(self.kwargs))
-
-
 def _die_with_the_supervisor() -> None:
     """Be killed when the supervisor dies, however it dies (Linux's PR_SET_PDEATHSIG).
 
@@ -380,10 +372,10 @@ def _die_with_the_supervisor() -> None:
 def _take_over_garbage_collection() -> None:
     """Switch off automatic garbage collection; the loop collects between batches.
 
-    A batch is tens of thousands of fresh tuples, and automatic collection walked
-    them again and again while the batch grew: measured, a fifth of a worker's CPU
-    (gc_collect_main, visit_decref, visit_reachable in `perf`). Collected once a
-    second when no batch is open (Worker._collect_garbage), cycles still go soon.
+    A batch is tens of thousands of fresh tuples, and automatic collection walks
+    them again and again while the batch grows (BENCHMARKS.md, "Measurements behind
+    design choices"). Collected once a second when no batch is open
+    (Worker._collect_garbage), cycles still go soon.
     What exists now (modules, clients) is frozen out of every later collection.
     """
     gc.disable()
@@ -391,7 +383,8 @@ def _take_over_garbage_collection() -> None:
     gc.freeze()
 
 
-def run_worker(job: JobSpec, options: WorkerOptions, heartbeat, stop, status_queue) -> None:
+def run_worker(job: JobSpec, options: WorkerOptions, heartbeat: Synchronized[float], stop: EventType,
+               status_queue: Queue[dict[str, Any]]) -> None:
     """Entry point of a spawned worker process."""
     import django
 

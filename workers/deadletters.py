@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 
-from trademonitor.kafka import client_config
+from infra.kafka import idempotent_producer_config
 from workers.batch import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -33,12 +33,11 @@ class DeadLetterSink:
         self.suffix = suffix
         self.job = job
         self._failed = 0
-        self._producer = Producer(client_config(**{
-            "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "message.max.bytes": 4 << 20, "on_delivery": self._on_delivery,
+        self._producer = Producer(idempotent_producer_config(**{
+            "linger.ms": 5, "message.max.bytes": 4 << 20, "on_delivery": self._on_delivery,
         }))
 
-    def _on_delivery(self, error, message) -> None:
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._failed += 1
             logger.error("dead letter not delivered: %s", error)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from channels.layers import get_channel_layer
+
+import contract
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +32,10 @@ class DeltaPublisher:
     order nothing guarantees.
     """
 
-    def __init__(self, group: str):
+    def __init__(self, group: str, on_drop: Callable[[], object] = lambda: None):
         self.group = group
         self.dropped = 0
+        self._on_drop = on_drop
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="delta-publisher", daemon=True)
         self._thread.start()
@@ -39,15 +43,15 @@ class DeltaPublisher:
 
     async def _start(self) -> None:
         self._layer = get_channel_layer()
-        self._queue: asyncio.Queue = asyncio.Queue(MAX_PENDING)
+        self._queue: asyncio.Queue[contract.Message] = asyncio.Queue(MAX_PENDING)
         self._sender = asyncio.create_task(self._send_in_order())
 
-    def publish(self, message: dict) -> None:
+    def publish(self, message: contract.Message) -> None:
         """Queue `message`; never blocks. When Redis is slow or gone and MAX_PENDING are
         waiting, it is dropped (and counted) rather than queued without bound."""
         self._loop.call_soon_threadsafe(self._enqueue, message)
 
-    def _enqueue(self, message: dict) -> None:
+    def _enqueue(self, message: contract.Message) -> None:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -65,6 +69,7 @@ class DeltaPublisher:
 
     def _dropped(self, error: BaseException | None = None) -> None:
         self.dropped += 1
+        self._on_drop()
         if self.dropped == 1 or self.dropped % 100 == 0:
             logger.warning("%d deltas not published (last error: %s); dashboards will resynchronise",
                            self.dropped, error)

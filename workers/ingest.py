@@ -21,9 +21,8 @@ Every trade on the topic ends up in `trades`, and in the totals, exactly once:
 Dead letters are at least once: they are sent (and acknowledged) before the
 insert, so whoever resumes after a crash, from the committed offset or from
 ClickHouse's position, has either seen them sent or reads them again; each carries
-its source partition and offset, which identify duplicates. (Sent after the insert,
-a crash in between lost them: the next worker resumed past them. The fault suite
-found that.)
+its source partition and offset, which identify duplicates. Sent after the insert,
+a crash in between would lose them: the next worker resumes past them.
 
 The one gap left is ClickHouse's own: it writes a block and the blocks of its
 materialized views one after the other, so a server killed between the two
@@ -32,77 +31,50 @@ leaves them apart. `totals_check()` finds that.
 
 from __future__ import annotations
 
-import logging
-import time
-from operator import itemgetter
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
+import contract
 from clickhouse import queries
 from clickhouse.writer import insert_trades
-from trademonitor.models import Symbol
 from workers.batch import Batch
-from workers.validation import Rejection, TradeRules, parse
-
-logger = logging.getLogger(__name__)
-
-DELTA_GROUP = "trades.deltas"
-SYMBOL_REFRESH_SECONDS = 60
-LOG_EVERY = 100_000
-_PARTITION_AND_OFFSET = itemgetter(5, 6)
+from workers.jobs import ConsumerJob, Positions
+from workers.trades import TradeParser, TradeRow, offset_spans
+from workers.validation import Rejection, TradeRules
 
 
-class IngestJob:
+class IngestJob(ConsumerJob):
     name = "ingest"
+    delta_group = contract.TRADES_GROUP
+    dead_letters = True  # the one job that records the topic's bad messages
 
     def __init__(self, topic: str, rules: TradeRules | None = None):
-        self.topics = [topic]
-        self._rules = rules
-        # Rules given here are fixed; otherwise the known symbols are re-read now and then.
-        self._fixed_rules = rules is not None
-        self._rules_loaded = 0.0
-        self._parsed = 0
+        super().__init__(topic)
+        self.parser = TradeParser(rules)
 
-    # -- per message ---------------------------------------------------------------
-    def parse(self, message: Message, now_ms: int) -> tuple | Rejection:
-        outcome = parse(message.key(), message.value(), self.rules(), now_ms)
-        if isinstance(outcome, Rejection):
-            return outcome
-        self._parsed += 1
-        if self._parsed == 1 or self._parsed % LOG_EVERY == 0:
-            logger.info("trade %d: %s", self._parsed, outcome)
-        return (*outcome, message.partition(), message.offset())
+    def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
+        return self.parser(message, now_ms)
 
-    def rules(self) -> TradeRules:
-        """The known symbols, re-read now and then so new listings are accepted."""
-        if not self._fixed_rules and (
-            self._rules is None or time.monotonic() - self._rules_loaded > SYMBOL_REFRESH_SECONDS
-        ):
-            symbols = frozenset(Symbol.objects.values_list("symbol", flat=True))
-            self._rules = TradeRules(symbols=symbols)
-            self._rules_loaded = time.monotonic()
-        return self._rules
-
-    # -- per flush -------------------------------------------------------------------
     def write(self, client: Client, batch: Batch) -> None:
         """Insert the batch's good trades as one deduplicated block."""
         if not batch.rows:
             return
-        insert_trades(client, list(zip(*batch.rows)), batch.deduplication_token(self.name))
+        insert_trades(client, list(zip(*batch.rows, strict=True)), batch.deduplication_token(self.name))
 
-    def resume_positions(self, client: Client) -> dict[tuple[str, int], int]:
+    def resume_positions(self, client: Client) -> Positions:
         """Where ClickHouse says each partition's ingestion got to (next offset to read)."""
         topic = self.topics[0]
         return {(topic, partition): offset + 1 for partition, offset in queries.ingested_offsets(client).items()}
 
-    def delta(self, batch: Batch) -> dict:
+    def delta(self, batch: Batch) -> contract.TradesDelta:
         """The batch's per-symbol changes and the offsets of its trades, for the dashboard
         (sent for every batch, even one of dead letters only: the dashboard checks that
         no delta went missing)."""
-        symbols: dict[str, list] = {}
+        symbols: dict[str, list[Any]] = {}
         for _id, ts, symbol, price, quantity, partition, offset in batch.rows:
-            order = (ts, partition, offset)  # the order of "latest trade" everywhere
+            order = (ts, partition, offset)  # the order of "latest trade" everywhere (contract.Last)
             entry = symbols.get(symbol)
             if entry is None:
                 symbols[symbol] = [1, quantity, price * quantity, order, price]
@@ -113,19 +85,9 @@ class IngestJob:
             if order > entry[3]:
                 entry[3], entry[4] = order, price
         return {
-            "type": "trades.delta",
+            "type": contract.TRADES_DELTA,
             "topic": self.topics[0],
             "offsets": offset_spans(batch.rows),
-            # symbol: [trades, shares, volume in cents, last trade (ts ms, partition, offset, price cents)]
-            "symbols": {symbol: [n, shares, volume, [*order, price]]
+            "symbols": {symbol: [n, shares, volume, [*order, price]]  # contract.Totals, contract.Last
                         for symbol, (n, shares, volume, order, price) in symbols.items()},
         }
-
-
-def offset_spans(rows: list[tuple]) -> dict[str, list[int]]:
-    """Per partition, [first, last] offset of a batch's trades (rows ending with partition
-    and offset, as IngestJob.parse makes them). A batch holds each partition's messages
-    in the order they were consumed, offsets rising, so the dicts keep the ends."""
-    positions = list(map(_PARTITION_AND_OFFSET, rows))
-    firsts, lasts = dict(reversed(positions)), dict(positions)
-    return {str(partition): [firsts[partition], last] for partition, last in lasts.items()}

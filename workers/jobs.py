@@ -1,36 +1,97 @@
-"""Jobs: what a worker does with the messages it consumes.
+"""Jobs: what a worker does. The pool (supervisor, consumer loop, batching, dead
+letters, exactly-once commits) is the same for every job; a job supplies its steps.
 
-The pool (supervisor, consumer loop, batching, dead letters, exactly-once
-commits) is the same for every job; a job supplies only its own steps. A job is
-a class constructed with `topic=` (the topic it reads) that has:
+There are two kinds, and a job is exactly one of them:
 
-    name                                the job's name (metrics, status, consumer group)
-    topics                              the topics it consumes
-    parse(message, now_ms)              one message -> a row, or a workers.validation.Rejection
-    write(client, batch)                the batch's rows into ClickHouse, as one deduplicated
-                                        insert (batch.deduplication_token(name))
-    resume_positions(client)            {(topic, partition): next offset} as ClickHouse recorded it
-    delta(batch)                        a message for the dashboard, or None
-    tick(client, assigned)              optional: a time-driven step, about once a second;
-                                        `assigned` is the worker's set of (topic, partition);
-                                        returns a message for the dashboard, or None
+`ConsumerJob` consumes its topic's messages, batch by batch:
+    parse(message, now_ms)      one message -> a row, or a workers.validation.Rejection
+    write(client, batch)        the batch's rows into ClickHouse as one deduplicated insert
+                                (batch.deduplication_token(name))
+    resume_positions(client)    {(topic, partition): next offset} as ClickHouse recorded it
+    delta(batch)                the flush's message for the dashboard (contract.py), or None
+and says, as class attributes, its `delta_group`, its `max_processes` (None: as many as
+the pool runs) and whether it `dead_letters` what it rejects.
 
-Optional: `max_processes`, for a job that needs no more workers than that (the
-alerts job has one emitter); `reads_messages = False`, for a job that joins the
-consumer group only to be assigned partitions (the alerts job: whoever owns
-partition 0 emits): its workers pause every partition they are assigned and fetch
-nothing.
+`ElectedJob` is a periodic task that one worker runs: the worker that owns partition 0
+of the topic in the job's consumer group. It joins the group for the election only
+(its workers pause every partition and fetch nothing):
+    tick(client, assigned)      about once a second; `assigned` is the worker's set of
+                                (topic, partition); returns a message for the dashboard or None
 
 Register one by name in settings.WORKER_JOBS, or name it by import path:
-`manage.py runworkers --job ingest --job myapp.jobs.MyJob`.
+`manage.py runworkers --job ingest --job myapp.jobs.MyJob`. Each job is constructed
+with `topic=`, the topic it reads.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Message
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from workers.consumer import JobSpec
+import contract
+from workers.batch import Batch, Row
+from workers.validation import Rejection
+
+Positions = dict[tuple[str, int], int]
+
+
+class ConsumerJob(ABC):
+    name: ClassVar[str]
+    delta_group: ClassVar[str]
+    max_processes: ClassVar[int | None] = None
+    # Whether rejected messages go to `<topic>.dlq`. Several jobs read the same topic and
+    # reject the same messages: one of them (ingest) dead-letters, so each bad message is
+    # recorded once; the others count their rejects in metrics only.
+    dead_letters: ClassVar[bool] = False
+    dead_letter_suffix: ClassVar[str] = ".dlq"  # its dead letters go to topic + suffix
+
+    def __init__(self, topic: str):
+        self.topics = [topic]
+
+    @abstractmethod
+    def parse(self, message: Message, now_ms: int) -> Row | Rejection: ...
+
+    @abstractmethod
+    def write(self, client: Client, batch: Batch) -> None: ...
+
+    @abstractmethod
+    def resume_positions(self, client: Client) -> Positions: ...
+
+    @abstractmethod
+    def delta(self, batch: Batch) -> contract.Delta | None: ...
+
+
+class ElectedJob(ABC):
+    name: ClassVar[str]
+    delta_group: ClassVar[str]
+    max_processes: ClassVar[int | None] = 1  # one emitter; more workers would only stand by
+
+    def __init__(self, topic: str):
+        self.topics = [topic]
+
+    @abstractmethod
+    def tick(self, client: Client, assigned: frozenset[tuple[str, int]]) -> contract.AlertsMessage | None: ...
+
+
+Job = ConsumerJob | ElectedJob
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job by import path, so a spawned process can build it after setting up Django."""
+
+    path: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def build(self) -> Job:
+        job: Job = import_string(self.path)(**dict(self.kwargs))
+        return job
 
 
 def job_path(name: str) -> str:
@@ -41,10 +102,14 @@ def job_path(name: str) -> str:
     return path
 
 
-def load(name: str, topic: str) -> tuple[JobSpec, type]:
-    """(spec the workers build the job from, the job's class); fails early on a bad path."""
+def load(name: str, topic: str) -> tuple[JobSpec, type[Job]]:
+    """(spec the workers build the job from, the job's class); fails early on a bad path or a class
+    that is not a job."""
     path = job_path(name)
-    return JobSpec(path, (("topic", topic),)), import_string(path)
+    job_class = import_string(path)
+    if not (isinstance(job_class, type) and issubclass(job_class, (ConsumerJob, ElectedJob))):
+        raise ValueError(f"{path} is not a ConsumerJob or an ElectedJob (workers/jobs.py)")
+    return JobSpec(path, (("topic", topic),)), job_class
 
 
 def consumer_group(base: str, job_name: str) -> str:

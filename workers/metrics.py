@@ -12,7 +12,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter("trademonitor_consumed_messages", "Messages consumed from Kafka", ["job"])
 INSERTED = Counter("trademonitor_inserted_rows", "Rows inserted into ClickHouse", ["job"])
-DEAD_LETTERS = Counter("trademonitor_dead_letters", "Messages dead-lettered", ["job", "reason"])
+REJECTED = Counter("trademonitor_rejected_messages", "Messages rejected, and whether this job dead-lettered them",
+                   ["job", "reason", "dead_lettered"])
 BATCH_ROWS = Histogram("trademonitor_batch_rows", "Messages per flush", ["job"],
                        buckets=(1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000))
 INSERT_SECONDS = Histogram("trademonitor_insert_seconds", "ClickHouse insert latency", ["job"],

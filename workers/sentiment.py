@@ -2,57 +2,60 @@
 its quantity is above a threshold (SENTIMENT_WHALE_QUANTITY, 5,000), else a MINNOW.
 
 It reads the same topic as ingest in a consumer group of its own, validates the
-same way, and writes `trade_sentiment` with the same exactly-once machinery: one
-deduplicated insert per batch, resuming where `symbol_sentiment` says it got to.
+same way (workers/trades.py), and writes `trade_sentiment` with the same exactly-once
+machinery: one deduplicated insert per batch, resuming where `symbol_sentiment` says
+it got to. Ingest dead-letters the bad messages; this job only counts them.
 """
 
 from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client
+from confluent_kafka import Message
 from django.conf import settings
 
-from clickhouse import native
-from clickhouse.writer import INSERT_SETTINGS
+import contract
+from clickhouse import queries
+from clickhouse.writer import insert_sentiment
 from workers.batch import Batch
-from workers.ingest import IngestJob, offset_spans
-
-COLUMNS = ("id", "ts", "symbol", "quantity", "sentiment", "kafka_partition", "kafka_offset")
-WIRE_TYPES = ("UUID", "DateTime64(3, 'UTC')", "String", "UInt32", "String", "UInt16", "UInt64")
+from workers.jobs import ConsumerJob, Positions
+from workers.trades import TradeParser, TradeRow, offset_spans
+from workers.validation import Rejection, TradeRules
 
 
 def classify(quantity: int, threshold: int) -> str:
     return "WHALE" if quantity > threshold else "MINNOW"
 
 
-class SentimentJob(IngestJob):
+class SentimentJob(ConsumerJob):
     name = "sentiment"
-    delta_group = "sentiment.deltas"
+    delta_group = contract.SENTIMENT_GROUP
 
-    def __init__(self, topic: str, threshold: int | None = None, **kwargs):
-        super().__init__(topic, **kwargs)
+    def __init__(self, topic: str, threshold: int | None = None, rules: TradeRules | None = None):
+        super().__init__(topic)
+        self.parser = TradeParser(rules)
         self.threshold = settings.SENTIMENT_WHALE_QUANTITY if threshold is None else threshold
+
+    def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
+        return self.parser(message, now_ms)
 
     def write(self, client: Client, batch: Batch) -> None:
         if not batch.rows:
             return
-        ids, timestamps, symbols, _prices, quantities, partitions, offsets = zip(*batch.rows)
+        ids, timestamps, symbols, _prices, quantities, partitions, offsets = zip(*batch.rows, strict=True)
         sentiments = [classify(quantity, self.threshold) for quantity in quantities]
-        columns = (ids, timestamps, symbols, quantities, sentiments, partitions, offsets)
-        client.raw_insert(
-            "trade_sentiment", COLUMNS, insert_block=native.block(list(zip(COLUMNS, WIRE_TYPES, columns))),
-            fmt="Native", settings={**INSERT_SETTINGS, "insert_deduplication_token": batch.deduplication_token(self.name)},
-        )
+        insert_sentiment(client, (ids, timestamps, symbols, quantities, sentiments, partitions, offsets),
+                         batch.deduplication_token(self.name))
 
-    def resume_positions(self, client: Client) -> dict[tuple[str, int], int]:
-        rows = client.query("SELECT kafka_partition, max(max_offset) FROM symbol_sentiment GROUP BY kafka_partition")
-        return {(self.topics[0], partition): offset + 1 for partition, offset in rows.result_rows}
+    def resume_positions(self, client: Client) -> Positions:
+        topic = self.topics[0]
+        return {(topic, partition): offset + 1 for partition, offset in queries.sentiment_offsets(client).items()}
 
-    def delta(self, batch: Batch) -> dict:
+    def delta(self, batch: Batch) -> contract.SentimentDelta:
         """New whales per symbol and the offsets they cover (the dashboard's whale column);
         sent for every batch, as ingest's."""
         whales: dict[str, int] = {}
         for _id, _ts, symbol, _price, quantity, _partition, _offset in batch.rows:
             if quantity > self.threshold:
                 whales[symbol] = whales.get(symbol, 0) + 1
-        return {"type": "sentiment.delta", "topic": self.topics[0], "offsets": offset_spans(batch.rows),
+        return {"type": contract.SENTIMENT_DELTA, "topic": self.topics[0], "offsets": offset_spans(batch.rows),
                 "whales": whales}

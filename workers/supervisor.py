@@ -22,8 +22,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workers.consumer import WorkerOptions
+    from workers.jobs import JobSpec
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +46,9 @@ HEALTHY_RUN_SECONDS = 60.0  # a worker that ran this long resets its backoff
 class PoolJob:
     """One job of the pool: what runs, under which name, and in how many processes."""
 
-    spec: object  # workers.consumer.JobSpec
+    spec: JobSpec
     name: str
-    options: object  # workers.consumer.WorkerOptions (its group is the job's own)
+    options: WorkerOptions  # its group is the job's own
     processes: int
 
 
@@ -49,13 +56,13 @@ class PoolJob:
 class Slot:
     job: PoolJob
     index: int
-    heartbeat: object
-    process: multiprocessing.Process | None = None
+    heartbeat: Synchronized[float]
+    process: BaseProcess | None = None
     started_at: float = 0.0
     next_start: float = 0.0
     backoff: float = 1.0
     restarts: int = 0
-    status: dict = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -108,14 +115,15 @@ class Supervisor:
         self._read_statuses()
         now = time.monotonic()
         for slot in self._slots:
-            if slot.process is not None and not slot.alive:
-                code = self._reap(slot, now)
+            process = slot.process
+            if process is not None and not process.is_alive():
+                code = self._reap(slot, process, now)
                 if code:
                     return code
-            elif slot.alive and time.time() - slot.heartbeat.value > self.heartbeat_timeout:
-                logger.error("%s (pid %d) missed its heartbeat for %.0f s; killing it",
-                             slot.label, slot.process.pid, self.heartbeat_timeout)
-                slot.process.kill()
+            elif process is not None and time.time() - slot.heartbeat.value > self.heartbeat_timeout:
+                logger.error("%s (pid %s) missed its heartbeat for %.0f s; killing it",
+                             slot.label, process.pid, self.heartbeat_timeout)
+                process.kill()
             if slot.process is None and now >= slot.next_start:
                 self._start(slot)
         self._write_statuses()
@@ -126,18 +134,19 @@ class Supervisor:
 
         slot.heartbeat.value = time.time()
         options = replace(slot.job.options, slot=slot.index, instance_prefix=f"{self._host}-{os.getpid()}")
-        slot.process = self._context.Process(
+        process = self._context.Process(
             target=run_worker, name=f"{slot.job.name}-worker-{slot.index}",
             args=(slot.job.spec, options, slot.heartbeat, self._stop_workers, self._status_queue),
         )
-        slot.process.start()
+        process.start()
+        slot.process = process
         slot.started_at = time.monotonic()
-        logger.info("%s started (pid %d)", slot.label, slot.process.pid)
+        logger.info("%s started (pid %s)", slot.label, process.pid)
 
-    def _reap(self, slot: Slot, now: float) -> int:
+    def _reap(self, slot: Slot, process: BaseProcess, now: float) -> int:
         from workers.consumer import EXIT_FATAL
 
-        code = slot.process.exitcode
+        code = process.exitcode
         slot.process = None
         if code == EXIT_FATAL:
             logger.error("%s stopped on an error that a restart cannot fix; stopping the pool", slot.label)
@@ -209,9 +218,9 @@ class Supervisor:
                 host=self._host, job=slot.job.name, slot=slot.index,
                 defaults={
                     "state": state,
-                    "pid": slot.process.pid if slot.alive else None,
+                    "pid": slot.process.pid if slot.process is not None and slot.alive else None,
                     "partitions": ",".join(status.get("partitions", []))[:512],
-                    "last_heartbeat": datetime.fromtimestamp(slot.heartbeat.value, timezone.utc)
+                    "last_heartbeat": datetime.fromtimestamp(slot.heartbeat.value, UTC)
                     if slot.heartbeat.value else None,
                     "consumed": status.get("consumed", 0),
                     "inserted": status.get("inserted", 0),
@@ -226,7 +235,7 @@ class Supervisor:
         supervisor = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
+            def do_GET(self) -> None:
                 if self.path.startswith("/healthz"):
                     alive = sum(slot.alive for slot in supervisor._slots)
                     body = json.dumps({"workers": len(supervisor._slots), "alive": alive}).encode()
@@ -236,22 +245,22 @@ class Supervisor:
                     from prometheus_client.multiprocess import MultiProcessCollector
 
                     registry = CollectorRegistry()
-                    MultiProcessCollector(registry)
+                    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
                     self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _send(self, status, body, content_type):
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("0.0.0.0", self.metrics_port), Handler)
+        server = ThreadingHTTPServer(("0.0.0.0", self.metrics_port or 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
         logger.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", server.server_address[1])
         return server

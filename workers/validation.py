@@ -40,6 +40,10 @@ REASONS = (OVERSIZED, NOT_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, UNEX
 QUOTES_IN_A_TRADE = 14
 
 
+# A good trade: (id, timestamp ms, symbol, price cents, quantity).
+Trade = tuple[str, int, str, int, int]
+
+
 @dataclass(frozen=True)
 class Rejection:
     reason: str
@@ -55,7 +59,7 @@ class TradeRules:
     max_future_ms: int = 5 * 60 * 1000      # clocks may be a little ahead, not more
 
 
-def parse(key: bytes | None, value: bytes | None, rules: TradeRules, now_ms: int) -> tuple | Rejection:
+def parse(key: bytes | None, value: bytes | None, rules: TradeRules, now_ms: int) -> Trade | Rejection:
     """(id, timestamp ms, symbol, price cents, quantity) of a good trade, else a Rejection."""
     if value is None:
         return Rejection(INVALID_JSON, "empty message")

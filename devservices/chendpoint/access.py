@@ -141,7 +141,7 @@ def _quota(element: ET.Element) -> Quota | None:
     interval = element.find("interval")
     if interval is None:
         return None
-    limits = {child.tag: int(child.text) for child in interval if child.tag != "duration" and int(child.text or 0)}
+    limits = {child.tag: int(child.text or 0) for child in interval if child.tag != "duration" and int(child.text or 0)}
     return Quota(int(interval.findtext("duration", "60")), limits, keyed=element.find("keyed") is not None)
 
 
@@ -227,7 +227,7 @@ def check_select_grants(user: User, ast: str, current_database: str, databases: 
     """Refuse (ACCESS_DENIED) what `user`'s SELECT grants do not cover, reading the
     query's `EXPLAIN AST` text. `databases` are the engine's databases."""
     lines = ast.splitlines()
-    root, argument = _NODE.match(lines[0]).groups() if lines else ("", None)
+    root, argument = _node(lines[0]) if lines else ("", None)
     if root == "Set":
         return  # the engine refuses it under readonly, and the connection is not reused
     if root == "UseQuery":
@@ -240,7 +240,7 @@ def check_select_grants(user: User, ast: str, current_database: str, databases: 
         _deny(user, f"only SELECT is granted, and this is {root or 'another statement'}")
     previous = ""
     for line in lines:
-        node, argument = _NODE.match(line).groups()
+        node, argument = _node(line)
         name = _unquote(argument or "")
         if node == "TableIdentifier":
             _check_table(user, name, current_database)
@@ -253,6 +253,12 @@ def check_select_grants(user: User, ast: str, current_database: str, databases: 
             _check_table(user, name, current_database)  # `x IN db.table`
         previous = node
     return None
+
+
+def _node(line: str) -> tuple[str, str | None]:
+    """(node kind, its argument) of one EXPLAIN AST line."""
+    match = _NODE.match(line)
+    return (match.group(1), match.group(2)) if match else ("", None)
 
 
 def _check_table(user: User, name: str, current_database: str) -> None:

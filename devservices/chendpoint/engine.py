@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chdb import _chdb
 
@@ -96,7 +97,7 @@ class PooledConnection:
     (readonly last, so a read-only profile cannot be changed afterwards); a request's
     own settings are set on top and put back to the profile's value after it."""
 
-    raw: object
+    raw: Any  # a chdb connection (chdb ships no type information)
     spool_dir: Path
     profile: dict[str, str] = field(default_factory=dict)
     database: str = "default"
@@ -218,7 +219,8 @@ class Engine:
         return self._anchor.query(sql, "TabSeparated", {})[0].decode().strip()
 
     def _connect(self, profile: dict[str, str]) -> PooledConnection:
-        connection = PooledConnection(_chdb.connect(str(self.data_dir)), self.spool_dir, dict(profile))
+        connection = PooledConnection(_chdb.connect(str(self.data_dir)), self.spool_dir,  # type: ignore[attr-defined]
+                                      dict(profile))
         others = {name: value for name, value in profile.items() if name != "readonly"}
         if others:
             connection._run("SET " + ", ".join(f"{name} = {quote_literal(value)}" for name, value in others.items()))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from io import BufferedIOBase
 from typing import BinaryIO
 from urllib.parse import parse_qsl
 
@@ -121,10 +123,15 @@ def apply_form(request: QueryRequest, body: bytes, content_type: str) -> None:
     if not message.is_multipart():
         raise BadRequest("Malformed multipart/form-data body")
     for part in message.get_payload():
+        if not isinstance(part, EmailMessage | Message):
+            raise BadRequest("Malformed multipart/form-data body")
         name = part.get_param("name", header="content-disposition")
         if part.get_filename():
             raise BadRequest("External data (form files) is not supported by this endpoint")
-        value = part.get_payload(decode=True).decode("utf-8")
+        if not isinstance(name, str | None):
+            raise BadRequest("Malformed form field name")
+        payload = part.get_payload(decode=True)
+        value = payload.decode("utf-8") if isinstance(payload, bytes) else ""
         if name == "query":
             request.query = f"{request.query}\n{value}" if request.query else value
         elif name and name.startswith("param_"):
@@ -212,6 +219,7 @@ def _words(text: str, include_nested: bool) -> list[tuple[str, int]]:
             i += 1
         elif char.isalpha() or char == "_":
             match = _WORD.match(text, i)
+            assert match is not None  # text[i] starts a word
             if depth == 0 or include_nested:
                 words.append((match.group(), i))
             i = match.end()
@@ -246,10 +254,11 @@ def output_format(query: str, default: str) -> str:
 
 
 def _strip_comments(query: str) -> str:
-    return query[_LEADING_COMMENTS.match(query).end():]
+    match = _LEADING_COMMENTS.match(query)  # the pattern also matches nothing, so always
+    return query[match.end():] if match else query
 
 
-def read_body(stream: BinaryIO, headers) -> Iterator[bytes]:
+def read_body(stream: BinaryIO | BufferedIOBase, headers: Mapping[str, str] | Message) -> Iterator[bytes]:
     """The request body in chunks: Content-Length or chunked transfer encoding."""
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         yield from _read_chunked(stream)
@@ -266,7 +275,7 @@ def read_body(stream: BinaryIO, headers) -> Iterator[bytes]:
         yield chunk
 
 
-def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
+def _read_chunked(stream: BinaryIO | BufferedIOBase) -> Iterator[bytes]:
     while True:
         size_line = stream.readline(1024)
         try:

@@ -49,11 +49,11 @@ from devservices.chendpoint.protocol import (
     has_keyword,
     is_multi_statement,
     output_format,
-    without_format,
     parse_url_parameters,
     read_body,
     split_inline_insert,
     split_insert,
+    without_format,
 )
 
 logger = logging.getLogger("chendpoint")
@@ -265,7 +265,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.log_request(status, len(body))
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
 

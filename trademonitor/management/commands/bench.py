@@ -6,7 +6,7 @@ import json
 from django.core.management.base import BaseCommand
 
 # name: (help, benchmark function in benchmarks/, its options as (flag, type, default))
-BENCHMARKS = {
+BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
     "endpoint": ("embedded ClickHouse endpoint vs chdb in-process", "endpoint.run",
                  [("--batch-rows", int, 100_000), ("--batches", int, 20), ("--pings", int, 2000)]),
     "query": ("drill-down, snapshot and candles on N trades", "query.run",
@@ -17,6 +17,9 @@ BENCHMARKS = {
                 [("--rate", int, 300), ("--seconds", float, 30)]),
     "fanout": ("many WebSocket clients at once", "live.fanout",
                [("--clients", int, 200), ("--rate", int, 5000), ("--seconds", float, 30)]),
+    "drilldown": ("ClickHouse reads for open drill-downs, many clients", "live.drilldown",
+                  [("--clients", int, 200), ("--open-drilldowns", int, 20), ("--symbols", int, 5),
+                   ("--rate", int, 5000), ("--seconds", float, 30)]),
     "soak": ("the whole system for minutes: memory, file descriptors, exactness", "soak.run",
              [("--minutes", float, 10), ("--rate", int, 5000), ("--clients", int, 50)]),
 }

@@ -10,18 +10,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from infra.kafka import ensure_topic
 from producer.publisher import TradePublisher
 from producer.trades import TradeGenerator
-from trademonitor.kafka import ensure_topic
-from trademonitor.models import Symbol
-
-
-def trading_universe(only: list[str] | None = None) -> list[str]:
-    """Active symbols in normal (or unknown) financial standing, like the seed's."""
-    symbols = Symbol.objects.filter(active=True, financial_status__in=[Symbol.FinancialStatus.NORMAL, ""])
-    if only:
-        symbols = symbols.filter(symbol__in=only)
-    return list(symbols.order_by("symbol").values_list("symbol", flat=True))
+from trademonitor.symbols import trading_universe
 
 
 class Command(BaseCommand):

@@ -5,6 +5,10 @@
 const $ = (selector) => document.querySelector(selector);
 const NUMBER = new Intl.NumberFormat("en-US");
 
+// The compact arrays' field indexes, from contract.py (rendered into the page).
+const WIRE = JSON.parse(document.getElementById("wire-layout").textContent);
+const LAST = WIRE.Last, TOTALS = WIRE.Totals, ROW = WIRE.Row, TRADE = WIRE.Trade, CANDLE = WIRE.Candle;
+
 export function money(cents) {
   if (cents === null || cents === undefined) return "–";
   const sign = cents < 0 ? "-" : "";
@@ -14,8 +18,10 @@ export function money(cents) {
 
 const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 23) : "–");
 
-// Trades are ordered by [ms, partition, offset], as in ClickHouse.
-const later = (a, b) => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2];
+// Trades are ordered by (ms, partition, offset), as in ClickHouse.
+const later = (a, b) => a[LAST.ms] !== b[LAST.ms] ? a[LAST.ms] > b[LAST.ms]
+  : a[LAST.partition] !== b[LAST.partition] ? a[LAST.partition] > b[LAST.partition] : a[LAST.offset] > b[LAST.offset];
+const priceOf = (row) => (row.last ? row.last[LAST.price] : null);
 
 const state = {
   rows: new Map(),        // symbol -> {symbol, name, trades, shares, volume, last, change}
@@ -75,8 +81,9 @@ function applySnapshot(message) {
   const previous = state.rows;
   state.rows = new Map();
   state.whaleQuantity = message.whale_quantity;
-  for (const [symbol, [name, trades, shares, volume, last, whales]] of Object.entries(message.symbols)) {
-    state.rows.set(symbol, { symbol, name, trades, shares, volume, last, whales,
+  for (const [symbol, row] of Object.entries(message.symbols)) {
+    state.rows.set(symbol, { symbol, name: row[ROW.name], trades: row[ROW.trades], shares: row[ROW.shares],
+      volume: row[ROW.volume], last: row[ROW.last], whales: row[ROW.whales],
       change: previous.get(symbol)?.change ?? 0 });
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
@@ -117,21 +124,23 @@ function applyAlerts(alerts) {
 
 function applyDelta(symbols) {
   let trades = 0;
-  for (const [symbol, [count, shares, volume, last]] of Object.entries(symbols)) {
+  for (const [symbol, totals] of Object.entries(symbols)) {
     let row = state.rows.get(symbol);
     if (!row) {
       row = { symbol, name: symbol, trades: 0, shares: 0, volume: 0, last: null, change: 0, whales: 0 };
       state.rows.set(symbol, row);
     }
-    row.trades += count;
-    row.shares += shares;
-    row.volume += volume;
-    trades += count;
+    const last = totals[TOTALS.last];
+    row.trades += totals[TOTALS.trades];
+    row.shares += totals[TOTALS.shares];
+    row.volume += totals[TOTALS.volume];
+    trades += totals[TOTALS.trades];
     if (!row.last || later(last, row.last)) {
-      const before = row.last ? row.last[3] : null;
+      const before = priceOf(row);
       row.last = last;
-      if (before !== null && last[3] !== before) row.change = last[3] - before;
-      updateRow(symbol, before === null ? 0 : Math.sign(last[3] - before));
+      const now = priceOf(row);
+      if (before !== null && now !== before) row.change = now - before;
+      updateRow(symbol, before === null ? 0 : Math.sign(now - before));
     } else {
       updateRow(symbol, 0);
     }
@@ -150,11 +159,43 @@ function applyWhales(whales) {
 }
 
 // ---- the table -----------------------------------------------------------------------
-const SORT_VALUES = {
-  symbol: (r) => r.symbol, name: (r) => r.name.toLowerCase(), price: (r) => (r.last ? r.last[3] : -1),
-  change: (r) => r.change, trades: (r) => r.trades, shares: (r) => r.shares, volume: (r) => r.volume,
-  time: (r) => (r.last ? r.last[0] : 0), whales: (r) => r.whales,
-};
+// The table's columns, once: header, cells, sort keys and the drill-down's width come from here.
+// `text` fills a cell; `sort`, when given, makes the header a sort button.
+const changeText = (r) => (r.change ? `${r.change > 0 ? "▲" : "▼"} ${money(Math.abs(r.change))}` : "");
+const COLUMNS = [
+  { key: "toggle", label: "Details", className: "toggle-cell", hiddenLabel: true },
+  { key: "symbol", label: "Symbol", className: "symbol", text: (r) => r.symbol, sort: (r) => r.symbol },
+  { key: "name", label: "Company", className: "name", text: (r) => r.name, sort: (r) => r.name.toLowerCase() },
+  { key: "price", label: "Price", className: "price num", text: (r) => money(priceOf(r)), sort: (r) => priceOf(r) ?? -1 },
+  { key: "change", label: "Change", className: "change num", text: changeText, sort: (r) => r.change,
+    classes: (r) => (r.change > 0 ? "up" : r.change < 0 ? "down" : "") },
+  { key: "trades", label: "Trades", className: "trades num", text: (r) => NUMBER.format(r.trades), sort: (r) => r.trades },
+  { key: "shares", label: "Shares", className: "shares num", text: (r) => NUMBER.format(r.shares), sort: (r) => r.shares },
+  { key: "volume", label: "Volume", className: "volume num", text: (r) => money(r.volume), sort: (r) => r.volume },
+  { key: "time", label: "Last trade", className: "time", text: (r) => time(r.last?.[LAST.ms]),
+    sort: (r) => (r.last ? r.last[LAST.ms] : 0) },
+  { key: "whales", label: "Whales", className: "whales num", text: (r) => NUMBER.format(r.whales),
+    sort: (r) => r.whales, title: "Trades above the whale size" },
+];
+const SORT_VALUES = Object.fromEntries(COLUMNS.filter((c) => c.sort).map((c) => [c.key, c.sort]));
+
+function renderHeader() {
+  const tr = $("#symbols thead tr");
+  tr.replaceChildren(...COLUMNS.map((column) => {
+    const th = document.createElement("th");
+    th.scope = "col";
+    if (column.className.includes("num")) th.className = "num";
+    if (column.sort) {
+      const button = Object.assign(document.createElement("button"), { type: "button", textContent: column.label });
+      button.dataset.sort = column.key;
+      if (column.title) button.title = column.title;
+      th.append(button);
+    } else {
+      th.append(Object.assign(document.createElement("span"), { className: "visually-hidden", textContent: column.label }));
+    }
+    return th;
+  }));
+}
 
 function selectedRows() {
   const filter = state.filter.toLowerCase();
@@ -208,24 +249,17 @@ function rowElement(row) {
   toggle.setAttribute("aria-label", `Trades of ${row.symbol}`);
   toggle.textContent = state.open.has(row.symbol) ? "−" : "+";
   toggle.addEventListener("click", () => toggleDetail(row.symbol));
-  const first = document.createElement("td");
-  first.append(toggle);
-  tr.append(first, cell("symbol", row.symbol), cell("name", row.name), cell("price num", ""), cell("change num", ""),
-    cell("trades num", ""), cell("shares num", ""), cell("volume num", ""), cell("time", ""), cell("whales num", ""));
+  tr.append(...COLUMNS.map((column) => cell(column.className, "")));
+  tr.firstChild.append(toggle);
   fillRow(tr, row);
   return tr;
 }
 
 function fillRow(tr, row) {
-  const cells = tr.children;
-  cells[3].textContent = row.last ? money(row.last[3]) : "–";
-  cells[4].textContent = row.change ? `${row.change > 0 ? "▲" : "▼"} ${money(Math.abs(row.change))}` : "";
-  cells[4].className = `change num ${row.change > 0 ? "up" : row.change < 0 ? "down" : ""}`;
-  cells[5].textContent = NUMBER.format(row.trades);
-  cells[6].textContent = NUMBER.format(row.shares);
-  cells[7].textContent = money(row.volume);
-  cells[8].textContent = time(row.last?.[0]);
-  cells[9].textContent = NUMBER.format(row.whales);
+  COLUMNS.forEach((column, i) => {
+    if (column.text) tr.children[i].textContent = column.text(row);
+    if (column.classes) tr.children[i].className = `${column.className} ${column.classes(row)}`.trim();
+  });
 }
 
 function updateRow(symbol, direction) {
@@ -269,7 +303,7 @@ function openDetail(symbol) {
   element.className = "detail";
   element.dataset.detailFor = symbol;
   const td = document.createElement("td");
-  td.colSpan = 10;
+  td.colSpan = COLUMNS.length;
   td.innerHTML = `<div class="detail-body">
       <div class="trades-scroll"><table><thead><tr><th>Trade</th><th>Time</th><th class="num">Price</th>
         <th class="num">Quantity</th><th class="num">Value</th></tr></thead><tbody></tbody></table></div>
@@ -296,13 +330,15 @@ async function loadOlder(detail) {
     if (!response.ok) throw new Error(page.error);
     for (const trade of page.trades) addTrade(detail, trade, false);
     detail.next = page.next;
+  } catch (failure) {
+    console.warn(`trades of ${detail.symbol} not loaded: ${failure.message}`);  // scrolling again retries
   } finally {
     detail.loading = false;
   }
 }
 
 function tradeRow(trade, fresh) {
-  const [id, ms, price, quantity] = trade;
+  const id = trade[TRADE.id], ms = trade[TRADE.ms], price = trade[TRADE.price], quantity = trade[TRADE.quantity];
   const tr = document.createElement("tr");
   tr.dataset.tradeId = id;
   tr.dataset.ms = String(ms);
@@ -316,8 +352,8 @@ function tradeRow(trade, fresh) {
 }
 
 function addTrade(detail, trade, atTop) {
-  if (detail.ids.has(trade[0])) return;
-  detail.ids.add(trade[0]);
+  if (detail.ids.has(trade[TRADE.id])) return;
+  detail.ids.add(trade[TRADE.id]);
   const tr = tradeRow(trade, atTop);
   if (atTop) detail.body.prepend(tr); else detail.body.append(tr);
 }
@@ -333,20 +369,25 @@ function liveTrades(symbol, trades) {
 }
 
 async function loadCandles(detail) {
-  const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/candles?minutes=60`);
-  if (!response.ok) return;
-  drawCandles(detail.chart, (await response.json()).candles);
+  try {
+    const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/candles?minutes=60`);
+    if (!response.ok) return;
+    drawCandles(detail.chart, (await response.json()).candles);
+  } catch (failure) {
+    console.warn(`candles of ${detail.symbol} not loaded: ${failure.message}`);  // the next trades reload them
+  }
 }
 
 function drawCandles(svg, candles) {
   const ns = "http://www.w3.org/2000/svg";
   svg.replaceChildren();
   if (!candles.length) return;
-  const highs = candles.map((c) => c[2]), lows = candles.map((c) => c[3]);
+  const highs = candles.map((c) => c[CANDLE.high]), lows = candles.map((c) => c[CANDLE.low]);
   const top = Math.max(...highs), bottom = Math.min(...lows), span = Math.max(1, top - bottom);
   const width = 600 / Math.max(candles.length, 20);
   const y = (cents) => 230 - ((cents - bottom) / span) * 220;
-  candles.forEach(([, open, high, low, close], i) => {
+  candles.forEach((candle, i) => {
+    const open = candle[CANDLE.open], high = candle[CANDLE.high], low = candle[CANDLE.low], close = candle[CANDLE.close];
     const x = i * width + width / 2;
     const wick = document.createElementNS(ns, "line");
     Object.entries({ x1: x, x2: x, y1: y(high), y2: y(low), stroke: "#555" }).forEach(([k, v]) => wick.setAttribute(k, v));
@@ -398,6 +439,7 @@ function csrfToken() {
 
 // ---- controls ----------------------------------------------------------------------------
 function setUp() {
+  renderHeader();
   $("#search").addEventListener("input", (event) => { state.filter = event.target.value.trim(); state.page = 0; render(); });
   $("#page-size").addEventListener("change", (event) => { state.pageSize = Number(event.target.value); state.page = 0; render(); });
   $("#prev-page").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); render(); });

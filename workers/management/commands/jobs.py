@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import import_string
 
-from trademonitor.kafka import client_config
+from infra.kafka import client_config
 from workers.jobs import consumer_group
 
 

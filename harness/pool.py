@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,14 +49,14 @@ def database_url(url: str, database: str) -> str:
 
 def start_web(environment: dict, port: int, timeout: float = 30.0, log: Path | None = None) -> subprocess.Popen:
     """daphne on 127.0.0.1:`port`, returned once /healthz answers; its output goes to `log`."""
-    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+    output: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     web = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
          "trademonitor.asgi:application"],
         cwd=PROJECT_DIR, env={**os.environ, **environment}, start_new_session=True,
         stdout=output, stderr=output,
     )
-    if log:
+    if not isinstance(output, int):
         output.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from trademonitor.kafka import ensure_topic
+from infra.kafka import ensure_topic
 from workers import jobs
 from workers.consumer import WorkerOptions
 from workers.supervisor import PoolJob, Supervisor
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_class.name),
                                            max_batch_rows=max_batch_rows, max_batch_ms=max_batch_ms,
                                            drain_seconds=drain_seconds)
-            job_processes = min(processes, getattr(job_class, "max_processes", processes))
+            job_processes = min(processes, job_class.max_processes or processes)
             pool.append(PoolJob(spec, job_class.name, worker_options, job_processes))
         code = Supervisor(pool, metrics_port, heartbeat_timeout, max_crashes).run()
         if code:

@@ -1,0 +1,186 @@
+"""The wire contract between the workers and the web app, and between the web app and
+the browser: channel-layer group names, message types, and the shape of every message.
+
+Both sides import this module and nothing else of each other. It imports nothing of
+the project. Compact arrays (a symbol's totals, a trade, a candle) go to the browser
+as JSON arrays to keep frames small; each array's fields are named here once, by
+index, and the page reads the same layout (`layout()`, rendered into the page).
+
+Money is integer cents and time is epoch milliseconds everywhere on the wire, so
+both sides add exact integers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import IntEnum
+from typing import Any, Final, Literal, NotRequired, TypedDict
+
+# -- channel-layer groups the workers publish to, and the web app listens on ----------
+TRADES_GROUP: Final = "trades.deltas"
+SENTIMENT_GROUP: Final = "sentiment.deltas"
+ALERTS_GROUP: Final = "alerts.live"
+DELTA_GROUPS: Final = (TRADES_GROUP, SENTIMENT_GROUP, ALERTS_GROUP)
+
+# -- worker -> web messages, by "type" ---------------------------------------------------
+TRADES_DELTA: Final = "trades.delta"
+SENTIMENT_DELTA: Final = "sentiment.delta"
+ALERTS_NEW: Final = "alerts.new"
+COUNTED_DELTAS: Final = (TRADES_DELTA, SENTIMENT_DELTA)  # deltas a snapshot's watermarks count
+
+# -- web -> browser frames, by "type" ----------------------------------------------------
+SNAPSHOT: Final = "snapshot"
+DELTA: Final = "delta"
+TRADES: Final = "trades"
+STATUS: Final = "status"
+ALERTS: Final = "alerts"
+SUBSCRIBE: Final = "subscribe"  # browser -> web: the symbols whose drill-down is open
+
+# WebSocket close codes.
+BAD_REQUEST: Final = 4400
+LOGIN_REQUIRED: Final = 4401
+RESYNC: Final = 4503  # reconnect for a fresh snapshot: a delta went missing or the feed broke
+
+
+# -- compact arrays, field by index -------------------------------------------------------
+class Last(IntEnum):
+    """A symbol's latest trade: ordered by (ms, partition, offset) everywhere."""
+
+    MS = 0
+    PARTITION = 1
+    OFFSET = 2
+    PRICE = 3  # cents
+
+
+class Totals(IntEnum):
+    """A symbol's change in a delta: [trades, shares, volume cents, Last]."""
+
+    TRADES = 0
+    SHARES = 1
+    VOLUME = 2
+    LAST = 3
+
+
+class Row(IntEnum):
+    """A symbol in the snapshot: [name, trades, shares, volume cents, Last or null, whales]."""
+
+    NAME = 0
+    TRADES = 1
+    SHARES = 2
+    VOLUME = 3
+    LAST = 4
+    WHALES = 5
+
+
+class Trade(IntEnum):
+    """One trade of a drill-down: [id, epoch ms, price cents, quantity]."""
+
+    ID = 0
+    MS = 1
+    PRICE = 2
+    QUANTITY = 3
+
+
+class Candle(IntEnum):
+    """One minute of a symbol: [minute ms, open, high, low, close (cents), shares, volume cents, trades]."""
+
+    MINUTE = 0
+    OPEN = 1
+    HIGH = 2
+    LOW = 3
+    CLOSE = 4
+    SHARES = 5
+    VOLUME = 6
+    TRADES = 7
+
+
+LAYOUTS: Final = (Last, Totals, Row, Trade, Candle)
+
+
+def layout() -> dict[str, dict[str, int]]:
+    """Every compact array's field indexes, for the browser: {"Last": {"price": 3, ...}, ...}."""
+    return {kind.__name__: {field.name.lower(): field.value for field in kind} for kind in LAYOUTS}
+
+
+# -- message shapes ---------------------------------------------------------------------
+Spans = dict[str, list[int]]  # partition (as text) -> [first offset, last offset]
+
+
+class TradesDelta(TypedDict):
+    """One ingest flush: what it added per symbol. `offsets` span its trades; `consumed`
+    every message it consumed (dead letters too), so a lost delta shows as a gap."""
+
+    type: Literal["trades.delta"]
+    topic: str
+    offsets: Spans
+    consumed: NotRequired[Spans]
+    symbols: dict[str, list[Any]]  # symbol -> Totals
+
+
+class SentimentDelta(TypedDict):
+    type: Literal["sentiment.delta"]
+    topic: str
+    offsets: Spans
+    consumed: NotRequired[Spans]
+    whales: dict[str, int]  # symbol -> new whale trades
+
+
+class AlertsMessage(TypedDict):
+    type: Literal["alerts.new"]
+    topic: str
+    alerts: list[dict[str, Any]]
+
+
+Delta = TradesDelta | SentimentDelta
+Message = TradesDelta | SentimentDelta | AlertsMessage  # what workers publish
+
+
+class SnapshotFrame(TypedDict):
+    type: Literal["snapshot"]
+    watermarks: dict[str, int]  # partition -> highest offset the totals count
+    sentiment_watermarks: dict[str, int]
+    whale_quantity: int
+    symbols: dict[str, list[Any]]  # symbol -> Row
+    alerts: list[dict[str, Any]]
+
+
+class DeltaFrame(TypedDict):
+    """What a browser gets at most ten times a second: a window's deltas merged."""
+
+    type: Literal["delta"]
+    trades: int
+    newest_ms: int
+    symbols: dict[str, list[Any]]  # symbol -> Totals
+    whales: dict[str, int]
+
+
+class TradesFrame(TypedDict):
+    type: Literal["trades"]
+    symbol: str
+    trades: list[list[Any]]  # Trade, newest first
+
+
+def encode_delta_frame(frame: DeltaFrame) -> str:
+    """A delta frame as JSON whose first keys are type, trades and newest_ms, in that order,
+    so a client can read them from the frame's first bytes (`delta_counts`)."""
+    return json.dumps({"type": frame["type"], "trades": frame["trades"], "newest_ms": frame["newest_ms"],
+                       "symbols": frame["symbols"], "whales": frame["whales"]})
+
+
+_DELTA_COUNTS = re.compile(r'^\{"type": "delta", "trades": (\d+), "newest_ms": (\d+)')
+
+
+def delta_counts(text: str) -> tuple[int, int] | None:
+    """(trades, newest ms) of a frame made by encode_delta_frame, without decoding it whole;
+    None for any other frame."""
+    match = _DELTA_COUNTS.match(text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def frame_type(text: str) -> str | None:
+    """The type of a frame the server encoded with "type" first (every frame here), from its first bytes."""
+    if not text.startswith('{"type": "'):
+        return None
+    end = text.find('"', 10)
+    return text[10:end] if end > 0 else None

@@ -1,0 +1,74 @@
+"""Kafka clients of the project: one configuration, named client profiles, topic creation.
+
+Every Kafka client (workers, producer, dead letters, the alerts ledger, benchmarks,
+tests, the dev launcher) is configured here, so the settings that exactly-once and
+throughput depend on are written once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Kafka's default broker and topic limit on a message: what producers of this project
+# allow themselves, so anything a default topic accepts can be sent (and tested).
+MESSAGE_MAX_BYTES = 1_048_588
+
+Config = dict[str, Any]
+
+
+def client_config(**overrides: Any) -> Config:
+    """librdkafka configuration for any client of the project's Kafka."""
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **overrides}
+
+
+def worker_consumer_config(group: str, instance_id: str | None, **overrides: Any) -> Config:
+    """A worker's consumer: offsets committed by hand after the insert, never automatically;
+    a static member (`instance_id`), so a worker restarted in its slot rejoins without a
+    rebalance; a poll interval long enough to wait out ClickHouse."""
+    return client_config(**{
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        **({"group.instance.id": instance_id} if instance_id else {}),
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
+        # Inserts are retried while ClickHouse is down; that is not a hung consumer.
+        "max.poll.interval.ms": 30 * 60 * 1000,
+        "fetch.max.bytes": 64 << 20,
+        "queued.max.messages.kbytes": 64 * 1024,
+        **overrides,
+    })
+
+
+def idempotent_producer_config(**overrides: Any) -> Config:
+    """A producer whose retries never duplicate or reorder a partition's messages."""
+    return client_config(**{"enable.idempotence": True, "acks": "all", **overrides})
+
+
+def transactional_producer_config(transactional_id: str, **overrides: Any) -> Config:
+    """A producer whose start fences every earlier one with the same id."""
+    return idempotent_producer_config(**{"transactional.id": transactional_id, **overrides})
+
+
+def ensure_topic(name: str, partitions: int, bootstrap_servers: str | None = None, timeout: float = 15.0) -> bool:
+    """Create `name` with `partitions` partitions unless it exists. True if created."""
+    admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {})))
+    if name in admin.list_topics(timeout=timeout).topics:
+        return False
+    future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
+    try:
+        future.result(timeout)
+    except KafkaException as exc:
+        if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # lost a race with another creator
+            raise
+        return False
+    logger.info("created topic %s with %d partitions", name, partitions)
+    return True

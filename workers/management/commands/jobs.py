@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils.module_loading import import_string
 
 from infra.kafka import client_config
@@ -14,12 +16,12 @@ from workers.jobs import consumer_group
 class Command(BaseCommand):
     help = "List the worker pool's registered jobs with their consumer group and lag."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["list"])
         parser.add_argument("--group", default="trade-monitor")
         parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
 
-    def handle(self, *args, group: str, topic: str, **options):
+    def handle(self, *args: Any, group: str, topic: str, **options: Any) -> None:
         self.stdout.write(f"{'job':<12} {'group':<28} {'lag':>12}  class")
         for name, path in sorted(settings.WORKER_JOBS.items()):
             job_name = import_string(path).name

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from infra.kafka import ensure_topic
 from workers import jobs
@@ -16,7 +17,7 @@ from workers.supervisor import PoolJob, Supervisor
 class Command(BaseCommand):
     help = "Run the supervisor and N worker processes per job (default: the ingest job)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--job", action="append", dest="job_names", metavar="NAME",
                             help="a job registered in settings.WORKER_JOBS or an import path; repeatable "
                                  "(default: ingest)")
@@ -35,8 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--metrics-port", type=int, default=settings.WORKERS_METRICS_PORT,
                             help="Prometheus metrics and /healthz (0: any free port)")
 
-    def handle(self, *args, job_names, processes, group, topic, max_batch_rows, max_batch_ms, drain_seconds,
-               heartbeat_timeout, max_crashes, metrics_port, **options):
+    def handle(self, *args: Any, job_names: list[str] | None, processes: int, group: str, topic: str,
+               max_batch_rows: int, max_batch_ms: int, drain_seconds: float, heartbeat_timeout: float,
+               max_crashes: int, metrics_port: int, **options: Any) -> None:
         if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1:
             raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive")
         ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)

@@ -10,7 +10,14 @@ Every other code is about the data or the schema, and retrying will not change i
 
 from __future__ import annotations
 
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 
 TRANSIENT_CODES = frozenset({
     159,  # TIMEOUT_EXCEEDED
@@ -39,6 +46,8 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same request later may succeed."""
     if isinstance(exc, OperationalError):
         return True  # the server could not be reached or did not answer
+    if isinstance(exc, ProgrammingError | DataError | IntegrityError | NotSupportedError):
+        return False  # the client's own refusal of the call or the data
     if isinstance(exc, DatabaseError):
         return exc.code is None or exc.code in TRANSIENT_CODES
     return False

@@ -1,13 +1,16 @@
 """`bench ingest`: the worker pool's throughput against a bare Kafka consumer.
 
-Produces N trades to a fresh topic (not timed), then times `runworkers` from its
-start until all N are in a scratch ClickHouse database, and, on the same topic,
-how fast one confluent-kafka consumer merely reads it.
+Produces N trades to a fresh topic (not timed), tallying what was sent, then times
+`runworkers` from its start until all N are in a scratch ClickHouse database, and
+compares what was stored with what was sent (harness/tally.py). Then, on the same
+topic, how fast as many bare consumers as the pool has processes merely read it, with
+the workers' consumer configuration and timed the same way: the baseline.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 import uuid
@@ -19,47 +22,76 @@ from django.conf import settings
 from benchmarks.progress import progress
 from clickhouse import queries
 from harness.pool import database_url, start_pool, stop_pool
-from harness.scratch import scratch_database
-from infra.kafka import client_config, ensure_topic
+from harness.scratch import scratch_database, scratch_django_database
+from harness.tally import Tally
+from infra.kafka import client_config, ensure_topic, worker_consumer_config
 from producer.publisher import TradePublisher
 from producer.trades import TradeGenerator
-from trademonitor.symbols import trading_universe
+from trademonitor.symbols import bundled_universe
 
 logger = logging.getLogger(__name__)
 
 
-def produce(topic: str, count: int) -> None:
+def produce(topic: str, count: int) -> Tally:
+    """`count` trades onto `topic`; what was sent, tallied as it was sent."""
+    sent = Tally()
     with progress(count, "producing", "trades") as bar:
-        report = TradePublisher(topic, TradeGenerator(trading_universe(), seed=1), rate=0).run(
-            count, on_progress=bar.update)
+        report = TradePublisher(topic, TradeGenerator(bundled_universe(), seed=1), rate=0,
+                                on_trade=sent.add_message).run(count, on_progress=bar.update)
     if report.failed:
         raise RuntimeError(f"{report.failed} trades not delivered")
+    return sent
 
 
-def raw_consume_seconds(topic: str, count: int) -> float:
-    consumer = Consumer(client_config(**{"group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest",
-                                         "enable.auto.commit": False}))
-    consumer.subscribe([topic])
-    seen, started = 0, None
-    while seen < count:
-        messages = consumer.consume(num_messages=10_000, timeout=5)
-        if started is None and messages:
-            started = time.perf_counter()
-        seen += sum(1 for m in messages if m.error() is None)
+def raw_consume(topic: str, count: int, processes: int) -> tuple[float, list[int]]:
+    """The baseline, under the pool's conditions: `processes` consumers in one group with the
+    workers' own configuration (infra.kafka.worker_consumer_config), timed like the pool from
+    the processes' start (group join included) until all `count` messages were read.
+    Returns (seconds, messages read by each process)."""
+    context = multiprocessing.get_context("fork")
+    total, done = context.Value("q", 0), context.Event()
+    results = context.Queue()
+    group = f"{topic}-raw-{uuid.uuid4().hex[:6]}"
+    started = time.perf_counter()
+    readers = [context.Process(target=_read_only, args=(topic, group, count, total, done, results))
+               for _ in range(processes)]
+    for reader in readers:
+        reader.start()
+    while total.value < count:
+        if not any(reader.is_alive() for reader in readers):
+            raise RuntimeError("the baseline consumers exited early")
+        time.sleep(0.01)
     seconds = time.perf_counter() - started
+    done.set()
+    shares = [results.get(timeout=60) for _ in readers]
+    for reader in readers:
+        reader.join(30)
+    return seconds, sorted(shares)
+
+
+def _read_only(topic: str, group: str, count: int, total, done, results) -> None:
+    consumer = Consumer(worker_consumer_config(group, None))
+    consumer.subscribe([topic])
+    mine = 0
+    while not done.is_set() and total.value < count:
+        read = sum(1 for message in consumer.consume(num_messages=10_000, timeout=0.05) if message.error() is None)
+        mine += read
+        with total.get_lock():
+            total.value += read
     consumer.close()
-    return seconds
+    results.put(mine)
 
 
 def run(trades: int, processes: int) -> dict:
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
     try:
-        produce(topic, trades)
-        with scratch_database() as (database, writer, _reader):
+        sent = produce(topic, trades)
+        with scratch_database() as (database, writer, _reader), scratch_django_database() as django_database:
             environment = {
                 "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
                 "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
+                "DATABASE_URL": django_database,  # worker status and symbols of its own
             }
             started = time.perf_counter()
             pool = start_pool(topic, f"{topic}-group", environment, processes)
@@ -76,9 +108,11 @@ def run(trades: int, processes: int) -> dict:
                 seconds = time.perf_counter() - started
             finally:
                 stop_pool(pool)
-            count, distinct = writer.query("SELECT count(), uniqExact(id) FROM trades").result_rows[0]
-            exact = count == distinct == trades and queries.totals_check(writer) == []
-        raw_seconds = raw_consume_seconds(topic, trades)
+            # Exact: the stored trades are the trades sent (ids, per-symbol trades, shares and
+            # volume in cents), and the materialized totals agree with them.
+            differences = sent.differences(Tally.stored(writer)) + [
+                f"symbol_totals differs from trades for {d['symbol']}" for d in queries.totals_check(writer)]
+        raw_seconds, raw_shares = raw_consume(topic, trades, processes)
     finally:
         AdminClient(client_config()).delete_topics([topic])
     rate = trades / seconds
@@ -91,6 +125,9 @@ def run(trades: int, processes: int) -> dict:
         "trades_per_s": round(rate),
         "trades_per_s_per_core": round(rate / cores),
         "raw_consume_per_s": round(raw_rate),
+        "raw_consume_processes": processes,
+        "raw_consume_per_process": [round(share / raw_seconds) for share in raw_shares],
         "ratio_to_raw_consume": round(rate / raw_rate, 3),
-        "exact": exact,
+        "exact": not differences,
+        "differences": differences[:10],
     }

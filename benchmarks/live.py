@@ -3,10 +3,12 @@
 Both run the real path on a topic and a scratch database of their own: producer
 → Kafka → `runworkers` → ClickHouse → Channels (Redis) → daphne → WebSocket clients.
 
-latency: one client; each trade's production time is remembered per symbol, and
-each update that accounts for n trades of a symbol takes that symbol's n oldest
-unaccounted production times (Kafka keeps no order across partitions, so this
-pairs trades with the update that counted them in arrival order).
+Runs as `make demo` does: runworkers' defaults and the ingest, sentiment and alerts jobs.
+
+latency: one client; exact per trade. Every symbol's trades go to one partition, so
+a symbol's running count in the updates says exactly which of its trades have been
+counted: each trade's latency is from its production to the first update that
+counts it. p50, p90, p99 and max over every trade.
 fanout: many clients; per update, the age of the newest trade it accounts for
 (a trade's timestamp is its production time), and whether every client was told
 about every trade.
@@ -15,12 +17,16 @@ about every trade.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
+import pickle
 import socket
+import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,27 +40,40 @@ from django.conf import settings
 import contract
 from benchmarks.stats import percentile
 from harness.pool import database_url, start_pool, start_web, stop_pool, worker_pids
-from harness.scratch import scratch_database
+from harness.scratch import scratch_database, scratch_django_database
+from harness.tally import Tally
 from infra.kafka import client_config, ensure_topic
 from producer.trades import TradeGenerator
-from trademonitor.symbols import trading_universe
+from trademonitor.symbols import bundled_universe
 
 logger = logging.getLogger(__name__)
 
 
 class Stream:
-    """Trades at a steady rate from a thread, remembering when each symbol's were sent."""
+    """Trades at a steady rate from a thread, remembering when each symbol's were sent.
 
-    def __init__(self, topic: str, rate: int, seconds: float, record: bool):
+    Every symbol's trades go to one partition (its `symbol_partition`), so they are
+    consumed, inserted and counted in the order they were sent: when a browser update
+    says a symbol has n trades, they are exactly its first n sent. That makes each
+    trade's latency exact, with no pairing heuristic."""
+
+    def __init__(self, topic: str, rate: int, seconds: float, record: bool, tally: bool = False):
+        """`record`: remember each trade's production time; `tally`: what was sent (harness/tally.py)."""
         self.topic, self.rate, self.seconds, self.record = topic, rate, seconds, record
+        self.tally = Tally() if tally else None
         self.sent = 0
         self.sent_at: dict[str, deque] = defaultdict(deque)
         self.lock = threading.Lock()
         self.done = threading.Event()
 
+    def save_sent_times(self, path: Path) -> None:
+        """Every symbol's production times, in the order sent, for the clients to time trades."""
+        with self.lock, open(path, "wb") as file:
+            pickle.dump({symbol: list(times) for symbol, times in self.sent_at.items()}, file)
+
     def run(self) -> None:
         producer = Producer(client_config(**{"linger.ms": 1, "enable.idempotence": True}))
-        generator = TradeGenerator(trading_universe(), seed=3)
+        generator = TradeGenerator(bundled_universe(), seed=3)
         started = time.monotonic()
         total = int(self.rate * self.seconds)
         while self.sent < total:
@@ -64,11 +83,13 @@ class Stream:
                 continue
             now_ms = time.time_ns() // 1_000_000
             for key, value in generator.batch(due - self.sent, now_ms):
-                producer.produce(self.topic, value, key)
+                symbol = value.split(b'"symbol": "')[1].split(b'"')[0].decode()
+                producer.produce(self.topic, value, key, partition=symbol_partition(symbol))
+                if self.tally is not None:
+                    self.tally.add_message(value)
                 if self.record:
-                    symbol = value.split(b'"symbol": "')[1].split(b'"')[0].decode()
                     with self.lock:
-                        self.sent_at[symbol].append(now_ms)
+                        self.sent_at[symbol].append(time.time_ns() // 1_000_000)
             self.sent = due
             producer.poll(0)
         producer.flush(30)
@@ -108,6 +129,14 @@ async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event 
     return reconnections
 
 
+DEMO_JOBS = ("--job", "ingest", "--job", "sentiment", "--job", "alerts")
+
+
+def symbol_partition(symbol: str) -> int:
+    """The one partition a symbol's benchmark trades go to."""
+    return zlib.crc32(symbol.encode()) % settings.KAFKA_TOPIC_PARTITIONS
+
+
 # daphne's log of the last benchmark run (why clients were resynchronised, say).
 WEB_LOG = Path(settings.BASE_DIR) / ".devservices" / "bench-daphne.log"
 
@@ -120,15 +149,17 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
     topic = stream.topic
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
     port = _free_port()
-    with scratch_database() as (database, writer, _reader):
+    with scratch_database() as (database, writer, _reader), scratch_django_database() as django_database:
         environment = {
             "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
             "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
+            "DATABASE_URL": django_database,  # worker status and symbols of its own
             "KAFKA_TOPIC": topic,
             "ALERTS_TOPIC": f"{topic}.alerts",
             **(settings_environment or {}),
         }
-        pool = start_pool(topic, f"{topic}-group", environment, 2, "--max-batch-ms", "50", *pool_arguments)
+        # As `make demo` runs it: runworkers' defaults, the three jobs.
+        pool = start_pool(topic, f"{topic}-group", environment, 2, *DEMO_JOBS, *pool_arguments)
         web = start_web(environment, port, log=WEB_LOG)
         try:
             _wait_for_group(f"{topic}-group", members=2)
@@ -156,13 +187,15 @@ def _stream_until_idle(stream: Stream, writer) -> None:
 
 
 async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs: list[str] | None = None) -> int:
-    """`count` clients; `started()` once all have their snapshot; runs until `stop()` is true.
+    """`count` clients, `on_delta(client index, frame, ms received)` for each one's deltas;
+    `started()` once all have their snapshot; runs until `stop()` is true.
     The first clients have a drill-down open, one of `drill_downs` each. Returns how many
     times the clients reconnected."""
     closing = asyncio.Event()
     readies = [asyncio.Event() for _ in range(count)]
     opened = list(drill_downs or [])
-    tasks = [asyncio.create_task(_client(url, on_delta, closing, ready, opened[i] if i < len(opened) else None))
+    tasks = [asyncio.create_task(_client(url, functools.partial(on_delta, i), closing, ready,
+                                         opened[i] if i < len(opened) else None))
              for i, ready in enumerate(readies)]
     await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
     started()
@@ -175,20 +208,24 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
 def latency(rate: int, seconds: float) -> dict:
     topic = f"bench-live-{uuid.uuid4().hex[:8]}"
     stream = Stream(topic, rate, seconds, record=True)
-    samples, accounted = [], 0
+    samples, accounted, unpaired = [], 0, 0
 
     def on_delta(frame: str, at: int) -> None:
-        nonlocal accounted
+        # A symbol's trades are counted in the order they were sent (Stream), so the n
+        # trades an update adds to a symbol are the n oldest of it not yet counted.
+        nonlocal accounted, unpaired
         with stream.lock:
-            for symbol, (count, *_rest) in orjson.loads(frame)["symbols"].items():
-                queue = stream.sent_at[symbol]
-                for _ in range(min(count, len(queue))):
-                    samples.append(at - queue.popleft())
+            for symbol, totals in orjson.loads(frame)["symbols"].items():
+                count, queue = totals[contract.Totals.TRADES], stream.sent_at[symbol]
+                paired = min(count, len(queue))
+                samples.extend(at - queue.popleft() for _ in range(paired))
                 accounted += count
+                unpaired += count - paired
 
     def listen(url: str, stream: Stream, writer) -> None:
         ready, done = threading.Event(), threading.Event()
-        client = threading.Thread(target=lambda: asyncio.run(run_clients(url, 1, on_delta, ready.set, done.is_set)))
+        client = threading.Thread(target=lambda: asyncio.run(
+            run_clients(url, 1, lambda _client, frame, at: on_delta(frame, at), ready.set, done.is_set)))
         client.start()
         ready.wait(120)
         _stream_until_idle(stream, writer)
@@ -196,24 +233,26 @@ def latency(rate: int, seconds: float) -> dict:
         client.join(30)
 
     run_system(stream, listen)
-    return {"rate": rate, "seconds": seconds, "sent": stream.sent, "received": accounted,
-            "p50_ms": round(percentile(samples, 0.5), 1), "p99_ms": round(percentile(samples, 0.99), 1)}
+    return {"rate": rate, "seconds": seconds, "sent": stream.sent, "received": accounted, "unpaired": unpaired,
+            "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
+            "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0)}
 
 
 def fanout(clients: int, rate: int, seconds: float) -> dict:
-    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=True)
     told = Told(clients)
 
     def listen(url: str, stream: Stream, writer) -> None:
         nonlocal told
-        fleet = ClientFleet(url, clients)
-        _stream_until_idle(stream, writer)
-        told = fleet.stop()
+        with tempfile.TemporaryDirectory() as directory:
+            sent_times = Path(directory) / "sent.pickle"
+            fleet = ClientFleet(url, clients, sent_times=sent_times)
+            _stream_until_idle(stream, writer)
+            stream.save_sent_times(sent_times)
+            told = fleet.stop()
 
     run_system(stream, listen)
-    return {"clients": clients, "rate": rate, "seconds": seconds, "sent": stream.sent,
-            "p50_ms": round(percentile(told.ages, 0.5), 1), "p99_ms": round(percentile(told.ages, 0.99), 1),
-            "delivered_ratio": told.delivered_ratio(stream.sent), "reconnections": told.reconnections}
+    return {"clients": clients, "rate": rate, "seconds": seconds, **told.figures(stream.sent)}
 
 
 def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, seconds: float) -> dict:
@@ -221,7 +260,7 @@ def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, secon
     with a drill-down open on one of the `symbols` most traded symbols (round robin), while
     trades flow at `rate`. Reads are daphne's own count (trademonitor_drilldown_reads_total)."""
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
-    universe = trading_universe()
+    universe = bundled_universe()
     popular = universe[:symbols]  # the generator trades every symbol alike: any are as busy
     opened = [popular[i % len(popular)] for i in range(open_drilldowns)]
     figures: dict = {}
@@ -253,36 +292,60 @@ def _drilldown_reads(metrics_url: str) -> float:
 
 @dataclass
 class Told:
-    """What a fleet of clients was told: trades counted by all of them together, the age
-    in ms of every update (its newest trade's), and how often they reconnected."""
+    """What a fleet of clients was told, client by client: the trades each was told of
+    (exact counts, so one client's repeats cannot hide another's losses), the per-trade
+    ages of the timed clients' trades, and how often they reconnected."""
 
     clients: int
-    delivered: int = 0
-    ages: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # trades each client was told of
+    ages: list[int] = field(default_factory=list)  # ms from production to the update, per trade
+    worst_client_p99_ms: float = 0.0  # the highest p99 of a timed client
     reconnections: int = 0
 
-    def delivered_ratio(self, sent: int) -> float:
-        """1.0 when every client was told about every one of `sent` trades."""
-        return round(self.delivered / (sent * self.clients), 4) if sent else 0.0
+    def figures(self, sent: int) -> dict:
+        """Per-client delivery against `sent`: the lowest client's count, and how many
+        clients were told of fewer trades (missed) or more (repeated)."""
+        return {
+            "clients_told_everything": sum(n == sent for n in self.delivered),
+            "clients_missing": sum(n < sent for n in self.delivered),
+            "clients_repeating": sum(n > sent for n in self.delivered),
+            "min_client_delivered": min(self.delivered, default=0),
+            "sent": sent,
+            "age_p50_ms": round(percentile(self.ages, 0.5), 1) if self.ages else None,
+            "age_p99_ms": round(percentile(self.ages, 0.99), 1) if self.ages else None,
+            "age_max_ms": max(self.ages, default=None),
+            "worst_client_age_p99_ms": round(self.worst_client_p99_ms, 1),
+            "timed_trades": len(self.ages),
+            "reconnections": self.reconnections,
+        }
 
 
 class ClientFleet:
     """Dashboard clients in processes of their own, connected (snapshot received) on
     return from the constructor. One Python process could not read 200 sockets as fast
-    as daphne writes them (measured: 97 % of a core), nor keep answering keepalive pings."""
+    as daphne writes them, nor keep answering keepalive pings.
+
+    Every client counts the trades it is told of. Every TIME_EVERY-th client also times
+    each of its trades, as `latency` does (a symbol's count says which trades an update
+    counts): the production times are read from `sent_times` once the stream is over.
+    Timing all 200 would hold every update's per-symbol counts of every client in memory."""
 
     PROCESSES = 4
+    TIME_EVERY = 10
 
-    def __init__(self, url: str, clients: int, drill_downs: list[str] | None = None):
-        """`drill_downs`: one symbol for each client that has a drill-down open."""
+    def __init__(self, url: str, clients: int, drill_downs: list[str] | None = None,
+                 sent_times: Path | None = None):
+        """`drill_downs`: one symbol for each client that has a drill-down open;
+        `sent_times`: where the stream's production times will be (pickled), to time trades."""
         self.clients = clients
         context = multiprocessing.get_context("fork")
         ready, self._results, self._done = context.Queue(), context.Queue(), context.Event()
         shares = [clients // self.PROCESSES + (i < clients % self.PROCESSES) for i in range(self.PROCESSES)]
         opened = list(drill_downs or [])
-        self._processes = [context.Process(target=_fleet_clients,
-                                           args=(url, n, ready, self._results, self._done, opened[i::self.PROCESSES]))
-                           for i, n in enumerate(shares) if n]
+        self._processes = [context.Process(
+            target=_fleet_clients,
+            args=(url, n, ready, self._results, self._done, opened[i::self.PROCESSES], sent_times, self.TIME_EVERY))
+            for i, n in enumerate(shares) if n]
         for process in self._processes:
             process.start()
         for _ in self._processes:
@@ -293,31 +356,56 @@ class ClientFleet:
         self._done.set()
         told = Told(self.clients)
         for _ in self._processes:
-            delivered, ages, reconnections = self._results.get(timeout=60)
-            told.delivered += delivered
+            delivered, ages, worst_p99, reconnections = self._results.get(timeout=300)
+            told.delivered.extend(delivered)
             told.ages.extend(ages)
+            told.worst_client_p99_ms = max(told.worst_client_p99_ms, worst_p99)
             told.reconnections += reconnections
         for process in self._processes:
             process.join(30)
         return told
 
 
-def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list[str]) -> None:
-    delivered, ages = 0, []
+def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list[str], sent_times: Path | None,
+                   time_every: int) -> None:
+    delivered = [0] * count
+    timed = {i for i in range(count) if sent_times and i % time_every == 0}
+    counted: dict[int, list[tuple[int, dict[str, int]]]] = {i: [] for i in timed}
 
-    def on_delta(frame: str, at: int) -> None:
-        # Counts only, read from the frame's first bytes: decoding every frame whole cost
-        # the client processes more CPU than daphne spent writing them.
-        nonlocal delivered
+    def on_delta(client: int, frame: str, at: int) -> None:
+        # Counts from the frame's first bytes (contract.delta_counts): decoding every frame
+        # whole would cost the client processes more CPU than daphne spends writing them.
         counts = contract.delta_counts(frame)
         assert counts is not None, frame[:100]
-        trades, newest_ms = counts
-        delivered += trades
-        if trades:  # an update of sentiment counts only carries no trade time
-            ages.append(at - newest_ms)
+        delivered[client] += counts[0]
+        if client in timed:
+            symbols = orjson.loads(frame)["symbols"]
+            counted[client].append((at, {s: t[contract.Totals.TRADES] for s, t in symbols.items()}))
 
     reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
-    results.put((delivered, ages, reconnections))
+    ages: list[int] = []
+    worst_p99 = 0.0
+    if timed and sent_times is not None:
+        with open(sent_times, "rb") as file:
+            sent_at: dict[str, list[int]] = pickle.load(file)
+        for client in sorted(timed):
+            mine = _trade_ages(counted[client], sent_at)
+            ages.extend(mine)
+            worst_p99 = max(worst_p99, percentile(mine, 0.99) if mine else 0.0)
+    results.put((delivered, ages, worst_p99, reconnections))
+
+
+def _trade_ages(updates: list[tuple[int, dict[str, int]]], sent_at: dict[str, list[int]]) -> list[int]:
+    """Each trade's age when the first update counting it arrived: a symbol's trades are
+    counted in the order they were sent (Stream), so the n an update adds are the next n."""
+    seen: dict[str, int] = defaultdict(int)
+    ages = []
+    for at, counts in updates:
+        for symbol, n in counts.items():
+            first = seen[symbol]
+            ages.extend(at - sent for sent in sent_at.get(symbol, [])[first:first + n])
+            seen[symbol] = first + n
+    return ages
 
 
 def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:

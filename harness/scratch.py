@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -30,3 +34,16 @@ def scratch_database(prefix: str = "bench") -> Iterator[tuple[str, Client, Clien
         admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
         admin.command(f"DROP DATABASE IF EXISTS {name} SYNC")
         logger.info("dropped scratch database %s", name)
+
+
+@contextlib.contextmanager
+def scratch_django_database() -> Iterator[str]:
+    """A DATABASE_URL of a fresh SQLite file with the bundled symbols loaded, for a pool
+    and daphne of a benchmark: their worker status and symbols stay out of the operator's
+    database (trademonitor.symbols.bundled_universe() is what such a database trades)."""
+    with tempfile.TemporaryDirectory(prefix="trademonitor-bench-") as directory:
+        url = f"sqlite:///{directory}/db.sqlite3"
+        for command in (["migrate", "-v", "0"], ["loadsymbols"]):
+            subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR,
+                           env={**os.environ, "DATABASE_URL": url}, check=True, capture_output=True)
+        yield url

@@ -15,7 +15,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
@@ -62,13 +64,15 @@ def _logged_numbers(first: int, last: int) -> list[int]:
 
 class TradePublisher:
     def __init__(self, topic: str, generator: TradeGenerator, rate: float, bad_ratio: float = 0.0,
-                 seed: int | None = None, **config):
+                 seed: int | None = None, on_trade: Callable[[bytes], object] | None = None, **config: Any):
+        """`on_trade(value)` is called with every good trade sent (say, to tally it)."""
         self.topic = topic
         self.generator = generator
         self.rate = rate
         self.bad_ratio = bad_ratio
         self._rng = random.Random(None if seed is None else seed + 1)
         self.report = ProductionReport()
+        self._on_trade = on_trade
         self._producer = Producer(client_config(**PRODUCER_CONFIG, on_delivery=self._on_delivery, **config))
 
     def _on_delivery(self, error, message) -> None:
@@ -112,6 +116,11 @@ class TradePublisher:
             for position in range(size):
                 if self._rng.random() < self.bad_ratio:
                     messages[position] = self._malformed(messages[position])
+                elif self._on_trade:
+                    self._on_trade(messages[position][1])
+        elif self._on_trade:
+            for _key, value in messages:
+                self._on_trade(value)
         return messages
 
     def _malformed(self, message: tuple[str | bytes | None, bytes]) -> tuple[bytes | None, bytes]:

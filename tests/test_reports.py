@@ -11,7 +11,11 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
         "ingest-10m-2-processes": {"trades": 10_000_000, "processes": 2, "seconds": 150.0, "trades_per_s": 66_667,
                                    "exact": True},
         "ingest-1-process": {"trades_per_s": 47_000}, "ingest-2-processes": {"trades_per_s": 63_000},
-        "latency-300": {"p50_ms": 165, "p99_ms": 242}, "latency-20000": {"p50_ms": 549, "p99_ms": 1175},
+        "latency-300": {"p50_ms": 165, "p90_ms": 200, "p99_ms": 242, "max_ms": 301, "commit": "abc123def456"},
+        "latency-20000": {"p50_ms": 549, "p99_ms": 1175},  # measured before the exact method: labelled so
+        "fanout": {"clients": 200, "rate": 5000, "clients_told_everything": 199, "clients_missing": 1,
+                   "clients_repeating": 0, "min_client_delivered": 149_000, "sent": 150_000, "age_p99_ms": 800,
+                   "worst_client_age_p99_ms": 950, "reconnections": 0, "commit": "abc123def456"},
     }
     for name, values in figures.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(values))
@@ -21,7 +25,12 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
     assert "| ingest replay of 10,000,000 trades, 3 processes | 90.0 s | ≤ 100 s | met |" in page
     assert "| ingest replay of 10,000,000 trades, 2 processes | 150.0 s | ≤ 100 s | **missed** |" in page
     assert "10,417/s a core" in page  # the seed: 10,000,000 trades in 20 s on 48 cores
-    assert "| trade → browser at 300 trades/s, p50 / p99 | 165 / 242 ms | p99 ≤ 250 ms | met |" in page
+    assert ("| trade → browser at 300 trades/s, p50 / p90 / p99 / max | 165 / 200 / 242 / 301 ms | p99 ≤ 250 ms | met "
+            "| not published | `abc123def456` |") in page
+    assert "549 / – / 1175 / – ms (paired, not exact)" in page and "not recorded |" in page
+    # One client short of every trade is a miss, whatever the others received.
+    assert "199 of 200 clients told of all 150,000 trades (1 missing some, 0 repeating; lowest 149,000)" in page
+    assert "| every client, every trade | **missed** |" in page
     assert (tmp_path / "ingest-processes.png").stat().st_size > 0
     assert (tmp_path / "latency-rate.png").stat().st_size > 0
 
@@ -30,7 +39,7 @@ def test_reliability_page_shows_the_last_run_of_each_scenario_and_flags_losses(t
     run = {"scenario": "Redis stopped for 15 s", "size": "1 stop", "faults": 1, "produced": 1000, "stored": 1000,
            "lost": 0, "duplicated": 0, "totals_differences": 0, "bad_sent": 10, "dead_lettered": 10, "clients": 3,
            "clients_exact": True, "clients_converged_s": 0.0, "recover_s_median": 0.3, "recover_s_max": 0.3,
-           "elapsed_s": 40.0}
+           "elapsed_s": 40.0, "stored_equals_sent": True, "commit": "abc123def456"}
     results = tmp_path / "faults.jsonl"
     results.write_text("\n".join(json.dumps(r) for r in (run, {**run, "lost": 2}, {**run, "scenario": "other"})))
 
@@ -38,3 +47,4 @@ def test_reliability_page_shows_the_last_run_of_each_scenario_and_flags_losses(t
 
     assert page.count("Redis stopped for 15 s") == 2  # its last run in the table, and in the verdict
     assert "**Failed:** Redis stopped for 15 s." in page
+    assert "| abc123def456 |" in page  # every row names its commit

@@ -112,3 +112,11 @@ def trading_universe(only: list[str] | None = None) -> list[str]:
     if only:
         symbols = symbols.filter(symbol__in=only)
     return list(symbols.order_by("symbol").values_list("symbol", flat=True))
+
+
+def bundled_universe() -> list[str]:
+    """trading_universe() of a database loaded from the bundled file alone: what
+    benchmarks trade, against a scratch symbol database of their own."""
+    normal = {Symbol.FinancialStatus.NORMAL, ""}
+    return sorted(s.symbol for s in parse(BUNDLED_FILE.read_text().splitlines()).symbols
+                  if s.financial_status in normal)

@@ -5,6 +5,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from harness.provenance import provenance
+
 # name: (help, benchmark function in benchmarks/, its options as (flag, type, default))
 BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
     "endpoint": ("embedded ClickHouse endpoint vs chdb in-process", "endpoint.run",
@@ -42,6 +44,7 @@ class Command(BaseCommand):
         run = getattr(importlib.import_module(f"benchmarks.{module}"), name)
         figures = run(**{flag.lstrip("-").replace("-", "_"): options[flag.lstrip("-").replace("-", "_")]
                          for flag, _kind, _default in parameters})
+        figures.update(provenance())  # every published figure records the commit it was measured on
         if options["json"]:
             self.stdout.write(json.dumps(figures))
         else:

@@ -18,6 +18,7 @@ class DashboardMirror:
         self.origin = f"http://127.0.0.1:{port}"
         self.totals: dict[str, list[int]] = {}  # symbol -> [trades, shares, volume cents]
         self.snapshots = 0
+        self.deltas = 0  # delta frames received, over every connection
         self.lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -48,6 +49,7 @@ class DashboardMirror:
                 self.snapshots += 1
                 self.totals = {symbol: row[1:4] for symbol, row in message["symbols"].items() if row[1]}
             elif message["type"] == "delta":
+                self.deltas += 1
                 for symbol, (trades, shares, volume, _last) in message["symbols"].items():
                     entry = self.totals.setdefault(symbol, [0, 0, 0])
                     entry[0] += trades
@@ -96,6 +98,10 @@ class Mirrors:
                 raise AssertionError(f"{len(wrong)} of {len(self.clients)} clients differ from ClickHouse, "
                                      f"e.g. {dict(list(differences.items())[:5])}")
             time.sleep(0.5)
+
+    def deltas(self) -> list[int]:
+        """Delta frames each client received so far."""
+        return [client.deltas for client in self.clients]
 
     @property
     def snapshots(self) -> int:

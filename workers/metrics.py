@@ -20,6 +20,8 @@ INSERT_SECONDS = Histogram("trademonitor_insert_seconds", "ClickHouse insert lat
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 LAG = Gauge("trademonitor_consumer_lag", "Messages behind the high watermark", ["job", "topic", "partition"],
             multiprocess_mode="livemax")
+FUTURE_DATED = Counter("trademonitor_future_dated_trades", "Trades stored whose timestamp was ahead of the "
+                       "worker's clock by more than the allowed skew (a producer's clock runs fast)")
 RESTARTS = Counter("trademonitor_worker_restarts", "Workers restarted by the supervisor", ["job"])
 DELTAS_DROPPED = Counter("trademonitor_deltas_dropped", "Deltas not published to the dashboard", ["job"])
 

@@ -28,16 +28,32 @@ class TradeParser:
         self._fixed_rules = rules is not None
         self._rules_loaded = 0.0
         self._parsed = 0
+        self.future_dated = 0
+        self._last_skew_warning = 0.0
 
     def __call__(self, message: Message, now_ms: int) -> TradeRow | Rejection:
-        outcome = parse(message.key(), message.value(), self.rules(), now_ms)
+        rules = self.rules()
+        outcome = parse(message.key(), message.value(), rules, now_ms)
         if isinstance(outcome, Rejection):
             return outcome
         self._parsed += 1
         if self._parsed == 1 or self._parsed % LOG_EVERY == 0:
             logger.info("trade %d: %s", self._parsed, outcome)
         trade_id, timestamp, symbol, price, quantity = outcome
+        if timestamp > now_ms + rules.skew_ms:
+            self._future_dated(timestamp - now_ms)
         return trade_id, timestamp, symbol, price, quantity, message.partition() or 0, message.offset() or 0
+
+    def _future_dated(self, ahead_ms: int) -> None:
+        """Stored, but counted and said: a producer's clock runs ahead."""
+        from workers import metrics  # in the worker process, after the metrics directory is set
+
+        self.future_dated += 1
+        metrics.FUTURE_DATED.inc()
+        if time.monotonic() - self._last_skew_warning > 60:
+            self._last_skew_warning = time.monotonic()
+            logger.warning("%d trades dated in the future so far, the last %.1f min ahead: a producer's clock "
+                           "runs fast (stored all the same)", self.future_dated, ahead_ms / 60_000)
 
     def rules(self) -> TradeRules:
         if not self._fixed_rules and (

@@ -56,7 +56,11 @@ class TradeRules:
 
     symbols: frozenset[str]
     max_age_ms: int = 7 * 24 * 3600 * 1000  # replays of the last week are fine
-    max_future_ms: int = 5 * 60 * 1000      # clocks may be a little ahead, not more
+    # A producer's clock may run ahead: such trades are stored (and counted as future-dated,
+    # workers/trades.py), not dead-lettered, so a skewed producer neither stops the pool nor
+    # loses trades. A day ahead is no skew but a wrong unit or a bug: those are refused.
+    max_future_ms: int = 24 * 3600 * 1000
+    skew_ms: int = 5 * 60 * 1000  # ahead by more than this, a trade counts as future-dated
 
 
 def parse(key: bytes | None, value: bytes | None, rules: TradeRules, now_ms: int) -> Trade | Rejection:

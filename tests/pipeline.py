@@ -8,8 +8,6 @@ import signal
 import subprocess
 import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,26 +19,11 @@ from clickhouse import queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
 from harness.pool import database_url, start_pool, start_web, worker_pids
+from harness.tally import Tally
 from infra.kafka import MESSAGE_MAX_BYTES, client_config, ensure_topic
 from producer.trades import TradeGenerator, now_ms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Tally:
-    """What the producer sent, per symbol: the expected totals."""
-
-    trades: dict = field(default_factory=lambda: defaultdict(int))
-    shares: dict = field(default_factory=lambda: defaultdict(int))
-    volume_cents: dict = field(default_factory=lambda: defaultdict(int))
-    count: int = 0
-
-    def add(self, symbol: str, price: int, quantity: int) -> None:
-        self.trades[symbol] += 1
-        self.shares[symbol] += quantity
-        self.volume_cents[symbol] += price * quantity
-        self.count += 1
 
 
 class Pipeline:
@@ -90,9 +73,10 @@ class Pipeline:
         return count
 
     def assert_exact(self) -> None:
+        """What ClickHouse stored is what was sent: ids, per-symbol trades, shares and volume
+        (harness/tally.py), and the kept totals and the snapshot agree with it."""
         client = self.clickhouse()
-        count, distinct = client.query("SELECT count(), uniqExact(id) FROM trades").result_rows[0]
-        assert count == distinct == self.tally.count, (count, distinct, self.tally.count)
+        assert self.tally.differences(Tally.stored(client)) == []
         assert queries.totals_check(client) == []
         snapshot = queries.snapshot(client)
         assert {s: (t.trades, t.shares, t.volume) for s, t in snapshot.totals.items()} == {
@@ -101,10 +85,10 @@ class Pipeline:
 
     # -- Kafka ----------------------------------------------------------------------------
     def produce(self, count: int, symbols: list[str], seed: int = 1, extra: list | None = None,
-                rate: int = 0) -> None:
+                rate: int = 0, clock_offset_ms: int = 0) -> None:
         """`count` good trades (tallied), plus `extra` raw (key, value) messages interleaved;
-        `rate` trades a second at most (0: as fast as possible)."""
-        import json
+        `rate` trades a second at most (0: as fast as possible); `clock_offset_ms`: how far
+        the producer's clock is ahead (its trades' timestamps)."""
 
         producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 20,
                                              "message.max.bytes": MESSAGE_MAX_BYTES}))
@@ -124,9 +108,8 @@ class Pipeline:
         while sent < count:
             if rate:
                 time.sleep(max(0.0, started + sent / rate - time.monotonic()))
-            for key, value in generator.batch(min(1000, count - sent), now_ms()):
-                trade = json.loads(value)
-                self.tally.add(trade["symbol"], trade["price"], trade["quantity"])
+            for key, value in generator.batch(min(1000, count - sent), now_ms() + clock_offset_ms):
+                self.tally.add_message(value)
                 send(key, value)
                 sent += 1
                 if every and sent % every == 0 and extra:
@@ -151,10 +134,18 @@ class Pipeline:
             trade_id = str(uuid.uuid4())
             placement = {} if partition is None else {"partition": partition}
             producer.produce(self.topic, encode(trade_id, at_ms, symbol, price, quantity), trade_id, **placement)
-            self.tally.add(symbol, price, quantity)
+            self.tally.add(trade_id, symbol, price, quantity)
             ids.append(trade_id)
         assert producer.flush(30) == 0
         return ids
+
+    def wait_committed(self, messages: int, group: str | None = None, timeout: float = 60.0) -> None:
+        """Until the group's commits cover `messages` messages: every insert is done then,
+        and nothing can come that was not already there (a duplicate, say)."""
+        deadline = time.monotonic() + timeout
+        while sum(max(0, offset) for offset in self.committed_by(group or self.group).values()) < messages:
+            assert time.monotonic() < deadline, f"commits do not cover {messages} messages"
+            time.sleep(0.2)
 
     def committed(self) -> dict[int, int]:
         return self.committed_by(self.group)

@@ -13,7 +13,6 @@ from playwright.sync_api import expect, sync_playwright
 from clickhouse import queries
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
-from trademonitor.live import cents
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
 
@@ -168,24 +167,35 @@ def expected_cells(totals: queries.SymbolTotals) -> list[str]:
     return [money(totals.last_price), None, f"{totals.trades:,}", f"{totals.shares:,}", money(totals.volume)]
 
 
-def assert_page_equals_clickhouse(page, pipeline) -> None:
+def assert_page_equals_what_was_sent(page, pipeline) -> None:
+    """Every traded symbol the page lists, page by page: its trades, shares and volume equal
+    what the producer sent (pipeline.tally); its latest price, which the ingestion order
+    decides, and its whales, the sentiment job's, equal ClickHouse's."""
     page.select_option("#page-size", "100")
     page.click('th button[data-sort="trades"]')  # the most traded first, ties by symbol
+    tally = pipeline.tally
+    expect(page.locator("#total-trades")).to_have_text(f"{tally.count:,}", timeout=30_000)  # every update in
     snapshot = queries.snapshot(pipeline.clickhouse())
     whales, _ = queries.sentiment_snapshot(pipeline.clickhouse())
-    shown = visible_totals(page)
-    assert len(shown) == 100
-    for symbol, cells in shown.items():
-        totals = snapshot.totals.get(symbol)
+    pages = int(page.locator("#page-info").inner_text().split(" of ")[1].split()[0])
+    shown: dict = {}
+    for number in range(pages):  # traded symbols first: stop at the first page that ends with an untraded one
+        rows = visible_totals(page)
+        shown.update(rows)
+        if any(cells[2] == "0" for cells in rows.values()) or number == pages - 1:
+            break
+        page.click("#next-page")
+    traded = {symbol: cells for symbol, cells in shown.items() if cells[2] != "0"}
+    assert set(traded) == set(tally.trades)
+    for symbol, cells in traded.items():
+        volume = tally.volume_cents[symbol]
+        assert [cells[2], cells[3], cells[4]] == [
+            f"{tally.trades[symbol]:,}", f"{tally.shares[symbol]:,}", f"${volume // 100:,}.{volume % 100:02d}"], symbol
+        assert cells[0] == expected_cells(snapshot.totals[symbol])[0], symbol
         assert cells[6] == f"{whales.get(symbol, 0):,}", symbol
-        if totals is None:
-            assert cells[2] == "0"
-            continue
-        expected = expected_cells(totals)
-        assert [cells[0], cells[2], cells[3], cells[4]] == [expected[0], *expected[2:]], symbol
     header_trades = int(page.locator("#total-trades").inner_text().replace(",", ""))
-    assert header_trades == sum(t.trades for t in snapshot.totals.values())
-    volume = sum(cents(t.volume) for t in snapshot.totals.values())
+    assert header_trades == tally.count
+    volume = sum(tally.volume_cents.values())
     expect(page.locator("#total-volume")).to_have_text(f"${volume // 100:,}.{volume % 100:02d}")
 
 
@@ -196,7 +206,8 @@ def wait_idle(pipeline: Pipeline, expected: int, page) -> None:
     while client.command("SELECT sum(whales) + sum(minnows) FROM symbol_sentiment") < expected:
         assert time.monotonic() < deadline, "the sentiment job did not catch up"
         time.sleep(0.5)
-    time.sleep(1.5)  # the last deltas reach the page (at most ten updates a second)
+    # The page has every trade once its header counts them all (updates come ten a second).
+    expect(page.locator("#total-trades")).to_have_text(f"{pipeline.tally.count:,}", timeout=30_000)
 
 
 def test_totals_equal_clickhouse_after_a_stream_also_for_a_page_opened_midstream(site, browser, page):
@@ -204,14 +215,15 @@ def test_totals_equal_clickhouse_after_a_stream_also_for_a_page_opened_midstream
     open_dashboard(page, url)
     producer = __import__("threading").Thread(target=pipeline.produce, args=(50_000, SYMBOLS), kwargs={"seed": 9})
     producer.start()
-    time.sleep(1.0)
+    while pipeline.count() == 0:  # the late page opens once trades are flowing
+        assert producer.is_alive() or pipeline.count() > 0, "nothing was produced"
     late = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     open_dashboard(late, url)
     producer.join()
 
     wait_idle(pipeline, 50_000, page)
-    assert_page_equals_clickhouse(page, pipeline)
-    assert_page_equals_clickhouse(late, pipeline)
+    assert_page_equals_what_was_sent(page, pipeline)
+    assert_page_equals_what_was_sent(late, pipeline)
 
 
 def test_reconnects_after_daphne_restarts_and_is_exact_again(site, page):
@@ -226,7 +238,7 @@ def test_reconnects_after_daphne_restarts_and_is_exact_again(site, page):
     pipeline.start_web(pipeline.web_port)
     expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
     wait_idle(pipeline, 10_000, page)
-    assert_page_equals_clickhouse(page, pipeline)
+    assert_page_equals_what_was_sent(page, pipeline)
 
 
 def test_html_in_names_is_shown_as_text(site, page, symbol_db):

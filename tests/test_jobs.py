@@ -43,6 +43,15 @@ class ToyJob(ConsumerJob):
         return None
 
 
+class CrashingJob(ToyJob):
+    """Dies in every worker that builds it: a crash loop for the supervisor to end."""
+
+    name = "crashing"
+
+    def __init__(self, topic: str):
+        raise RuntimeError("this job always crashes")
+
+
 @pytest.fixture
 def pipeline(services, symbol_db):
     pipeline = Pipeline(symbol_db)
@@ -124,7 +133,8 @@ def test_ingest_and_sentiment_together_stay_exact_with_a_worker_killed(pipeline)
     deadline = time.monotonic() + 90
     while client.command("SELECT count() FROM trade_sentiment") < 100_000 and time.monotonic() < deadline:
         time.sleep(0.5)
-    time.sleep(2)
+    pipeline.wait_committed(100_000)
+    pipeline.wait_committed(100_000, group=f"{pipeline.group}.sentiment")
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import random
 import re
+import time
 import uuid
 
 import pytest
@@ -16,6 +18,7 @@ from infra.kafka import client_config, ensure_topic
 from producer import malformed
 from producer.trades import TradeGenerator
 from trademonitor.models import Symbol
+from workers.validation import Rejection, TradeRules, parse
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -84,11 +87,17 @@ def test_bad_ratio_mixes_in_every_kind_of_malformed_message(universe, capsys):
     output = capsys.readouterr().out
 
     messages = read_all(topic, 3000)
-    good = [m for m in messages if SEED_LAYOUT.match(m.value()) and _is_good(m, universe)]
-    reported = eval(output.split("malformed: ")[1])  # the command prints the dict of kinds it sent
-    assert set(reported) == set(malformed.KINDS)
+    # The truth is the topic: every message judged by the workers' own validation.
+    rules = TradeRules(symbols=frozenset(universe))
+    outcomes = [parse(m.key(), m.value(), rules, time.time_ns() // 1_000_000) for m in messages]
+    rejected = [outcome.reason for outcome in outcomes if isinstance(outcome, Rejection)]
+    good = [m for m, outcome in zip(messages, outcomes, strict=True)
+            if not isinstance(outcome, Rejection) and SEED_LAYOUT.match(m.value()) and _is_good(m, universe)]
     assert len(messages) == 3000
-    assert len(good) == 3000 - sum(reported.values())
+    assert len(good) + len(rejected) == 3000
+    assert set(rejected) == {reason for reason, _make in malformed.KINDS.values()}  # every kind of breakage
+    reported = ast.literal_eval(output.split("malformed: ")[1])  # what the command says it sent
+    assert set(reported) == set(malformed.KINDS) and sum(reported.values()) == len(rejected)
 
 
 def _is_good(message, universe) -> bool:

@@ -59,11 +59,14 @@ def test_exact_while_workers_are_killed(pipeline):
             kills += 1
     if kills < 3:  # ingestion finished first: keep killing while it is idle, it must stay exact
         for _ in range(3 - kills):
-            os.kill(rng.choice(pipeline.worker_pids(pool)), signal.SIGKILL)
-            time.sleep(1.5)
+            victim = rng.choice(pipeline.worker_pids(pool))
+            os.kill(victim, signal.SIGKILL)
+            while victim in pipeline.worker_pids(pool) or len(pipeline.worker_pids(pool)) < 2:  # replaced
+                assert time.monotonic() < deadline + 60, "the killed worker was not replaced"
+                time.sleep(0.1)
 
     assert pipeline.wait_for(200_000) == 200_000
-    time.sleep(3)  # any duplicate would land now
+    pipeline.wait_committed(200_000)
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 
@@ -153,7 +156,7 @@ def test_a_third_worker_joining_midway_stays_exact(pipeline):
     second = pipeline.start_pool(1, "--max-batch-rows", "5000")
 
     assert pipeline.wait_for(150_000) == 150_000
-    time.sleep(2)
+    pipeline.wait_committed(150_000)
     assert pipeline.stop(second) == 0
     assert pipeline.stop(first) == 0
     pipeline.assert_exact()
@@ -299,19 +302,25 @@ def test_a_hung_worker_is_replaced_and_nothing_is_lost(pipeline):
         time.sleep(0.5)
     assert hung not in pipeline.worker_pids(pool)
     assert pipeline.wait_for(100_000) == 100_000
-    time.sleep(2)
+    pipeline.wait_committed(100_000)
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 
 
-def test_workers_that_keep_crashing_stop_the_pool_with_an_error(pipeline):
+def test_a_worker_clickhouse_refuses_stops_the_pool_at_once(pipeline):
     from harness.pool import database_url
 
-    # Every worker fails on its first ClickHouse read: an error that retrying cannot fix.
+    # Every worker's first ClickHouse request is refused: an error that restarting cannot fix.
     pipeline.extra_environment = {"CLICKHOUSE_URL": database_url(pipeline.base_url, "no_such_database")}
     pipeline.produce(100, SYMBOLS, seed=14)
     pool = pipeline.start_pool(1)
-    assert pool.wait(120) == 2  # unknown database: stopped at once, not restarted
+    assert pool.wait(120) == 2  # the supervisor's code for an error a restart cannot fix
+
+
+def test_workers_that_keep_crashing_stop_the_pool_with_an_error(pipeline):
+    # A worker that dies at start, every time: restarted with backoff until the crash limit.
+    pool = pipeline.start_pool(1, "--job", "tests.test_jobs.CrashingJob", "--max-crashes", "2")
+    assert pool.wait(120) == 1  # the supervisor's code for a crash loop
 
 
 def test_ingestion_goes_on_while_redis_is_down(pipeline, tmp_path):
@@ -321,7 +330,17 @@ def test_ingestion_goes_on_while_redis_is_down(pipeline, tmp_path):
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
                              stdout=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        import redis as redis_client
+
+        answering = redis_client.Redis(port=port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:  # up means it answers PING
+            try:
+                assert answering.ping()
+                break
+            except redis_client.ConnectionError:
+                assert time.monotonic() < deadline, "the test's Redis did not start"
+                time.sleep(0.05)
         pipeline.extra_environment = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
         pipeline.produce(60_000, SYMBOLS, seed=15)
         pool = pipeline.start_pool(2, "--max-batch-rows", "2000")

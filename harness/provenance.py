@@ -20,6 +20,8 @@ def provenance() -> dict[str, str]:
             return ""
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    changed = git("status", "--porcelain", "--untracked-files=no")
+    # The figures being written (docs/, the pages) are not changes to what is measured.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs", ":!BENCHMARKS.md",
+                  ":!RELIABILITY.md")
     return {"commit": commit + ("+changes" if changed else ""),
             "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -103,7 +103,8 @@ def render(directory: Path) -> str:
         row("ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
             ingest["trades_per_s"] >= 100_000,
             f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")
-        row("ingest exact (count, distinct ids, totals)", ingest["exact"], "exact", ingest["exact"])
+        row("ingest stored exactly what was sent (ids, per-symbol trades, shares, volume) and totals agree",
+            ingest["exact"], "exact", ingest["exact"])
     query = _load(directory, "query")
     commit = _commit(query)
     if query:

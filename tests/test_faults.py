@@ -228,12 +228,17 @@ def service(kind: type):
     return next(s for s in configured_services() if isinstance(s, kind))
 
 
+def state(pid: int) -> str:
+    """The process's state letter (R, S, T stopped, Z zombie...); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+    return state(pid) not in ("", "Z")
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -320,9 +325,14 @@ def test_clickhouse_hanging_longer_than_the_insert_timeout(endpoint_replay):
     replay.wait_until_stored(0.2)
     process = replay.endpoint.process
     os.kill(process.pid, signal.SIGSTOP)
-    assert Path(f"/proc/{process.pid}/stat").read_text().split(") ", 1)[1][0] == "T"  # stopped
-    time.sleep(35)  # the fault itself: a frozen server, past the insert timeout
-    os.kill(process.pid, signal.SIGCONT)
+    try:
+        deadline = time.monotonic() + 10
+        while state(process.pid) != "T":  # the signal is delivered asynchronously
+            assert time.monotonic() < deadline, f"the endpoint is not stopped: state {state(process.pid)}"
+            time.sleep(0.01)
+        time.sleep(35)  # the fault itself: a frozen server, past the insert timeout
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
     replay.recovered()
     replay.finish("ClickHouse endpoint frozen (SIGSTOP) past the insert timeout", "1 stop, 35 s")
 

@@ -189,22 +189,32 @@ def deltas_received(group: str = contract.TRADES_GROUP):
     try:
         yield received
     finally:
-        time.sleep(2)  # what was published last is still on its way
         done.set()
         listener.join(10)
 
 
+def wait_until(condition, timeout: float = 30.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):
+    def ours() -> list[dict]:
+        return [m for m in list(received) if m["type"] == contract.TRADES_DELTA
+                and all(int(p) in (0, 1, 2) for p in m["offsets"]) and _covers(m, pipeline)]
+
     with deltas_received() as received:
         pipeline.produce(30_000, SYMBOLS, seed=6)
         pool = pipeline.start_pool(2)
         assert pipeline.wait_for(30_000) == 30_000
+        wait_until(lambda: sum(n for m in ours() for n, *_ in m["symbols"].values()) >= 30_000,
+                   what="deltas counting every trade")
     assert pipeline.stop(pool) == 0
 
-    ours = [m for m in received if m["type"] == contract.TRADES_DELTA
-            and all(int(p) in (0, 1, 2) for p in m["offsets"]) and _covers(m, pipeline)]
     totals: dict[str, list[int]] = {}
-    for message in ours:
+    for message in ours():
         for symbol, (trades, shares, volume, _last) in message["symbols"].items():
             entry = totals.setdefault(symbol, [0, 0, 0])
             entry[0] += trades
@@ -220,19 +230,22 @@ def test_a_delta_lost_between_insert_and_publish_shows_as_a_gap_at_once(pipeline
     # successor's announcement of where it resumes can tell a dashboard it missed them.
     pipeline.produce(3_000, SYMBOLS, seed=8)
     last_inserted = _insert_without_publishing(pipeline, partition=0)
+    def of_partition_0() -> list[dict]:
+        return [m for m in list(received) if m["type"] == contract.TRADES_DELTA and _covers(m, pipeline)
+                and "0" in m["consumed"]]
+
     with deltas_received() as received:
         pool = pipeline.start_pool(1)
         assert pipeline.wait_for(3_000) == 3_000
+        wait_until(of_partition_0, what="a delta of partition 0")
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
 
-    of_partition_0 = [m for m in received if m["type"] == contract.TRADES_DELTA and _covers(m, pipeline)
-                      and "0" in m["consumed"]]
-    assert of_partition_0, "no delta told the dashboards of partition 0"
-    assert of_partition_0[0]["consumed"]["0"] == [last_inserted + 1, last_inserted]  # resumes, covers nothing
+    first = of_partition_0()[0]
+    assert first["consumed"]["0"] == [last_inserted + 1, last_inserted]  # resumes, covers nothing
     dashboard = Continuity()  # one that had seen partition 0 from its start, up to the lost delta
     dashboard.next[(contract.TRADES_DELTA, "0")] = 0
-    assert dashboard.check(of_partition_0[0]) == GAP
+    assert dashboard.check(first) == GAP
 
 
 def _insert_without_publishing(pipeline: Pipeline, partition: int) -> int:

@@ -232,6 +232,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # django-axes announces itself at every start; its lockouts are warnings and still shown.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 

@@ -273,9 +273,10 @@ def test_workers_killed_every_few_seconds(replay):
     rng = random.Random(3)
     replay.wait_until_stored(0.02)
     for _ in range(10):
+        time.sleep(2.5)  # the fault's rhythm (not a wait for a condition): a kill 2.5 s after recovery
         replay.kill_a_worker(pool, rng)
         replay.recovered()
-    replay.finish("a worker SIGKILLed, again as soon as ingestion resumed", "10 kills")
+    replay.finish("a worker SIGKILLed 2.5 s after ingestion resumed from the last kill", "10 kills")
 
 
 def test_supervisor_killed_and_restarted(replay):

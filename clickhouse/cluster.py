@@ -6,10 +6,18 @@ Each single-node statement becomes its cluster form, ON CLUSTER:
       → t_local, ENGINE = ReplicatedXMergeTree('/clickhouse/tables/{shard}/{database}/t_local', '{replica}')
         (replicated tables deduplicate retried blocks by themselves: the
         non-replicated window setting is dropped)
-      → t, ENGINE = Distributed(cluster, database, t_local, cityHash64(symbol)):
-        the name every query and insert uses, sharded by symbol
+      → t, ENGINE = Distributed(cluster, database, t_local, <sharding key>): the name
+        every query uses. The key is `kafka_partition` where the table has one, so a
+        row lands where a worker writes it (partition modulo the shard count,
+        clickhouse/shards.py); else the hash of the sorting key's first column
+        (volume_alerts: each window on one shard, so its replacements meet).
   CREATE MATERIALIZED VIEW v TO t AS SELECT … FROM s
-      → on every shard, from s_local into t_local
+      → on every shard, from s_local into t_local: a partition's views run on the
+        shard that holds its rows
+  CREATE TABLE t (...) ENGINE = EmbeddedRocksDB PRIMARY KEY k   (the ingest ledger)
+      → ENGINE = KeeperMap('/trademonitor/{database}/t') PRIMARY KEY k, ON CLUSTER:
+        one copy in Keeper that every node reads and writes consistently (the
+        servers need <keeper_map_path_prefix>)
 
 Only these statement forms (the ones the migrations use) are translated; any
 other raises MigrationError, so a new kind of statement is translated on purpose.
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-SHARDING_KEY = "cityHash64(symbol)"
+PARTITION_KEY = "kafka_partition"
 
 _CREATE_TABLE = re.compile(
     r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+)\s*(?P<columns>\(.*\))\s*ENGINE\s*=\s*(?P<engine>\w*MergeTree)(?:\(\))?"
@@ -27,6 +35,10 @@ _CREATE_TABLE = re.compile(
 _CREATE_VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (?P<name>\w+) TO (?P<target>\w+) AS(?P<select>.*\bFROM )(?P<source>\w+)"
     r"(?P<tail>.*)$", re.S)
+_CREATE_KEY_VALUE = re.compile(
+    r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+)\s*(?P<columns>\(.*\))\s*ENGINE\s*=\s*EmbeddedRocksDB(?:\(\))?"
+    r"\s*(?P<key>PRIMARY KEY \w+)$", re.S)
+_ORDER_BY = re.compile(r"\bORDER BY\s*\(?\s*(\w+)")
 _NON_REPLICATED_SETTING = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
 _EMPTY_SETTINGS = re.compile(r"\bSETTINGS\s*(;|$)")
 
@@ -51,7 +63,14 @@ def translate(statement: str, cluster: str, database: str) -> list[str]:
             f"CREATE TABLE IF NOT EXISTS {local(name)} ON CLUSTER {cluster} {table['columns']}\n"
             f"ENGINE = Replicated{engine}({path}){rest}",
             f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {local(name)}\n"
-            f"ENGINE = Distributed({cluster}, {database}, {local(name)}, {SHARDING_KEY})",
+            f"ENGINE = Distributed({cluster}, {database}, {local(name)}, {sharding_key(table['columns'], rest)})",
+        ]
+    key_value = _CREATE_KEY_VALUE.match(body)
+    if key_value:
+        name = key_value["name"]
+        return [
+            f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} {key_value['columns']}\n"
+            f"ENGINE = KeeperMap('/trademonitor/{database}/{name}') {key_value['key']}"
         ]
     view = _CREATE_VIEW.match(body)
     if view:
@@ -60,6 +79,16 @@ def translate(statement: str, cluster: str, database: str) -> list[str]:
             f"AS{view['select']}{local(view['source'])}{view['tail']}"
         ]
     raise UnsupportedStatement(f"no cluster translation for: {body[:80]}…")
+
+
+def sharding_key(columns: str, rest: str) -> str:
+    """`kafka_partition` if the table has it, else the hash of its first sorting column."""
+    if re.search(rf"^\s*\(?\s*{PARTITION_KEY}\s", columns, re.M):
+        return PARTITION_KEY
+    order = _ORDER_BY.search(rest)
+    if order is None:
+        raise UnsupportedStatement(f"no sharding key for a table without ORDER BY: {columns[:60]}…")
+    return f"cityHash64({order[1]})"
 
 
 def _strip_comments(sql: str) -> str:

@@ -17,6 +17,10 @@ import clickhouse_connect
 import urllib3
 from clickhouse_connect.driver.client import Client
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from clickhouse import shards
+from clickhouse.shards import Shards
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -53,6 +57,21 @@ def database_name() -> str:
 def writer(**overrides: Any) -> Client:
     """A read-write client (workers, migrations)."""
     return clickhouse_connect.get_client(**{**client_settings(settings.CLICKHOUSE_URL), **overrides})
+
+
+def shard_writers(single: Client, **overrides: Any) -> Shards:
+    """Where workers write each partition (clickhouse/shards.py): CLICKHOUSE_SHARDS's
+    replicas as CLICKHOUSE_URL's user, or `single` when there is one server."""
+    hosts = shards.parse(settings.CLICKHOUSE_SHARDS)
+    if settings.CLICKHOUSE_CLUSTER and not hosts:
+        raise ImproperlyConfigured("CLICKHOUSE_CLUSTER is set: CLICKHOUSE_SHARDS must name its shards' replicas")
+    base = {**client_settings(settings.CLICKHOUSE_URL), **overrides}
+
+    def connect(host: str) -> Client:
+        name, _, port = host.rpartition(":")
+        return clickhouse_connect.get_client(**{**base, "host": name or host, "port": int(port or base["port"])})
+
+    return Shards(hosts, connect, single=single)
 
 
 def reader(**overrides: Any) -> Client:

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from clickhouse_connect.driver.client import Client
+from django.conf import settings
 
 STORED_SQL = """
     SELECT symbol, count(), sum(quantity), sum(toInt128(price * 100) * quantity)
     FROM trades GROUP BY symbol
 """
 IDS_SQL = "SELECT count(), uniqExact(id), toString(groupBitXor(toUInt128(id))) FROM trades"
+# What the materialized views kept, per symbol, to compare with the same figures.
+CANDLES_SQL = """
+    SELECT symbol, sum(trades), sum(shares), sum(toInt128(volume * 100))
+    FROM candles_1m GROUP BY symbol
+"""
+SENTIMENT_SQL = "SELECT symbol, sum(whales), sum(whales + minnows) FROM symbol_sentiment GROUP BY symbol"
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Tally:
     trades: Counter[str] = field(default_factory=Counter)
     shares: Counter[str] = field(default_factory=Counter)
     volume_cents: Counter[str] = field(default_factory=Counter)
+    whales: Counter[str] = field(default_factory=Counter)  # trades above the sentiment threshold
     count: int = 0
     id_digest: int = 0
     distinct_ids: int | None = None  # known for a stored tally only
@@ -38,6 +47,7 @@ class Tally:
             self.trades[symbol] += 1
             self.shares[symbol] += quantity
             self.volume_cents[symbol] += price_cents * quantity
+            self.whales[symbol] += quantity > settings.SENTIMENT_WHALE_QUANTITY
             self.count += 1
             self.id_digest ^= int(trade_id.replace("-", ""), 16)
 
@@ -56,6 +66,19 @@ class Tally:
         tally.count, tally.distinct_ids, tally.id_digest = count, distinct, int(digest)
         return tally
 
+    def view_differences(self, client: Client, sentiment: bool = True) -> list[str]:
+        """How the views' tables differ from this tally: per symbol, the candles' trades,
+        shares and volume, and (`sentiment`) the sentiment job's whales and trades."""
+        found = []
+        candles = {symbol: (n, shares, int(volume)) for symbol, n, shares, volume
+                   in client.query(CANDLES_SQL).result_rows}
+        sent = {symbol: (n, self.shares[symbol], self.volume_cents[symbol]) for symbol, n in self.trades.items()}
+        found += _compare("candles_1m", sent, candles)
+        if sentiment:
+            kept = {symbol: (whales, n) for symbol, whales, n in client.query(SENTIMENT_SQL).result_rows}
+            found += _compare("symbol_sentiment", {s: (self.whales[s], n) for s, n in self.trades.items()}, kept)
+        return found
+
     def differences(self, stored: Tally) -> list[str]:
         """How `stored` differs from this tally of what was sent ([] when exact)."""
         found = []
@@ -72,3 +95,11 @@ class Tally:
                 found.append(f"{name} differ for {len(wrong)} symbols, e.g. {wrong[0]}: "
                              f"sent {sent[wrong[0]]}, stored {kept[wrong[0]]}")
         return found
+
+
+def _compare(table: str, sent: Mapping[str, tuple[int, ...]], kept: Mapping[str, tuple[int, ...]]) -> list[str]:
+    wrong = sorted(symbol for symbol in sent.keys() | kept.keys() if sent.get(symbol) != kept.get(symbol))
+    if not wrong:
+        return []
+    return [f"{table} differs for {len(wrong)} symbols, e.g. {wrong[0]}: sent {sent.get(wrong[0])}, "
+            f"kept {kept.get(wrong[0])}"]

@@ -1,4 +1,5 @@
-"""When a worker flushes its batch (workers.consumer.flush_due): pure logic, no services."""
+"""When a worker flushes its batch (workers.consumer.flush_due), and how a batch splits into
+per-partition spans: pure logic, no services."""
 
 from __future__ import annotations
 
@@ -13,9 +14,34 @@ OPTIONS = WorkerOptions(slot=0, group="g", max_batch_rows=3, max_batch_ms=200)
 
 def batch_of(rows: int, age_ms: float = 0.0, dead_letters: int = 0) -> Batch:
     batch = Batch(started=time.monotonic() - age_ms / 1000)
-    batch.rows.extend((f"trade-{i}",) for i in range(rows))
-    batch.dead_letters.extend([Rejection("invalid_json", "")] * dead_letters)
+    for offset in range(rows + dead_letters):
+        batch.add(FakeMessage(offset), Rejection("invalid_json", "") if offset >= rows else (f"trade-{offset}",))
     return batch
+
+
+class FakeMessage:
+    """What Batch.add reads of a consumed message."""
+
+    def __init__(self, offset: int, partition: int = 0):
+        self._offset, self._partition = offset, partition
+
+    def topic(self) -> str:
+        return "trades"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b""
+
+    def value(self) -> bytes:
+        return b""
+
+    def headers(self) -> None:
+        return None
 
 
 def test_a_full_batch_is_flushed_at_once_caught_up_or_not():
@@ -34,3 +60,16 @@ def test_while_reading_a_backlog_the_clock_does_not_close_a_batch():
 
 def test_an_empty_batch_is_never_flushed():
     assert not flush_due(batch_of(0, age_ms=5_000), OPTIONS, caught_up=True)
+
+
+def test_each_partition_is_one_span_whose_token_is_its_range():
+    batch = Batch()
+    for partition, offset in [(0, 5), (1, 40), (0, 6), (0, 7), (1, 41)]:
+        batch.add(FakeMessage(offset, partition), (f"row-{partition}-{offset}",))
+    batch.add(FakeMessage(8, 0), Rejection("invalid_json", ""))
+    spans = {partition: span for (_topic, partition), span in batch.spans.items()}
+    assert [(s.first, s.last, len(s.rows)) for s in spans.values()] == [(5, 8, 3), (40, 41, 2)]
+    assert spans[0].deduplication_token == "trades-0-5-8"
+    assert spans[1].deduplication_token == "trades-1-40-41"
+    assert [(tp.partition, tp.offset) for tp in batch.offsets_to_commit()] == [(0, 9), (1, 42)]
+    assert (batch.consumed, batch.inserted) == (6, 5)

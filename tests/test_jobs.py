@@ -28,16 +28,10 @@ class ToyJob(ConsumerJob):
     def parse(self, message, now_ms: int) -> tuple:
         return (message.key() or b"").decode("utf-8", "replace"), message.partition(), message.offset()
 
-    def write(self, client, batch) -> None:
-        if batch.rows:
-            client.insert("toy_seen", [list(row) for row in batch.rows],
-                          column_names=["key", "kafka_partition", "kafka_offset"],
-                          settings={"insert_deduplication_token": batch.deduplication_token(self.name),
-                                    "async_insert": 0})
-
-    def resume_positions(self, client) -> dict:
-        rows = client.query("SELECT kafka_partition, max(kafka_offset) FROM toy_seen GROUP BY kafka_partition")
-        return {(self.topics[0], partition): offset + 1 for partition, offset in rows.result_rows}
+    def write(self, client, span) -> None:
+        client.insert("toy_seen", [list(row) for row in span.rows],
+                      column_names=["key", "kafka_partition", "kafka_offset"],
+                      settings={"insert_deduplication_token": span.deduplication_token, "async_insert": 0})
 
     def delta(self, batch):
         return None

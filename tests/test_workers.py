@@ -10,12 +10,14 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from channels.layers import get_channel_layer
 from confluent_kafka import Consumer, TopicPartition
 
 import contract
+from clickhouse import ledger, queries
 from infra.kafka import client_config
 from producer import malformed
 from producer.trades import now_ms
@@ -39,10 +41,13 @@ def test_a_backlog_of_two_hundred_thousand_trades_is_ingested_exactly_in_full_ba
     assert pipeline.wait_for(200_000) == 200_000
     assert pipeline.stop(pool) == 0
     pipeline.assert_exact()
-    # One insert, one `ingested_at`. Batches of 50,000 make 4 inserts, plus a few small
-    # ones while the consumers start; closed every 100 ms (--max-batch-ms) they were 21.
-    inserts = pipeline.clickhouse().command("SELECT uniqExact(ingested_at) FROM trades")
-    assert 4 <= inserts <= 12
+    # One insert, one partition and one `ingested_at`. Batches of 50,000, split over the
+    # partitions a worker holds, make about a dozen inserts, plus a few small ones while the
+    # consumers start; closed by the clock (--max-batch-ms) they would be hundreds.
+    inserts, in_large = pipeline.clickhouse().query(
+        "SELECT count(), sumIf(rows, rows >= 10000) FROM "
+        "(SELECT kafka_partition, ingested_at, count() AS rows FROM trades GROUP BY ALL)").result_rows[0]
+    assert inserts <= 24 and in_large >= 150_000, (inserts, in_large)
 
 
 def test_exact_while_workers_are_killed(pipeline):
@@ -80,10 +85,11 @@ def test_sigterm_drains_and_commits_what_was_inserted(pipeline):
     assert pipeline.stop(pool) == 0
     assert time.monotonic() - started < 25
 
-    from clickhouse import queries
-
     ingested = queries.ingested_offsets(pipeline.clickhouse())
     assert pipeline.committed() == {partition: offset + 1 for partition, offset in ingested.items()}
+    entries = ledger.read(pipeline.clickhouse(), "ingest", pipeline.topic)
+    assert {p: (e.last + 1, e.state) for p, e in entries.items()} == {
+        p: (offset, ledger.State.DONE) for p, offset in pipeline.committed().items()}
     pipeline.assert_exact()
 
 
@@ -125,10 +131,15 @@ def test_a_topic_of_another_format_stops_the_pool_without_committing(pipeline):
     assert sum(max(0, offset) for offset in pipeline.committed().values()) < 10_000
 
 
-def test_a_batch_that_a_view_refuses_is_never_committed(pipeline, tmp_path):
-    """The insert fails in a view (candles_1m refuses one trade) after `trades` took the
-    block: the worker must stop with ClickHouse's reason and commit nothing past it."""
-    pipeline.clickhouse().command("ALTER TABLE candles_1m ADD CONSTRAINT sane CHECK high < 10000")
+def test_a_partial_write_is_never_committed_and_is_replayed_exactly_once_fixed(pipeline, tmp_path):
+    """A deterministic partial write: candles_1m refuses one trade after `trades` and
+    `symbol_totals` took its block. The worker stops with ClickHouse's reason and commits
+    nothing past it; the ledger keeps the range pending. Once the constraint is lifted,
+    the next pool replays exactly that range: every table is exact against the producer.
+    The old resume rule, max(symbol_totals.max_offset) + 1, would have started past the
+    range and lost its candles for good (asserted below, before the restart)."""
+    client = pipeline.clickhouse()
+    client.command("ALTER TABLE candles_1m ADD CONSTRAINT sane CHECK high < 10000")
     pipeline.produce(300, SYMBOLS, seed=21)  # prices stay under $2,000
     log = tmp_path / "runworkers.log"
     pool = pipeline.start_pool(1, log=log)
@@ -141,11 +152,28 @@ def test_a_batch_that_a_view_refuses_is_never_committed(pipeline, tmp_path):
     refused_id = pipeline.send_trades([(SYMBOLS[0], 1_500_000, 10, now_ms(), 1)])[0]
 
     assert pool.wait(timeout=120) == 2  # the supervisor's code for a worker that a restart cannot fix
-    refused_offset = pipeline.clickhouse().command(
-        "SELECT kafka_offset FROM trades WHERE id = {id:UUID}", parameters={"id": refused_id})
+    refused_offset = client.command("SELECT kafka_offset FROM trades WHERE id = {id:UUID}",
+                                    parameters={"id": refused_id})
     assert pipeline.committed() == {**before, 1: refused_offset}  # the refused trade is the next to read
-    assert "ClickHouse refused the insert of offsets" in log.read_text()
-    assert "VIOLATED_CONSTRAINT" in log.read_text()
+    text = log.read_text()
+    assert f"ClickHouse refused the insert of {pipeline.topic}/1 offsets {refused_offset}-{refused_offset}" in text
+    assert "VIOLATED_CONSTRAINT" in text
+
+    # The partial write: the trade and its totals are stored, its candle is not.
+    assert ledger.read(client, "ingest", pipeline.topic)[1] == ledger.Entry(
+        1, refused_offset, refused_offset, ledger.State.PENDING)
+    assert queries.ingested_offsets(client)[1] == refused_offset  # the old rule would resume past it
+    assert pipeline.tally.view_differences(client, sentiment=False) != []
+
+    client.command("ALTER TABLE candles_1m DROP CONSTRAINT sane")
+    pool = pipeline.start_pool(1, "--job", "ingest", "--job", "sentiment", log=tmp_path / "again.log")
+    pipeline.wait_committed(301)
+    pipeline.wait_committed(301, group=f"{pipeline.group}.sentiment")
+    assert pipeline.stop(pool) == 0
+    assert f"replays its pending range {refused_offset}-{refused_offset}" in (tmp_path / "again.log").read_text()
+    pipeline.assert_exact()
+    assert pipeline.tally.view_differences(client) == []
+    assert ledger.read(client, "ingest", pipeline.topic)[1].state is ledger.State.DONE
 
 
 def test_a_third_worker_joining_midway_stays_exact(pipeline):
@@ -261,7 +289,11 @@ def _insert_without_publishing(pipeline: Pipeline, partition: int) -> int:
             if message.error() is None:
                 batch.add(message, job.parse(message, time.time_ns() // 1_000_000))
     consumer.close()
-    job.write(pipeline.clickhouse(), batch)
+    [span] = batch.spans.values()
+    entry = ledger.Entry(partition, span.first, span.last, ledger.State.PENDING)
+    ledger.record(pipeline.clickhouse(), job.name, pipeline.topic, [entry])
+    job.write(pipeline.clickhouse(), span)
+    ledger.record(pipeline.clickhouse(), job.name, pipeline.topic, [replace(entry, state=ledger.State.DONE)])
     return high - 1
 
 

@@ -60,8 +60,13 @@ CLICKHOUSE_READONLY_URL = env("CLICKHOUSE_READONLY_URL", DEVELOPMENT_DEFAULTS["C
 CLICKHOUSE_PANEL_URL = env("CLICKHOUSE_PANEL_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_PANEL_URL"])
 
 # Empty: one ClickHouse server. A cluster name (from its remote_servers config):
-# migrations create Replicated tables and Distributed ones over them, ON CLUSTER.
+# migrations create Replicated tables and Distributed ones over them, ON CLUSTER, and
+# workers write each Kafka partition's rows to its shard's own tables (clickhouse/shards.py).
 CLICKHOUSE_CLUSTER = env("CLICKHOUSE_CLUSTER", "")
+# The shards workers write to, in remote_servers order: shards separated by ";", each a
+# comma-separated list of its replicas' host:port. User, password, database and options
+# are CLICKHOUSE_URL's. Empty: one shard, CLICKHOUSE_URL itself. Required with a cluster.
+CLICKHOUSE_SHARDS = env("CLICKHOUSE_SHARDS", "")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 

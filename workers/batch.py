@@ -1,8 +1,9 @@
 """What a worker has consumed since its last flush.
 
-Everything needed to make the flush exactly-once: the good rows, the dead
-letters, and per partition the range of offsets consumed, from which come the
-deterministic deduplication token of the insert and the offsets to commit.
+Everything needed to make the flush exactly-once: per partition a `Span` (the range
+of offsets consumed and the good rows among them), and the dead letters. A span is
+inserted on its own, as one block whose deduplication token is its range, so the
+same offsets always give the same insert.
 """
 
 from __future__ import annotations
@@ -30,38 +31,57 @@ class DeadLetter:
 
 
 @dataclass
-class Batch:
+class Span:
+    """One partition's share of a batch: offsets first..last and the good rows among them."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
     rows: list[Row] = field(default_factory=list)
+
+    @property
+    def deduplication_token(self) -> str:
+        """`topic-partition-first-last`: the same offsets always give the same token."""
+        return f"{self.topic}-{self.partition}-{self.first}-{self.last}"
+
+
+@dataclass
+class Batch:
+    spans: dict[tuple[str, int], Span] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    # (topic, partition) -> (first offset, last offset) of every message consumed.
-    ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    consumed: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def add(self, message: Message, outcome: Row | Rejection) -> None:
         # A consumed message always has its topic, partition and offset.
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
-        position = (topic, partition)
-        first = self.ranges.get(position, (offset, offset))[0]
-        self.ranges[position] = (first, offset)
+        span = self.spans.get((topic, partition))
+        if span is None:
+            span = self.spans[(topic, partition)] = Span(topic, partition, offset, offset)
+        span.last = offset
+        self.consumed += 1
         if isinstance(outcome, Rejection):
             self.dead_letters.append(DeadLetter(
                 topic, partition, offset, message.key(), message.value(), message.headers(), outcome,
             ))
         else:
-            self.rows.append(outcome)
+            span.rows.append(outcome)
 
     @property
-    def consumed(self) -> int:
-        return len(self.rows) + len(self.dead_letters)
+    def rows(self) -> list[Row]:
+        """Every good row, partition by partition."""
+        return [row for span in self.spans.values() for row in span.rows]
+
+    @property
+    def inserted(self) -> int:
+        return sum(len(span.rows) for span in self.spans.values())
 
     def age_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
 
-    def deduplication_token(self, job: str) -> str:
-        """The same messages always give the same token, so a retried insert is dropped."""
-        spans = ",".join(f"{topic}/{partition}:{first}-{last}" for (topic, partition), (first, last)
-                         in sorted(self.ranges.items()))
-        return f"{job}|{spans}"
+    def describe(self) -> str:
+        return ", ".join(f"{span.topic}/{span.partition} {span.first}-{span.last}" for span in self.spans.values())
 
     def offsets_to_commit(self) -> list[TopicPartition]:
-        return [TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in self.ranges.items()]
+        return [TopicPartition(span.topic, span.partition, span.last + 1) for span in self.spans.values()]

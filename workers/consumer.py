@@ -2,9 +2,9 @@
 this order makes the effect exactly-once).
 
 The loop is written here rather than on sentry-arroyo: resuming each assigned
-partition from the position ClickHouse recorded, and flushing synchronously
-inside the revocation callback, are the core of the exactly-once design, and
-both sit below the strategy API arroyo exposes.
+partition from the insert-intent ledger, replaying a pending range exactly, and
+flushing synchronously inside the revocation callback are the core of the
+exactly-once design, and all sit below the strategy API arroyo exposes.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from clickhouse import ledger
 from clickhouse.errors import is_transient
+from clickhouse.ledger import State
 from infra.kafka import Config, worker_consumer_config
-from workers.batch import Batch
+from workers.batch import Batch, Span
 from workers.deadletters import DeadLetterError, DeadLetterSink
 from workers.jobs import ConsumerJob, ElectedJob, Job, JobSpec
 
@@ -85,7 +87,7 @@ class Refused(Exception):
 class Worker:
     def __init__(self, job: Job, options: WorkerOptions, heartbeat: Synchronized[float], stop: EventType,
                  status_queue: Queue[dict[str, Any]] | None = None):
-        from clickhouse.connection import writer
+        from clickhouse.connection import shard_writers, writer
 
         # Imported here, in the worker process: metrics need the multiprocess
         # directory the supervisor set up, deltas the Django settings.
@@ -98,11 +100,16 @@ class Worker:
         self.stop = stop
         self.status_queue = status_queue
         self.metrics = metrics
-        self.clickhouse = writer(send_receive_timeout=30)
+        self.clickhouse = writer(send_receive_timeout=30)  # the ledger, elected jobs' reads
+        self.shards = shard_writers(self.clickhouse, send_receive_timeout=30)
         self.dead_letters = (DeadLetterSink(job.dead_letter_suffix, job=job.name)
                              if isinstance(job, ConsumerJob) and job.dead_letters else None)
         self.deltas = DeltaPublisher(job.delta_group, on_drop=metrics.DELTAS_DROPPED.labels(job=job.name).inc)
         self.batch = Batch()
+        # Pending ranges being replayed: (topic, partition) -> the range's last offset.
+        self.replaying: dict[tuple[str, int], int] = {}
+        self._replayed: set[tuple[str, int]] = set()  # reached their end; waiting for the others
+        self._held: list[Message] = []  # their later messages, for the batch after the replay
         self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "rejected": 0}
         self._recent = [0, 0]  # [messages, invalid] in the current window
         self._last_status = 0.0
@@ -125,7 +132,7 @@ class Worker:
                 messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
                 caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
                 self._take(messages)
-                if flush_due(self.batch, self.options, caught_up):
+                if not self.replaying and flush_due(self.batch, self.options, caught_up):
                     self.flush()
                 self._tick()
                 self._collect_garbage()
@@ -145,7 +152,12 @@ class Worker:
             self.consumer.close()
 
     def _take(self, messages: list[Message]) -> None:
-        """Parse a poll's messages into the batch: one loop, as it runs for every message."""
+        if self.replaying:
+            messages = self._take_replay(messages)
+        self._parse(messages)
+
+    def _parse(self, messages: list[Message]) -> None:
+        """Parse messages into the batch: one loop, as it runs for every message."""
         if not messages:
             return
         assert isinstance(self.job, ConsumerJob)  # an elected job's worker fetches nothing
@@ -160,6 +172,34 @@ class Worker:
                 _consumer_error(error)
                 errors += 1
         self._count_validity(len(messages) - errors, len(self.batch.dead_letters) - rejected)
+
+    def _take_replay(self, messages: list[Message]) -> list[Message]:
+        """Take messages while pending ranges are replayed; returns those left once the
+        last range is complete and flushed. A partition whose range is complete holds
+        its later messages back until the others are, so the flush carries every
+        replayed range exactly, no more."""
+        for index, message in enumerate(messages):
+            key = (message.topic() or "", message.partition() or 0)
+            if message.error() is not None or key in self._replayed:
+                self._held.append(message)
+                continue
+            end = self.replaying.get(key)
+            offset = message.offset() or 0
+            if end is None or offset <= end:
+                self._parse([message])
+            if end is not None and offset >= end:
+                if offset > end:  # the range's end is gone from the topic (retention): replay what is left
+                    logger.warning("partition %s/%d: offset %d of a pending range is gone", *key, end)
+                    self._held.append(message)
+                del self.replaying[key]
+                self._replayed.add(key)
+                if not self.replaying:
+                    self.flush()
+                    logger.info("replayed the pending ranges of %s", sorted(self._replayed))
+                    self._replayed.clear()
+                    held, self._held = self._held, []
+                    return held + messages[index + 1:]
+        return []
 
     def _count_validity(self, messages: int, invalid: int) -> None:
         self._recent[0] += messages
@@ -198,11 +238,11 @@ class Worker:
 
     # -- the flush ---------------------------------------------------------------------
     def flush(self) -> None:
-        """Dead-letter, insert, publish, then commit: the order exactly-once rests on.
+        """Dead-letter, record the intent, insert, record it done, publish, commit: the
+        order exactly-once rests on (workers/ingest.py).
 
         Dead letters go first: a worker killed after the insert is followed by one that
-        resumes past the last inserted trade (ClickHouse's position), which would never
-        read this batch's earlier bad messages again."""
+        resumes past it, which would never read this batch's earlier bad messages again."""
         batch, self.batch = self.batch, Batch()
         job = self.job
         if not batch.consumed or not isinstance(job, ConsumerJob):
@@ -211,29 +251,44 @@ class Worker:
         sink = self.dead_letters
         if sink is not None:
             self._retrying(lambda: sink.send(batch.dead_letters), "dead-letter")
+        spans = list(batch.spans.values())
+        self._record(spans, State.PENDING)
         started = time.monotonic()
-        ranges = ", ".join(f"{topic}/{partition} {first}-{last}" for (topic, partition), (first, last)
-                           in sorted(batch.ranges.items()))
-        self._retrying(lambda: job.write(self.clickhouse, batch), f"insert of offsets {ranges} into ClickHouse")
+        for span in spans:
+            if span.rows:
+                self._insert(job, span)
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
+        self._record(spans, State.DONE)
         delta = job.delta(batch)
         if delta is not None:
             # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a
             # partition then cover consecutive offsets, and the dashboard can tell a lost one.
-            delta["consumed"] = {str(partition): [first, last]
-                                 for (_topic, partition), (first, last) in batch.ranges.items()}
+            delta["consumed"] = {str(span.partition): [span.first, span.last] for span in spans}
             self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
+        inserted = batch.inserted
         self.counts["consumed"] += batch.consumed
-        self.counts["inserted"] += len(batch.rows)
+        self.counts["inserted"] += inserted
         self.counts["rejected" if sink is None else "dead_lettered"] += len(batch.dead_letters)
         self.metrics.CONSUMED.labels(**labels).inc(batch.consumed)
-        self.metrics.INSERTED.labels(**labels).inc(len(batch.rows))
+        self.metrics.INSERTED.labels(**labels).inc(inserted)
         self.metrics.BATCH_ROWS.labels(**labels).observe(batch.consumed)
         for letter in batch.dead_letters:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
                                          dead_lettered=str(sink is not None).lower()).inc()
+
+    def _insert(self, job: ConsumerJob, span: Span) -> None:
+        """One partition's rows, retried identically, on a replica of its shard."""
+        self._retrying(lambda: self.shards.write(span.partition, lambda client: job.write(client, span)),
+                       f"insert of {span.topic}/{span.partition} offsets {span.first}-{span.last}")
+
+    def _record(self, spans: list[Span], state: State) -> None:
+        """Write the spans' ranges to the insert-intent ledger as `state`."""
+        entries = [ledger.Entry(span.partition, span.first, span.last, state) for span in spans]
+        topic = self.job.topics[0]  # a consumer job reads one topic
+        self._retrying(lambda: ledger.record(self.clickhouse, self.job.name, topic, entries),
+                       f"record {state.value} ranges in the ledger")
 
     def _retrying(self, action: Callable[[], T], what: str) -> T:
         """Run `action` until it succeeds and return what it returns, backing off; a data
@@ -265,19 +320,30 @@ class Worker:
             consumer.pause(partitions)  # a member of the group for the election only
             logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
             return
-        recorded = self._retrying(lambda: job.resume_positions(self.clickhouse), "read resume positions")
+        topic = job.topics[0]
+        entries = self._retrying(lambda: ledger.read(self.clickhouse, job.name, topic), "read the ledger")
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
         for tp in partitions:
-            key = (tp.topic, tp.partition)
-            resume = recorded.get(key)
-            if resume is not None and (committed[key] == OFFSET_INVALID or resume > committed[key]):
-                # ClickHouse is ahead of the committed offset: a worker died between insert and commit.
-                tp.offset = resume
-                logger.info("partition %s/%d resumes at %d from ClickHouse (committed: %s)",
-                            tp.topic, tp.partition, resume, committed[key])
+            entry = entries.get(tp.partition) if tp.topic == topic else None
+            if entry is not None:
+                tp.offset = self._resume(tp, entry, committed[(tp.topic, tp.partition)])
         consumer.assign(partitions)
         self._announce_resumes(job, partitions)
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
+
+    def _resume(self, tp: TopicPartition, entry: ledger.Entry, committed: int) -> int:
+        """Where a partition with a ledger entry resumes (workers/ingest.py)."""
+        if entry.state is State.PENDING:
+            self.replaying[(tp.topic, tp.partition)] = entry.last
+            logger.info("partition %s/%d replays its pending range %d-%d exactly", tp.topic, tp.partition,
+                        entry.first, entry.last)
+            return entry.first
+        if committed == OFFSET_INVALID or entry.last + 1 > committed:
+            # A worker died between recording the range done and committing it.
+            logger.info("partition %s/%d resumes at %d from the ledger (committed: %s)", tp.topic, tp.partition,
+                        entry.last + 1, committed)
+            return entry.last + 1
+        return committed
 
     def _announce_resumes(self, job: ConsumerJob, partitions: list[TopicPartition]) -> None:
         """Tell the dashboards where this worker resumes a partition from ClickHouse's
@@ -292,6 +358,7 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Finish what was consumed from these partitions before another worker takes them.
+        self._abandon_replays()
         self.flush()
         logger.info("revoked %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
@@ -299,10 +366,24 @@ class Worker:
         # Someone else owns them now: what we hold must not be committed. ClickHouse
         # deduplication and resume positions make a later re-read harmless.
         logger.warning("lost %s; dropping the unflushed batch", partitions)
+        self._abandon_replays()
         self.batch = Batch()
+
+    def _abandon_replays(self) -> None:
+        """Stopped or revoked halfway through replaying: drop the batch rather than flush part
+        of a range under another token. Nothing of it was recorded or committed; the
+        ledger still says pending, and the next owner replays the range. Rebalancing is
+        eager (librdkafka's default assignors): every partition is revoked, and the next
+        assignment seeks each one afresh, so no dropped message is skipped."""
+        if self.replaying:
+            logger.warning("dropping the batch: pending ranges of %s not yet replayed in full", sorted(self.replaying))
+            self.batch, self._held = Batch(), []
+            self.replaying.clear()
+            self._replayed.clear()
 
     def _drain(self) -> None:
         self._drain_deadline = time.monotonic() + self.options.drain_seconds
+        self._abandon_replays()
         self.flush()
         logger.info("drained: %s", self.counts)
 

@@ -2,31 +2,54 @@
 
 Exactly-once effect
 -------------------
-Every trade on the topic ends up in `trades`, and in the totals, exactly once:
+Every trade on the topic ends up in `trades` and in every table its materialized
+views feed (`symbol_totals`, `candles_1m`) exactly once. A flush runs in this order
+(workers/consumer.py, Worker.flush):
 
-1. Offsets are committed only after ClickHouse acknowledged the insert of every
-   good message they cover and Kafka acknowledged every dead letter.
-2. A flush is one insert, one block, carrying a deduplication token built from the
-   offset ranges it covers (`Batch.deduplication_token`). A retry (say, a request
-   that timed out after ClickHouse applied it) resends the same block with the
-   same token, and `trades` and every materialized-view target drop it
-   (`non_replicated_deduplication_window`, dependent-view deduplication on,
-   `async_insert=0`). The worker retries with backoff while ClickHouse is down,
-   neither consuming nor committing meanwhile, so memory stays bounded.
-3. A worker killed between insert and commit leaves ClickHouse ahead of Kafka.
-   Whoever is assigned the partition next starts from the position ClickHouse
-   recorded (`symbol_totals.max_offset` + 1) when that is ahead of the committed
-   offset, so nothing is inserted twice.
+1. Dead letters are sent and acknowledged by Kafka (see below).
+2. The insert-intent ledger (clickhouse/ledger.py) records each partition's range
+   of the flush, `[first, last]`, as PENDING.
+3. Each partition's good rows are inserted on their own: one insert, one block,
+   deduplication token `topic-partition-first-last`. The settings that decide how
+   an insert is cut into blocks are pinned (clickhouse/writer.py), because ClickHouse
+   deduplicates a retry only when it is cut the same way. Errors, timeouts and
+   UNKNOWN_STATUS_OF_INSERT are retried with the identical insert, on a cluster
+   against any replica of the partition's shard.
+4. The ledger records the ranges as DONE.
+5. The delta goes to the dashboards, then Kafka's offsets are committed.
+
+On assignment a worker reads the ledger:
+
+- DONE `[first, last]`: the partition resumes at `last + 1` (or at Kafka's committed
+  offset, if that is further). A worker killed between 4 and 5 inserts nothing twice.
+- PENDING `[first, last]`: the insert may have written all of it, none, or part:
+  ClickHouse writes `trades` and then each view's target, one after the other, and
+  makes none of them atomic. So the range is replayed *exactly*: the worker seeks to
+  `first` and flushes at `last`, whatever its batch limits say, which rebuilds the
+  same rows under the same token. With deduplication in dependent views
+  (`deduplicate_blocks_in_dependent_materialized_views = 1`, ClickHouse 24.7 and
+  later), each table drops the block it already has and takes the one it missed.
+  Resuming *past* the range, the rule this replaced (`max(symbol_totals.max_offset)
+  + 1`), lost the candles of a write that stopped after the totals; resuming *inside*
+  it under new batch boundaries, with a new token, stored trades twice.
+- No entry: Kafka's committed offset.
+
+A worker never flushes part of a range it is replaying (a part would carry another
+token): revoked or stopped meanwhile, it drops the batch, and the next owner
+replays the range. `max(max_offset)` in `symbol_totals` remains what the dashboard's
+snapshot watermarks and `manage.py verify` report, never where a worker resumes.
+
+On a cluster every partition's rows live on exactly one shard (partition modulo
+the shard count, clickhouse/shards.py), and the views run on that shard, so a
+partition's totals and its watermark come from one shard's tables: a snapshot's
+watermarks stay exact, as on one node. Quorum inserts (`insert_quorum = 'auto'`,
+in parallel) make an acknowledged range survive the loss of a replica; the ledger
+lives in Keeper (KeeperMap), which every node reads consistently.
 
 Dead letters are at least once: they are sent (and acknowledged) before the
-insert, so whoever resumes after a crash, from the committed offset or from
-ClickHouse's position, has either seen them sent or reads them again; each carries
-its source partition and offset, which identify duplicates. Sent after the insert,
-a crash in between would lose them: the next worker resumes past them.
-
-The one gap left is ClickHouse's own: it writes a block and the blocks of its
-materialized views one after the other, so a server killed between the two
-leaves them apart. `totals_check()` finds that.
+ledger and the insert, so whoever resumes after a crash has either seen them sent
+or reads them again; each carries its source partition and offset, which identify
+duplicates.
 """
 
 from __future__ import annotations
@@ -37,10 +60,9 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
 import contract
-from clickhouse import queries
 from clickhouse.writer import insert_trades
-from workers.batch import Batch
-from workers.jobs import ConsumerJob, Positions
+from workers.batch import Batch, Span
+from workers.jobs import ConsumerJob
 from workers.trades import TradeParser, TradeRow, offset_spans
 from workers.validation import Rejection, TradeRules
 
@@ -57,16 +79,9 @@ class IngestJob(ConsumerJob):
     def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
         return self.parser(message, now_ms)
 
-    def write(self, client: Client, batch: Batch) -> None:
-        """Insert the batch's good trades as one deduplicated block."""
-        if not batch.rows:
-            return
-        insert_trades(client, list(zip(*batch.rows, strict=True)), batch.deduplication_token(self.name))
-
-    def resume_positions(self, client: Client) -> Positions:
-        """Where ClickHouse says each partition's ingestion got to (next offset to read)."""
-        topic = self.topics[0]
-        return {(topic, partition): offset + 1 for partition, offset in queries.ingested_offsets(client).items()}
+    def write(self, client: Client, span: Span) -> None:
+        """Insert one partition's trades of a flush as one deduplicated block."""
+        insert_trades(client, list(zip(*span.rows, strict=True)), span.deduplication_token)
 
     def delta(self, batch: Batch) -> contract.TradesDelta:
         """The batch's per-symbol changes and the offsets of its trades, for the dashboard

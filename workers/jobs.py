@@ -5,12 +5,13 @@ There are two kinds, and a job is exactly one of them:
 
 `ConsumerJob` consumes its topic's messages, batch by batch:
     parse(message, now_ms)      one message -> a row, or a workers.validation.Rejection
-    write(client, batch)        the batch's rows into ClickHouse as one deduplicated insert
-                                (batch.deduplication_token(name))
-    resume_positions(client)    {(topic, partition): next offset} as ClickHouse recorded it
+    write(client, span)         one partition's rows of a flush into ClickHouse as one insert,
+                                one block, deduplicated by span.deduplication_token; `client`
+                                is a replica of the partition's shard
     delta(batch)                the flush's message for the dashboard (contract.py), or None
 and says, as class attributes, its `delta_group`, its `max_processes` (None: as many as
-the pool runs) and whether it `dead_letters` what it rejects.
+the pool runs) and whether it `dead_letters` what it rejects. Where each partition
+resumes is the pool's business: the insert-intent ledger (workers/ingest.py).
 
 `ElectedJob` is a periodic task that one worker runs: the worker that owns partition 0
 of the topic in the job's consumer group. It joins the group for the election only
@@ -35,10 +36,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 import contract
-from workers.batch import Batch, Row
+from workers.batch import Batch, Row, Span
 from workers.validation import Rejection
-
-Positions = dict[tuple[str, int], int]
 
 
 class ConsumerJob(ABC):
@@ -58,10 +57,7 @@ class ConsumerJob(ABC):
     def parse(self, message: Message, now_ms: int) -> Row | Rejection: ...
 
     @abstractmethod
-    def write(self, client: Client, batch: Batch) -> None: ...
-
-    @abstractmethod
-    def resume_positions(self, client: Client) -> Positions: ...
+    def write(self, client: Client, span: Span) -> None: ...
 
     @abstractmethod
     def delta(self, batch: Batch) -> contract.Delta | None: ...

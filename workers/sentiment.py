@@ -3,8 +3,8 @@ its quantity is above a threshold (SENTIMENT_WHALE_QUANTITY, 5,000), else a MINN
 
 It reads the same topic as ingest in a consumer group of its own, validates the
 same way (workers/trades.py), and writes `trade_sentiment` with the same exactly-once
-machinery: one deduplicated insert per batch, resuming where `symbol_sentiment` says
-it got to. Ingest dead-letters the bad messages; this job only counts them.
+machinery: one deduplicated insert per partition and flush, and the insert-intent
+ledger under its own name. Ingest dead-letters the bad messages; this job only counts them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from confluent_kafka import Message
 from django.conf import settings
 
 import contract
-from clickhouse import queries
 from clickhouse.writer import insert_sentiment
-from workers.batch import Batch
-from workers.jobs import ConsumerJob, Positions
+from workers.batch import Batch, Span
+from workers.jobs import ConsumerJob
 from workers.trades import TradeParser, TradeRow, offset_spans
 from workers.validation import Rejection, TradeRules
 
@@ -38,17 +37,11 @@ class SentimentJob(ConsumerJob):
     def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
         return self.parser(message, now_ms)
 
-    def write(self, client: Client, batch: Batch) -> None:
-        if not batch.rows:
-            return
-        ids, timestamps, symbols, _prices, quantities, partitions, offsets = zip(*batch.rows, strict=True)
+    def write(self, client: Client, span: Span) -> None:
+        ids, timestamps, symbols, _prices, quantities, partitions, offsets = zip(*span.rows, strict=True)
         sentiments = [classify(quantity, self.threshold) for quantity in quantities]
         insert_sentiment(client, (ids, timestamps, symbols, quantities, sentiments, partitions, offsets),
-                         batch.deduplication_token(self.name))
-
-    def resume_positions(self, client: Client) -> Positions:
-        topic = self.topics[0]
-        return {(topic, partition): offset + 1 for partition, offset in queries.sentiment_offsets(client).items()}
+                         span.deduplication_token)
 
     def delta(self, batch: Batch) -> contract.SentimentDelta:
         """New whales per symbol and the offsets they cover (the dashboard's whale column);

@@ -4,10 +4,15 @@
 and answers, and the proxy closes the client's connection instead of relaying the
 answer. The client sees a connection lost after sending, exactly as when a network
 or a load balancer fails between ClickHouse's commit and the client.
+
+`hold(table)` arms it for the next insert into `table`: applied, and its answer
+withheld until the proxy closes, so the client waits, as a worker killed after
+ClickHouse wrote its insert and before it heard so.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from urllib.parse import unquote_plus
@@ -22,14 +27,22 @@ class LosingProxy:
         self._to_drop = 0
         self.dropped = 0  # answers lost, each to an insert ClickHouse answered 200
         self._closed = False
+        self._hold_table: str | None = None
+        self.held = threading.Event()  # an answer is being withheld
+        self._released = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def drop(self, inserts: int) -> None:
         with self._lock:
             self._to_drop += inserts
 
+    def hold(self, table: str) -> None:
+        with self._lock:
+            self._hold_table = table
+
     def close(self) -> None:
         self._closed = True
+        self._released.set()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -54,6 +67,10 @@ class LosingProxy:
                     return
                 if self._should_drop(request, answer):
                     return  # the insert is applied; its answer never reaches the client
+                if self._should_hold(request, answer):
+                    self.held.set()
+                    self._released.wait()
+                    return
                 client.sendall(answer)
         except OSError:
             return
@@ -70,6 +87,20 @@ class LosingProxy:
                 return False
             self._to_drop -= 1
             self.dropped += 1
+            return True
+
+
+    def _should_hold(self, request: bytes, answer: bytes) -> bool:
+        head, _, body = request.partition(b"\r\n\r\n")
+        # The statement is in the URL, or at the start of the body before the data.
+        request_line = unquote_plus(head.split(b"\r\n", 1)[0].decode("latin-1")) + body[:500].decode("latin-1")
+        with self._lock:
+            table = self._hold_table
+            if table is None or not answer.startswith(b"HTTP/1.1 200"):
+                return False
+            if not re.search(rf"INSERT INTO `?{re.escape(table)}`?[ (]", request_line, re.I):
+                return False
+            self._hold_table = None
             return True
 
 

@@ -141,7 +141,8 @@ def test_cluster_ddl_matches_the_single_node_schema_table_by_table():
     single = [s for m in discover() for s in m.statements()]
     clustered = [s for m in discover() for s in migrator.statements(m)]
 
-    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", "\n".join(single))
+    tables = [name for name, engine in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+).*?ENGINE = (\w+)",
+                                                   "\n".join(single), re.S) if engine.endswith("MergeTree")]
     views = re.findall(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+)", "\n".join(single))
     assert tables[:3] == ["trades", "symbol_totals", "candles_1m"]
     for statement in clustered:
@@ -155,12 +156,49 @@ def test_cluster_ddl_matches_the_single_node_schema_table_by_table():
         assert _columns(local_ddl) == _columns(single_ddl)
         assert re.search(rf"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/{{shard}}/tm/{local}', '{{replica}}'\)",
                          local_ddl)
-        assert f"ENGINE = Distributed(prod, tm, {local}, cityHash64(symbol))" in text
     for view, target in views:
         [single_view] = [s for s in single if f"VIEW IF NOT EXISTS {view} " in s]
         source = re.search(r"\bFROM (\w+)", single_view).group(1)
         assert re.search(rf"VIEW IF NOT EXISTS {view} ON CLUSTER prod TO {target}_local AS.*FROM {source}_local",
                          text, re.S)
+
+
+def test_cluster_ddl_statement_by_statement():
+    """Every statement `chmigrate --cluster` runs, in order: partition-aligned Distributed
+    tables over Replicated ones, the views on every shard, the ledger in Keeper."""
+    migrator = Migrator("http://default:@127.0.0.1:1/db", "tm", cluster="prod")
+    shapes = []
+    for statement in (s for m in discover() for s in migrator.statements(m)):
+        head = re.match(r"CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+) ON CLUSTER prod ", statement)
+        assert head, statement[:80]
+        engine = re.search(r"ENGINE = (\w+)\((.*?)\)(?: PRIMARY KEY (\w+))?\s*(?:$|\n|PARTITION|ORDER)", statement)
+        target = re.search(r" TO (\w+) AS", statement)
+        shapes.append((head[2], engine[1] + "(" + engine[2] + ")" + (f" {engine[3]}" if engine[3] else "")
+                       if engine else f"TO {target[1]}"))
+
+    def replicated(engine: str, table: str) -> str:
+        return f"Replicated{engine}('/clickhouse/tables/{{shard}}/tm/{table}_local', '{{replica}}')"
+
+    def distributed(table: str, key: str = "kafka_partition") -> str:
+        return f"Distributed(prod, tm, {table}_local, {key})"
+
+    assert shapes == [
+        ("trades_local", replicated("MergeTree", "trades")), ("trades", distributed("trades")),
+        ("symbol_totals_local", replicated("SummingMergeTree", "symbol_totals")),
+        ("symbol_totals", distributed("symbol_totals")),
+        ("symbol_totals_mv", "TO symbol_totals_local"),
+        ("candles_1m_local", replicated("SummingMergeTree", "candles_1m")),
+        ("candles_1m", distributed("candles_1m", "cityHash64(symbol)")),  # read only: views fill each shard's
+        ("candles_1m_mv", "TO candles_1m_local"),
+        ("trade_sentiment_local", replicated("MergeTree", "trade_sentiment")),
+        ("trade_sentiment", distributed("trade_sentiment")),
+        ("symbol_sentiment_local", replicated("SummingMergeTree", "symbol_sentiment")),
+        ("symbol_sentiment", distributed("symbol_sentiment")),
+        ("symbol_sentiment_mv", "TO symbol_sentiment_local"),
+        ("volume_alerts_local", replicated("ReplacingMergeTree", "volume_alerts")),
+        ("volume_alerts", distributed("volume_alerts", "cityHash64(window_start)")),  # a window on one shard
+        ("ingest_ledger", "KeeperMap('/trademonitor/tm/ingest_ledger') key"),
+    ]
 
 
 def _columns(ddl: str) -> list[str]:
@@ -170,8 +208,11 @@ def _columns(ddl: str) -> list[str]:
 
 
 def test_unknown_statement_forms_are_refused_for_clusters():
-    with pytest.raises(cluster.UnsupportedStatement):
-        cluster.translate("ALTER TABLE trades ADD COLUMN x UInt8", "prod", "tm")
+    for statement in ("ALTER TABLE trades ADD COLUMN x UInt8",
+                      "CREATE TABLE IF NOT EXISTS t (k String) ENGINE = Memory",
+                      "CREATE TABLE IF NOT EXISTS t (k String) ENGINE = EmbeddedRocksDB PRIMARY KEY (k, v)"):
+        with pytest.raises(cluster.UnsupportedStatement):
+            cluster.translate(statement, "prod", "tm")
 
 
 # -- health endpoints ----------------------------------------------------------------------

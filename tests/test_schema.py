@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from collections import defaultdict
 from decimal import Decimal
 
@@ -15,10 +16,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from clickhouse import queries
+from clickhouse import ledger, native, queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migration, MigrationError, Migrator
-from clickhouse.writer import insert_trades
+from clickhouse.writer import INSERT_SETTINGS, TRADE_COLUMNS, TRADE_WIRE_TYPES, insert_settings, insert_trades
 
 pytestmark = pytest.mark.services
 
@@ -127,14 +128,52 @@ def test_totals_and_candles_equal_python_arithmetic(schema, fields, cuts):
 def test_retried_insert_changes_nothing(schema):
     writer, reader = schema
     batch = [make_trade("AAPL", i, 10_000 + i, 10, i % 3, i) for i in range(100)]
-    insert(writer, batch, token="trades:0-99")
+    insert(writer, batch, token="trades-0-0-99")
     before = (queries.snapshot(reader), queries.candles(reader, "AAPL", EPOCH, EPOCH + dt.timedelta(hours=1)))
 
-    insert(writer, batch, token="trades:0-99")  # the retry of a request whose answer was lost
+    insert(writer, batch, token="trades-0-0-99")  # the retry of a request whose answer was lost
 
     assert writer.command("SELECT count() FROM trades") == 100
     assert (queries.snapshot(reader), queries.candles(reader, "AAPL", EPOCH, EPOCH + dt.timedelta(hours=1))) == before
     assert_aggregates_match(reader, batch)
+
+
+def test_a_retry_cut_into_other_blocks_is_appended_so_the_cut_is_pinned(schema):
+    """Why clickhouse/writer.py pins every block-size setting: ClickHouse deduplicates a
+    retry block by block (token_0, token_1, ...), so the same rows with the same token, cut
+    differently, are partly stored again. Here the retry arrives as two Native blocks."""
+    writer, _reader = schema
+    ms = int(EPOCH.timestamp() * 1000)
+    wire = [[str(uuid.uuid4()) for _ in range(10)], [ms + i for i in range(10)], ["AAPL"] * 10, [100] * 10,
+            [1] * 10, [0] * 10, list(range(10))]
+
+    def blocks(*cuts: slice) -> bytes:
+        return b"".join(native.block(list(zip(TRADE_COLUMNS, TRADE_WIRE_TYPES, [c[cut] for c in wire], strict=True)))
+                        for cut in cuts)
+
+    for body in (blocks(slice(0, 10)), blocks(slice(0, 4), slice(4, 10))):
+        writer.raw_insert("trades", TRADE_COLUMNS, insert_block=body, fmt="Native",
+                          settings=insert_settings("trades-0-0-9"))
+    assert writer.command("SELECT count() FROM trades") == 16  # 10, then the retry's second block again
+    assert {"max_insert_block_size", "max_insert_block_size_bytes", "min_insert_block_size_rows",
+            "min_insert_block_size_bytes", "min_insert_block_size_rows_for_materialized_views",
+            "min_insert_block_size_bytes_for_materialized_views"} <= INSERT_SETTINGS.keys()
+
+
+def test_the_ledger_keeps_the_latest_state_of_each_job_and_partition(schema):
+    writer, _reader = schema
+    pending = ledger.Entry(1, 100, 199, ledger.State.PENDING)
+    ledger.record(writer, "ingest", "trades", [pending, ledger.Entry(2, 5, 9, ledger.State.DONE)])
+    ledger.record(writer, "sentiment", "trades", [ledger.Entry(1, 0, 99, ledger.State.DONE)])
+    assert ledger.read(writer, "ingest", "trades") == {1: pending, 2: ledger.Entry(2, 5, 9, ledger.State.DONE)}
+
+    ledger.record(writer, "ingest", "trades", [replace(pending, state=ledger.State.DONE)])
+    ledger.record(writer, "ingest", "trades", [ledger.Entry(1, 200, 250, ledger.State.PENDING)])
+
+    assert ledger.read(writer, "ingest", "trades")[1] == ledger.Entry(1, 200, 250, ledger.State.PENDING)
+    assert ledger.read(writer, "sentiment", "trades") == {1: ledger.Entry(1, 0, 99, ledger.State.DONE)}
+    assert ledger.read(writer, "ingest", "other-topic") == {}
+    assert writer.command("SELECT count() FROM ingest_ledger") == 3
 
 
 def test_keyset_pages_return_every_trade_once_in_order_despite_ties(schema):

@@ -15,14 +15,17 @@ from dataclasses import replace
 import pytest
 from channels.layers import get_channel_layer
 from confluent_kafka import Consumer, TopicPartition
+from django.conf import settings
 
 import contract
 from clickhouse import ledger, queries
+from devservices.services import configured_services
 from infra.kafka import client_config
 from producer import malformed
 from producer.trades import now_ms
 from tests.conftest import BUNDLED_SYMBOLS
 from tests.pipeline import Pipeline
+from tests.proxy import LosingProxy
 from trademonitor.live import GAP, Continuity
 from workers.batch import Batch
 from workers.deadletters import MAX_VALUE_BYTES
@@ -400,3 +403,47 @@ def test_ingestion_goes_on_while_redis_is_down(pipeline, tmp_path):
     finally:
         if redis.poll() is None:
             redis.kill()
+
+
+def test_a_worker_killed_between_pending_and_done_has_its_range_replayed_exactly_once(services, symbol_db, tmp_path):
+    """ClickHouse applies an insert whose answer the worker never hears (a proxy withholds
+    it), and the pool is killed there: the ledger says pending. The next pool replays that
+    range exactly, and ClickHouse drops what it already has."""
+    upstream = next(s for s in configured_services() if s.name == "clickhouse")
+    proxy = LosingProxy(upstream.address[1])
+    pipeline = Pipeline(symbol_db, clickhouse_url=settings.CLICKHOUSE_URL.replace(
+        f":{upstream.address[1]}/", f":{proxy.port}/"))
+    try:
+        pipeline.produce(5_000, SYMBOLS, seed=31)
+        pool = pipeline.start_pool(1)
+        pipeline.wait_committed(5_000)
+        assert pipeline.stop(pool) == 0
+        proxy.hold("trades")
+        pipeline.produce(2_000, SYMBOLS, seed=32)
+        pool = pipeline.start_pool(1)
+        assert proxy.held.wait(60), "no insert into trades was held"
+        os.killpg(pool.pid, signal.SIGKILL)
+        pool.wait(10)
+
+        client = pipeline.clickhouse()
+        pending = ledger.read(client, "ingest", pipeline.topic)  # one flush, all three partitions
+        assert {entry.state for entry in pending.values()} == {ledger.State.PENDING}
+        stored = {partition: client.command(
+            "SELECT count() FROM trades WHERE kafka_partition = {p:UInt16} AND kafka_offset >= {first:UInt64}",
+            parameters={"p": partition, "first": entry.first}) for partition, entry in pending.items()}
+        assert sorted(stored.values())[-1] > 0  # the held insert was applied: resuming inside it would repeat it
+        assert sum(pipeline.committed().values()) < 7_000
+
+        log = tmp_path / "again.log"
+        pool = pipeline.start_pool(1, log=log)
+        pipeline.wait_committed(7_000)
+        assert pipeline.stop(pool) == 0
+        for partition, entry in pending.items():
+            assert f"partition {pipeline.topic}/{partition} replays its pending range {entry.first}-{entry.last}" \
+                in log.read_text()
+        pipeline.assert_exact()
+        assert pipeline.tally.view_differences(client, sentiment=False) == []
+        assert {e.state for e in ledger.read(client, "ingest", pipeline.topic).values()} == {ledger.State.DONE}
+    finally:
+        proxy.close()
+        pipeline.close()

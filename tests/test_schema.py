@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import replace
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
 
 import clickhouse_connect

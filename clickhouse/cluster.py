@@ -4,8 +4,9 @@ Each single-node statement becomes its cluster form, ON CLUSTER:
 
   CREATE TABLE t (...) ENGINE = XMergeTree ... SETTINGS non_replicated_...
       → t_local, ENGINE = ReplicatedXMergeTree('/clickhouse/tables/{shard}/{database}/t_local', '{replica}')
-        (replicated tables deduplicate retried blocks by themselves: the
-        non-replicated window setting is dropped)
+        (the non-replicated deduplication window becomes the replicated one, the same
+        number of blocks, kept for 7 days rather than the default hour, so a pending
+        range replayed after a long outage is still recognised)
       → t, ENGINE = Distributed(cluster, database, t_local, <sharding key>): the name
         every query uses. The key is `kafka_partition` where the table has one, so a
         row lands where a worker writes it (partition modulo the shard count,
@@ -39,8 +40,8 @@ _CREATE_KEY_VALUE = re.compile(
     r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+)\s*(?P<columns>\(.*\))\s*ENGINE\s*=\s*EmbeddedRocksDB(?:\(\))?"
     r"\s*(?P<key>PRIMARY KEY \w+)$", re.S)
 _ORDER_BY = re.compile(r"\bORDER BY\s*\(?\s*(\w+)")
-_NON_REPLICATED_SETTING = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
-_EMPTY_SETTINGS = re.compile(r"\bSETTINGS\s*(;|$)")
+_NON_REPLICATED_SETTING = re.compile(r"\bnon_replicated_deduplication_window\s*=\s*(\d+)")
+REPLICATED_WINDOW_SECONDS = 7 * 24 * 3600
 
 
 class UnsupportedStatement(ValueError):
@@ -57,7 +58,9 @@ def translate(statement: str, cluster: str, database: str) -> list[str]:
     table = _CREATE_TABLE.match(body)
     if table:
         name, engine = table["name"], table["engine"]
-        rest = _EMPTY_SETTINGS.sub(r"\1", _NON_REPLICATED_SETTING.sub("", table["rest"])).rstrip()
+        rest = _NON_REPLICATED_SETTING.sub(
+            rf"replicated_deduplication_window = \1, replicated_deduplication_window_seconds = {REPLICATED_WINDOW_SECONDS}",
+            table["rest"]).rstrip()
         path = f"'/clickhouse/tables/{{shard}}/{database}/{local(name)}', '{{replica}}'"
         return [
             f"CREATE TABLE IF NOT EXISTS {local(name)} ON CLUSTER {cluster} {table['columns']}\n"

@@ -48,8 +48,9 @@ def key(job: str, topic: str, partition: int) -> str:
     return f"{job}/{topic}/{partition}"
 
 
-def record(client: Client, job: str, topic: str, entries: Iterable[Entry]) -> None:
-    """Write `entries` of one job and topic in one insert."""
+def record(client: Client, job: str, topic: str, entries: Iterable[Entry], table: str = TABLE) -> None:
+    """Write `entries` of one job and topic in one insert (`table`: another engine's copy,
+    for `bench ledger`)."""
     rows = list(entries)
     if not rows:
         return
@@ -65,7 +66,7 @@ def record(client: Client, job: str, topic: str, entries: Iterable[Entry]) -> No
         [now_ms] * len(rows),
     )
     block = native.block(list(zip(COLUMNS, WIRE_TYPES, columns, strict=True)))
-    client.raw_insert(TABLE, COLUMNS, insert_block=block, fmt="Native", settings=WRITE_SETTINGS)
+    client.raw_insert(table, COLUMNS, insert_block=block, fmt="Native", settings=WRITE_SETTINGS)
 
 
 def read(client: Client, job: str, topic: str) -> dict[int, Entry]:

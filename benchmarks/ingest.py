@@ -19,28 +19,14 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
-from benchmarks.progress import progress
 from clickhouse import queries
 from harness.pool import database_url, start_pool, stop_pool
+from harness.progress import progress
 from harness.scratch import scratch_database, scratch_django_database
-from harness.tally import Tally
+from harness.tally import Tally, produce
 from infra.kafka import client_config, ensure_topic, worker_consumer_config
-from producer.publisher import TradePublisher
-from producer.trades import TradeGenerator
-from trademonitor.symbols import bundled_universe
 
 logger = logging.getLogger(__name__)
-
-
-def produce(topic: str, count: int) -> Tally:
-    """`count` trades onto `topic`; what was sent, tallied as it was sent."""
-    sent = Tally()
-    with progress(count, "producing", "trades") as bar:
-        report = TradePublisher(topic, TradeGenerator(bundled_universe(), seed=1), rate=0,
-                                on_trade=sent.add_message).run(count, on_progress=bar.update)
-    if report.failed:
-        raise RuntimeError(f"{report.failed} trades not delivered")
-    return sent
 
 
 def raw_consume(topic: str, count: int, processes: int) -> tuple[float, list[int]]:

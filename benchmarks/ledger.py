@@ -16,11 +16,11 @@ from typing import Any
 import clickhouse_connect
 from django.conf import settings
 
-from benchmarks.progress import progress
 from benchmarks.stats import percentile
 from clickhouse import ledger
 from clickhouse.connection import client_settings
 from clickhouse.migrate import discover
+from harness.progress import progress
 
 REPLACING_DDL = """
     CREATE TABLE ledger_replacing (

@@ -13,9 +13,9 @@ import logging
 import random
 import time
 
-from benchmarks.progress import progress
 from benchmarks.stats import percentile
 from clickhouse import alerts, queries
+from harness.progress import progress
 from harness.scratch import scratch_database
 from workers.alerts import window_floor
 

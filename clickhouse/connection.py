@@ -17,7 +17,6 @@ import clickhouse_connect
 import urllib3
 from clickhouse_connect.driver.client import Client
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from clickhouse import shards
 from clickhouse.shards import Shards
@@ -59,12 +58,18 @@ def writer(**overrides: Any) -> Client:
     return clickhouse_connect.get_client(**{**client_settings(settings.CLICKHOUSE_URL), **overrides})
 
 
+def shard_hosts() -> list[list[str]]:
+    """CLICKHOUSE_SHARDS parsed; a ValueError when it cannot serve CLICKHOUSE_CLUSTER."""
+    hosts = shards.parse(settings.CLICKHOUSE_SHARDS)
+    if settings.CLICKHOUSE_CLUSTER and not hosts:
+        raise ValueError("CLICKHOUSE_CLUSTER is set: CLICKHOUSE_SHARDS must name its shards' replicas")
+    return hosts
+
+
 def shard_writers(single: Client, **overrides: Any) -> Shards:
     """Where workers write each partition (clickhouse/shards.py): CLICKHOUSE_SHARDS's
     replicas as CLICKHOUSE_URL's user, or `single` when there is one server."""
-    hosts = shards.parse(settings.CLICKHOUSE_SHARDS)
-    if settings.CLICKHOUSE_CLUSTER and not hosts:
-        raise ImproperlyConfigured("CLICKHOUSE_CLUSTER is set: CLICKHOUSE_SHARDS must name its shards' replicas")
+    hosts = shard_hosts()
     base = {**client_settings(settings.CLICKHOUSE_URL), **overrides}
 
     def connect(host: str) -> Client:

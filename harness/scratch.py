@@ -22,18 +22,23 @@ logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def scratch_database(prefix: str = "bench") -> Iterator[tuple[str, Client, Client]]:
-    """(name, writer, read-only reader) on a fresh migrated database, dropped afterwards."""
+def scratch_database(prefix: str = "bench", keep: bool = False) -> Iterator[tuple[str, Client, Client]]:
+    """(name, writer, read-only reader) on a fresh migrated database (the cluster form when
+    CLICKHOUSE_CLUSTER is set), dropped afterwards unless `keep`."""
     name = f"trademonitor_{prefix}_{uuid.uuid4().hex[:10]}"  # the read users' grant: trademonitor*
-    Migrator(settings.CLICKHOUSE_URL, name).apply()
+    cluster = settings.CLICKHOUSE_CLUSTER
+    Migrator(settings.CLICKHOUSE_URL, name, cluster=cluster).apply()
     try:
         writer = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=name))
         reader = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_READONLY_URL, database=name))
         yield name, writer, reader
     finally:
-        admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
-        admin.command(f"DROP DATABASE IF EXISTS {name} SYNC")
-        logger.info("dropped scratch database %s", name)
+        if keep:
+            logger.info("kept scratch database %s", name)
+        else:
+            admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
+            admin.command(f"DROP DATABASE IF EXISTS {name}{f' ON CLUSTER {cluster}' if cluster else ''} SYNC")
+            logger.info("dropped scratch database %s", name)
 
 
 @contextlib.contextmanager

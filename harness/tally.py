@@ -103,3 +103,20 @@ def _compare(table: str, sent: Mapping[str, tuple[int, ...]], kept: Mapping[str,
         return []
     return [f"{table} differs for {len(wrong)} symbols, e.g. {wrong[0]}: sent {sent.get(wrong[0])}, "
             f"kept {kept.get(wrong[0])}"]
+
+
+def produce(topic: str, count: int, seed: int = 1) -> Tally:
+    """`count` trades of the bundled symbols onto `topic` as fast as Kafka takes them;
+    what was sent, tallied as it was sent."""
+    from harness.progress import progress
+    from producer.publisher import TradePublisher
+    from producer.trades import TradeGenerator
+    from trademonitor.symbols import bundled_universe
+
+    sent = Tally()
+    with progress(count, "producing", "trades") as bar:
+        report = TradePublisher(topic, TradeGenerator(bundled_universe(), seed=seed), rate=0,
+                                on_trade=sent.add_message).run(count, on_progress=bar.update)
+    if report.failed:
+        raise RuntimeError(f"{report.failed} trades not delivered")
+    return sent

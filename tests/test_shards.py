@@ -9,6 +9,7 @@ import re
 
 import clickhouse_connect
 import pytest
+from django.core.management import CommandError, call_command
 
 from clickhouse import shards
 from clickhouse.connection import client_settings
@@ -78,3 +79,9 @@ def test_each_partition_lands_on_one_shard_and_survives_a_dead_replica(pipeline,
     finally:
         for process in endpoints:
             process.stop()
+
+
+def test_a_cluster_without_shards_stops_runworkers_before_it_starts(settings):
+    settings.CLICKHOUSE_CLUSTER, settings.CLICKHOUSE_SHARDS = "prod", ""
+    with pytest.raises(CommandError, match="CLICKHOUSE_SHARDS must name"):
+        call_command("runworkers", "--processes", "1")

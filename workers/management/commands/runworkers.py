@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from clickhouse.connection import shard_hosts
 from infra.kafka import ensure_topic
 from workers import jobs
 from workers.consumer import WorkerOptions
@@ -41,6 +42,10 @@ class Command(BaseCommand):
                max_crashes: int, metrics_port: int, **options: Any) -> None:
         if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1:
             raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive")
+        try:
+            shard_hosts()  # a worker would fail on it at start, again and again
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
         ensure_topic(f"{topic}.dlq", settings.KAFKA_TOPIC_PARTITIONS)
         pool = []

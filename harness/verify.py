@@ -1,0 +1,155 @@
+"""`manage.py verify`: exactly-once, checked on the ClickHouse and Kafka you point it at.
+
+It produces N trades to a topic of its own, runs the worker pool (ingest and sentiment)
+on a database of its own, kills the pool's workers while the insert-intent ledger
+shows a flush in progress, lets the supervisor restart them, waits until both
+consumer groups have committed all N, and compares what ClickHouse stored with what
+was produced: ids, per-symbol trades, shares and volume, the candles and the
+sentiment counts. Nothing of the project's own topic or database is touched; both
+scratch copies are removed afterwards unless kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+
+from clickhouse import ledger, queries
+from harness.pool import database_url, start_pool, stop_pool, worker_pids
+from harness.progress import progress
+from harness.scratch import scratch_database, scratch_django_database
+from harness.tally import Tally, produce
+from infra.kafka import client_config, ensure_topic
+
+logger = logging.getLogger(__name__)
+
+JOBS = ("ingest", "sentiment")
+REPLAYED = re.compile(r"replays its pending range")
+STARTED = re.compile(r"ingest worker (\d+) started \(pid (\d+)\)")
+
+
+@dataclass
+class Report:
+    trades: int
+    kills: int = 0  # times the workers were killed with a range pending
+    replays: int = 0  # pending ranges the restarted workers replayed
+    seconds: float = 0.0
+    differences: list[str] = field(default_factory=list)
+    resume_positions: dict[int, str] = field(default_factory=dict)  # diagnostic: ledger vs max_offset
+
+    @property
+    def exact(self) -> bool:
+        return not self.differences
+
+
+def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = False) -> Report:
+    name = f"verify-{uuid.uuid4().hex[:8]}"
+    ensure_topic(name, settings.KAFKA_TOPIC_PARTITIONS)
+    report = Report(trades)
+    try:
+        sent = produce(name, trades)
+        with scratch_database("verify", keep=keep) as (database, writer, _reader), \
+                scratch_django_database() as django_database, _pool_log() as log:
+            environment = {
+                "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
+                "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
+                "DATABASE_URL": django_database,
+                "KAFKA_TOPIC": name,
+            }
+            started = time.monotonic()
+            pool = start_pool(name, f"{name}-group", environment, processes,
+                              *(arg for job in JOBS for arg in ("--job", job)),
+                              "--max-crashes", str(kills * processes + 5), log=log)  # the kills are ours
+            try:
+                report.kills = _kill_mid_flush(pool, log, writer, name, kills, started + timeout)
+                _wait_committed(name, [f"{name}-group", f"{name}-group.sentiment"], trades, started + timeout)
+                report.seconds = round(time.monotonic() - started, 1)
+            except (RuntimeError, TimeoutError) as exc:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                raise RuntimeError(f"{exc}; the pool's log ends:\n{tail}") from None
+            finally:
+                stop_pool(pool)
+            report.replays = len(REPLAYED.findall(log.read_text(errors="replace")))
+            report.differences = (sent.differences(Tally.stored(writer)) + sent.view_differences(writer)
+                                  + [f"symbol_totals differs from trades for {row['symbol']}"
+                                     for row in queries.totals_check(writer)])
+            report.resume_positions = _resume_positions(writer, name)
+    finally:
+        if not keep:
+            AdminClient(client_config()).delete_topics([name])
+    return report
+
+
+def _kill_mid_flush(pool, log: Path, client, topic: str, kills: int, deadline: float) -> int:
+    """SIGKILL the pool's ingest workers each time the ledger shows a range pending, up to
+    `kills` times; the supervisor restarts them. Returns how many times that happened."""
+    done = 0
+    with progress(kills, "killing workers mid-flush", "kills") as bar:
+        while done < kills and time.monotonic() < deadline:
+            if pool.poll() is not None:
+                raise RuntimeError(f"the worker pool exited with {pool.returncode}")
+            entries = ledger.read(client, "ingest", topic)
+            if any(entry.state is ledger.State.PENDING for entry in entries.values()):
+                for pid in _ingest_workers(pool.pid, log):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                done += 1
+                bar.update()
+                time.sleep(3)  # let the supervisor restart them and the group settle before the next
+            else:
+                time.sleep(0.005)
+    return done
+
+
+def _ingest_workers(supervisor: int, log: Path) -> set[int]:
+    """The live ingest workers' pids, as the supervisor logged them when it started them."""
+    started = dict(STARTED.findall(log.read_text(errors="replace")))  # the latest pid of each slot
+    return {int(pid) for pid in started.values()} & set(worker_pids(supervisor))
+
+
+def _wait_committed(topic: str, groups: list[str], messages: int, deadline: float) -> None:
+    with progress(messages * len(groups), "waiting for the commits", "messages") as bar:
+        while True:
+            covered = sum(_committed(topic, group) for group in groups)
+            bar.update(covered - bar.n)
+            if covered >= messages * len(groups):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"after the deadline the groups' commits cover {covered:,} of "
+                                   f"{messages * len(groups):,} messages")
+            time.sleep(0.5)
+
+
+def _committed(topic: str, group: str) -> int:
+    consumer = Consumer(client_config(**{"group.id": group}))
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.KAFKA_TOPIC_PARTITIONS)]
+        return sum(max(0, tp.offset) for tp in consumer.committed(partitions, timeout=10))
+    finally:
+        consumer.close()
+
+
+def _resume_positions(client, topic: str) -> dict[int, str]:
+    """Per partition, where the ledger resumes ingest and max(max_offset) + 1, the old rule."""
+    recorded = queries.ingested_offsets(client)
+    return {partition: f"ledger {entry.state.value} up to {entry.last}, max_offset {recorded.get(partition)}"
+            for partition, entry in sorted(ledger.read(client, "ingest", topic).items())}
+
+
+@contextlib.contextmanager
+def _pool_log() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="trademonitor-verify-") as directory:
+        yield Path(directory) / "runworkers.log"

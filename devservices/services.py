@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 KAFKA_POM_DIR = PROJECT_DIR / "devservices" / "kafka"
+KUSTOMIZE_DIR = PROJECT_DIR / "devservices" / "kustomize"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -167,6 +168,23 @@ def require(program: str, install_hint: str) -> str:
     if path is None:
         raise PrerequisiteMissing(f"{program} not found: install {install_hint}")
     return path
+
+
+def kustomize() -> Path:
+    """kustomize as devservices/kustomize/go.mod and go.sum pin it, built from its Go module
+    once (through the Go module proxy) into devservices/kustomize/target; later calls find
+    it cached, as Kafka's jars are."""
+    binary = KUSTOMIZE_DIR / "target" / "kustomize"
+    stamp = KUSTOMIZE_DIR / "target" / ".go.sha256"
+    digest = hashlib.sha256(b"".join((KUSTOMIZE_DIR / name).read_bytes() for name in ("go.mod", "go.sum"))).hexdigest()
+    if binary.exists() and stamp.exists() and stamp.read_text() == digest:
+        return binary
+    go = require("go", "Go 1.26+ (https://go.dev/doc/install, or apt-get install golang)")
+    logger.info("building kustomize from its Go module (once)")
+    subprocess.run([go, "build", "-o", str(binary), "sigs.k8s.io/kustomize/kustomize/v5"], cwd=KUSTOMIZE_DIR,
+                   check=True, env={**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false"})
+    stamp.write_text(digest)
+    return binary
 
 
 class Kafka(Service):

@@ -4,6 +4,7 @@ the production environment they give, and manage.py run in it."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from devservices.services import kustomize
 from tests.conftest import PROJECT_DIR
 
 K8S = PROJECT_DIR / "k8s"
@@ -25,33 +27,17 @@ PRODUCTION_SECRETS = {
 
 
 def render(overlay: Path) -> list[dict]:
-    """What `kustomize build` gives for the features the manifests use: resources,
-    namespace, common labels, configMapGenerator (without name hashes), images."""
-    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
-    documents: list[dict] = []
-    for resource in kustomization.get("resources", []):
-        path = (overlay / resource).resolve()
-        if path.is_dir():
-            documents.extend(render(path))
-        else:
-            documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-    for generator in kustomization.get("configMapGenerator", []):
-        data = dict(literal.split("=", 1) for literal in generator.get("literals", []))
-        for entry in generator.get("files", []):
-            key, _, name = entry.partition("=")
-            data[key] = (overlay / name).read_text()
-        documents.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
-                          "data": data})
-    for document in documents:
-        if "namespace" in kustomization:
-            document["metadata"].setdefault("namespace", kustomization["namespace"])
-        for label in kustomization.get("labels", []):
-            document["metadata"].setdefault("labels", {}).update(label["pairs"])
-        for image in kustomization.get("images", []):
-            for container in containers(document):
-                if container["image"] == image["name"]:
-                    container["image"] = f"{image['newName']}:{image['newTag']}"
-    return documents
+    """`kustomize build overlay`, by the pinned kustomize (devservices/kustomize)."""
+    result = subprocess.run([str(kustomize()), "build", str(overlay)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def generated(documents: list[dict], kind: str, name: str) -> dict:
+    """The one `kind` kustomize generated from `name` (a ConfigMap's name carries a hash)."""
+    [document] = [d for d in documents if d["kind"] == kind and re.fullmatch(rf"{name}(-[a-z0-9]{{10}})?",
+                                                                            d["metadata"]["name"])]
+    return document
 
 
 def containers(document: dict) -> list[dict]:
@@ -62,8 +48,7 @@ def containers(document: dict) -> list[dict]:
 
 def kubernetes_environment() -> dict[str, str]:
     """The web pod's environment: the rendered ConfigMap plus (made-up) secrets."""
-    documents = render(K8S / "overlays" / "hpa")
-    [config] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trademonitor-config"]
+    config = generated(render(K8S / "overlays" / "hpa"), "ConfigMap", "trademonitor-config")
     return {**config["data"], **PRODUCTION_SECRETS}
 
 

@@ -14,7 +14,7 @@ import yaml
 from clickhouse import cluster
 from clickhouse.migrate import Migrator, discover
 from tests.conftest import PROJECT_DIR
-from tests.deployment import K8S, containers, render
+from tests.deployment import K8S, containers, generated, render
 
 KUBERNETES_VERSION = "1.33.0"
 DEV_ONLY_VARIABLES = {"DEVSERVICES_DIR"}  # where the embedded dev services live; unused in containers
@@ -116,8 +116,7 @@ def test_every_setting_is_set_consistently_in_compose_and_kubernetes():
         missing = wanted - set(service["environment"])
         assert not missing, f"compose service {name} lacks {missing}"
 
-    documents = render(K8S / "overlays" / "hpa")
-    [config] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trademonitor-config"]
+    config = generated(render(K8S / "overlays" / "hpa"), "ConfigMap", "trademonitor-config")
     in_kubernetes = set(config["data"]) | SECRET_VARIABLES
     assert wanted <= in_kubernetes, wanted - in_kubernetes
     assert not SECRET_VARIABLES & set(config["data"]), "secrets belong in the Secret, not the ConfigMap"

@@ -7,11 +7,12 @@ import json
 import re
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import pytest
 import yaml
 
-from clickhouse import cluster
+from clickhouse import cluster, shards
 from clickhouse.migrate import Migrator, discover
 from tests.conftest import PROJECT_DIR
 from tests.deployment import K8S, containers, generated, render
@@ -73,7 +74,7 @@ def test_start_order_follows_health():
 
 
 # -- kubernetes ------------------------------------------------------------------------------
-@pytest.mark.parametrize("overlay", ["keda", "hpa"])
+@pytest.mark.parametrize("overlay", ["keda", "hpa", "cluster"])
 def test_every_manifest_validates_against_the_kubernetes_schema(overlay):
     import kubernetes_validate
 
@@ -84,6 +85,49 @@ def test_every_manifest_validates_against_the_kubernetes_schema(overlay):
         if document["apiVersion"].startswith("keda.sh/"):
             continue  # a custom resource: checked structurally below
         kubernetes_validate.validate(copy.deepcopy(document), KUBERNETES_VERSION, strict=True)
+
+
+def test_the_cluster_overlay_is_the_cluster_the_workers_and_migrations_are_told_of():
+    documents = render(K8S / "overlays" / "cluster")
+    config = generated(documents, "ConfigMap", "trademonitor-config")["data"]
+    xml = ElementTree.fromstring(generated(documents, "ConfigMap", "clickhouse-cluster-config")["data"]["cluster.xml"])
+    [cluster_xml] = list(xml.find("remote_servers"))
+    shard_sets = {d["metadata"]["name"]: d for d in documents
+                  if d["kind"] == "StatefulSet" and d["metadata"]["name"].startswith("clickhouse")}
+
+    def pods(statefulset: dict) -> list[str]:
+        return [f"{statefulset['metadata']['name']}-{n}.{statefulset['spec']['serviceName']}"
+                for n in range(statefulset["spec"]["replicas"])]
+
+    # 2 shards x 2 replicas, in remote_servers order, as CLICKHOUSE_SHARDS lists them for the workers.
+    assert config["CLICKHOUSE_CLUSTER"] == cluster_xml.tag == "trademonitor"
+    remote = [[replica.findtext("host") for replica in shard.iter("replica")] for shard in cluster_xml.iter("shard")]
+    assert [[host.rsplit(":", 1)[0] for host in shard] for shard in shards.parse(config["CLICKHOUSE_SHARDS"])] \
+        == remote == [pods(shard_sets["clickhouse-shard-0"]), pods(shard_sets["clickhouse-shard-1"])]
+    assert all(shard.findtext("internal_replication") == "true" for shard in cluster_xml.iter("shard"))
+    assert "clickhouse" not in shard_sets  # the single server gave way
+    for index, name in enumerate(["clickhouse-shard-0", "clickhouse-shard-1"]):
+        [container] = containers(shard_sets[name])
+        env = {variable["name"]: variable for variable in container["env"]}
+        assert env["CLICKHOUSE_SHARD"]["value"] == str(index)  # the {shard} macro
+        assert env["CLICKHOUSE_CLUSTER_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "trademonitor-secrets"
+        mounted = {v["configMap"]["name"] for v in shard_sets[name]["spec"]["template"]["spec"]["volumes"]}
+        assert generated(documents, "ConfigMap", "clickhouse-users")["metadata"]["name"] in mounted  # the same users
+    # Keeper: three nodes, each ClickHouse server talks to all three, the ledger lives there.
+    [keeper] = [d for d in documents if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "keeper"]
+    assert [node.findtext("host") for node in xml.find("zookeeper")] == [p.split(".")[0] + ".keeper" for p in
+                                                                         pods(keeper)]
+    assert xml.findtext("keeper_map_path_prefix") and xml.find("macros/replica").get("from_env") == "HOSTNAME"
+    # The `clickhouse` Service, which every URL names, reaches the shards' servers.
+    [service] = [d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "clickhouse"]
+    for statefulset in shard_sets.values():
+        assert service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"]["labels"].items()
+    # The migrate Job reads the same configuration: it builds the cluster schema.
+    [migrate] = [d for d in documents if d["kind"] == "Job" and d["metadata"]["name"] == "migrate"]
+    [container] = containers(migrate)
+    assert "chmigrate" in container["command"][-1]
+    assert {"configMapRef": {"name": generated(documents, "ConfigMap", "trademonitor-config")["metadata"]["name"]}} \
+        in container["envFrom"]
 
 
 def test_keda_scaled_object_targets_the_workers_on_consumer_lag():

@@ -9,6 +9,7 @@ exactly-once design, and all sit below the strategy API arroyo exposes.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -108,8 +109,8 @@ class Worker:
         self.batch = Batch()
         # Pending ranges being replayed: (topic, partition) -> the range's last offset.
         self.replaying: dict[tuple[str, int], int] = {}
-        self._replayed: set[tuple[str, int]] = set()  # reached their end; waiting for the others
-        self._held: list[Message] = []  # their later messages, for the batch after the replay
+        self._paused: list[TopicPartition] = []  # everything else, until the replay is flushed
+        self._held: list[Message] = []  # what they had fetched before the pause, for the batch after
         self.counts = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "rejected": 0}
         self._recent = [0, 0]  # [messages, invalid] in the current window
         self._last_status = 0.0
@@ -128,7 +129,8 @@ class Worker:
         try:
             while not self.stop.is_set():
                 self._beat()
-                wanted = min(self.options.max_batch_rows - self.batch.consumed, 10_000)
+                # A replay ends at its range's last offset, whatever the batch limit says.
+                wanted = 10_000 if self.replaying else min(self.options.max_batch_rows - self.batch.consumed, 10_000)
                 messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
                 caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
                 self._take(messages)
@@ -143,8 +145,8 @@ class Worker:
             self.batch = Batch()  # else closing the consumer flushes it (_on_revoke)
             return EXIT_FATAL
         except KafkaException as exc:
-            # librdkafka cannot go on with this client. What was inserted but not committed
-            # is where the next worker resumes (ClickHouse's positions), so a restart is safe.
+            # librdkafka cannot go on with this client. The ledger says where the next worker
+            # resumes (a pending range is replayed), so a restart is safe.
             logger.error("Kafka client failed for good (%s); exiting to be restarted", exc)
             return EXIT_RESTART
         finally:
@@ -175,31 +177,41 @@ class Worker:
 
     def _take_replay(self, messages: list[Message]) -> list[Message]:
         """Take messages while pending ranges are replayed; returns those left once the
-        last range is complete and flushed. A partition whose range is complete holds
-        its later messages back until the others are, so the flush carries every
-        replayed range exactly, no more."""
+        last range is complete and flushed. Every other partition is paused meanwhile, and
+        so is a partition whose range is complete; what they had already fetched is held
+        back, so the flush carries the replayed ranges exactly, no more."""
         for index, message in enumerate(messages):
             key = (message.topic() or "", message.partition() or 0)
-            if message.error() is not None or key in self._replayed:
+            end = self.replaying.get(key)
+            if message.error() is not None or end is None:
                 self._held.append(message)
                 continue
-            end = self.replaying.get(key)
             offset = message.offset() or 0
-            if end is None or offset <= end:
+            if offset <= end:
                 self._parse([message])
-            if end is not None and offset >= end:
-                if offset > end:  # the range's end is gone from the topic (retention): replay what is left
-                    logger.warning("partition %s/%d: offset %d of a pending range is gone", *key, end)
-                    self._held.append(message)
+            else:  # the range's end is gone from the topic (retention): replay what is left
+                logger.warning("partition %s/%d: offset %d of a pending range is gone", *key, end)
+                self._held.append(message)
+            if offset >= end:
                 del self.replaying[key]
-                self._replayed.add(key)
+                self._pause([key])
                 if not self.replaying:
                     self.flush()
-                    logger.info("replayed the pending ranges of %s", sorted(self._replayed))
-                    self._replayed.clear()
+                    logger.info("replayed the pending ranges; resuming %d partitions", len(self._paused))
+                    self._resume_paused()
                     held, self._held = self._held, []
                     return held + messages[index + 1:]
         return []
+
+    def _pause(self, keys: list[tuple[str, int]]) -> None:
+        partitions = [TopicPartition(topic, partition) for topic, partition in keys]
+        self.consumer.pause(partitions)
+        self._paused += partitions
+
+    def _resume_paused(self) -> None:
+        if self._paused:
+            self.consumer.resume(self._paused)
+        self._paused = []
 
     def _count_validity(self, messages: int, invalid: int) -> None:
         self._recent[0] += messages
@@ -328,6 +340,9 @@ class Worker:
             if entry is not None:
                 tp.offset = self._resume(tp, entry, committed[(tp.topic, tp.partition)])
         consumer.assign(partitions)
+        if self.replaying:
+            self._pause([(tp.topic, tp.partition) for tp in partitions
+                         if (tp.topic, tp.partition) not in self.replaying])
         self._announce_resumes(job, partitions)
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
@@ -377,9 +392,10 @@ class Worker:
         assignment seeks each one afresh, so no dropped message is skipped."""
         if self.replaying:
             logger.warning("dropping the batch: pending ranges of %s not yet replayed in full", sorted(self.replaying))
-            self.batch, self._held = Batch(), []
+            with contextlib.suppress(KafkaException):  # the partitions are going anyway
+                self._resume_paused()
+            self.batch, self._held, self._paused = Batch(), [], []
             self.replaying.clear()
-            self._replayed.clear()
 
     def _drain(self) -> None:
         self._drain_deadline = time.monotonic() + self.options.drain_seconds

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse import cluster
 from clickhouse.connection import client_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LEDGER = "schema_migrations"
+UNKNOWN_TABLE, UNKNOWN_DATABASE = 60, 81
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\r?\n|$)")
 
@@ -98,15 +100,16 @@ class Migrator:
             raise MigrationError(f"{migration.label}.sql: {exc}") from None
 
     def applied(self) -> dict[str, str]:
-        """Applied version -> checksum recorded when it was applied."""
-        if not self.client.command(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {table:String}",
-            parameters={"db": self.database, "table": LEDGER},
-        ):
-            return {}
-        rows = self.client.query(
-            f"SELECT version, argMax(checksum, applied_at) FROM {self._ledger} GROUP BY version"
-        ).result_rows
+        """Applied version -> checksum recorded when it was applied. Read from the ledger
+        itself, not system.tables, so a read-only user can check (`chmigrate --check --reader`)."""
+        try:
+            rows = self.client.query(
+                f"SELECT version, argMax(checksum, applied_at) FROM {self._ledger} GROUP BY version"
+            ).result_rows
+        except DatabaseError as exc:
+            if exc.code in (UNKNOWN_TABLE, UNKNOWN_DATABASE):
+                return {}  # nothing applied yet
+            raise
         return {str(version): str(checksum) for version, checksum in rows}
 
     def plan(self) -> list[Migration]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from infra.kafka import MESSAGE_MAX_BYTES, client_config
+from infra.kafka import MESSAGE_MAX_BYTES, idempotent_producer_config
 from producer import malformed
 from producer.trades import TradeGenerator, now_ms
 
@@ -38,8 +38,6 @@ PRODUCER_CONFIG = {
     "batch.num.messages": 100_000,
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 1 << 20,
-    "enable.idempotence": True,
-    "acks": "all",
     "delivery.report.only.error": True,
 }
 
@@ -73,7 +71,7 @@ class TradePublisher:
         self._rng = random.Random(None if seed is None else seed + 1)
         self.report = ProductionReport()
         self._on_trade = on_trade
-        self._producer = Producer(client_config(**PRODUCER_CONFIG, on_delivery=self._on_delivery, **config))
+        self._producer = Producer(idempotent_producer_config(**PRODUCER_CONFIG, on_delivery=self._on_delivery, **config))
 
     def _on_delivery(self, error, message) -> None:
         if error is not None:

@@ -297,9 +297,9 @@ def test_project_migrations_build_a_fresh_database(scratch_database):
               .result_rows}
 
     assert [m.label for m in applied] == ["0001_trades", "0002_symbol_totals", "0003_candles", "0004_sentiment",
-                                              "0005_volume_alerts"]
+                                              "0005_volume_alerts", "0006_ingest_ledger"]
     assert {"trades", "symbol_totals", "symbol_totals_mv", "candles_1m", "candles_1m_mv", "trade_sentiment",
-            "symbol_sentiment", "symbol_sentiment_mv", "volume_alerts", "schema_migrations"} <= tables
+            "symbol_sentiment", "symbol_sentiment_mv", "volume_alerts", "ingest_ledger", "schema_migrations"} <= tables
     for table in ("trades", "symbol_totals", "candles_1m", "trade_sentiment", "symbol_sentiment", "volume_alerts"):
         create = check.command(f"SHOW CREATE TABLE {table}")
         assert "non_replicated_deduplication_window" in create

@@ -7,6 +7,7 @@ Production sets the variables (docker-compose, k8s) instead of editing this file
 
 import os
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -19,6 +20,19 @@ def env(name: str, default: str) -> str:
 
 def env_bool(name: str, default: bool) -> bool:
     return env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def with_password(url: str, password_variable: str) -> str:
+    """`url` with the password from `password_variable`, when that is set: a deployment keeps
+    each password once, in the Secret its server reads too, and the URL (user, host,
+    database) in plain configuration."""
+    password = os.environ.get(password_variable)
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user = (parts.username or "") if "@" in parts.netloc else ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -39,7 +53,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", DEVELOPMENT_DEFAULTS["DJANGO_SECRET_KEY"])
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 DATABASES = {
-    "default": dj_database_url.parse(env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")),
+    "default": dj_database_url.parse(with_password(env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+                                                   "POSTGRES_PASSWORD")),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (supervisors, web) write to one SQLite file in development: wait for the lock.
@@ -53,11 +68,16 @@ KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "3"))
 # Writer (workers, migrations) and read-only user (the web app). The URL path is the
 # database; `?compress=lz4` turns on HTTP compression (worth it over a real network,
 # not over loopback to the embedded endpoint).
-CLICKHOUSE_URL = env("CLICKHOUSE_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_URL"])
-CLICKHOUSE_READONLY_URL = env("CLICKHOUSE_READONLY_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_READONLY_URL"])
+# A URL's password may instead come from the variable the server reads it from too
+# (CLICKHOUSE_WRITER_PASSWORD, CLICKHOUSE_READONLY_PASSWORD, CLICKHOUSE_PANEL_PASSWORD).
+CLICKHOUSE_URL = with_password(env("CLICKHOUSE_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_URL"]),
+                               "CLICKHOUSE_WRITER_PASSWORD")
+CLICKHOUSE_READONLY_URL = with_password(env("CLICKHOUSE_READONLY_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_READONLY_URL"]),
+                                        "CLICKHOUSE_READONLY_PASSWORD")
 # The SQL panel's own user: what a visitor types runs as it, and only as it
 # (deploy/clickhouse/users.xml: readonly, SELECT on the project database, small limits, a quota).
-CLICKHOUSE_PANEL_URL = env("CLICKHOUSE_PANEL_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_PANEL_URL"])
+CLICKHOUSE_PANEL_URL = with_password(env("CLICKHOUSE_PANEL_URL", DEVELOPMENT_DEFAULTS["CLICKHOUSE_PANEL_URL"]),
+                                     "CLICKHOUSE_PANEL_PASSWORD")
 
 # Empty: one ClickHouse server. A cluster name (from its remote_servers config):
 # migrations create Replicated tables and Distributed ones over them, ON CLUSTER, and
@@ -68,7 +88,7 @@ CLICKHOUSE_CLUSTER = env("CLICKHOUSE_CLUSTER", "")
 # are CLICKHOUSE_URL's. Empty: one shard, CLICKHOUSE_URL itself. Required with a cluster.
 CLICKHOUSE_SHARDS = env("CLICKHOUSE_SHARDS", "")
 
-REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = with_password(env("REDIS_URL", "redis://127.0.0.1:6379/0"), "REDIS_PASSWORD")
 
 # Jobs `runworkers --job NAME` can run (workers/jobs.py says what a job is).
 WORKER_JOBS = {
@@ -86,6 +106,10 @@ ALERTS_LATENESS_SECONDS = int(env("ALERTS_LATENESS_SECONDS", "60"))
 
 # Prometheus metrics and /healthz of `runworkers`' supervisor.
 WORKERS_METRICS_PORT = int(env("WORKERS_METRICS_PORT", "9464"))
+# How long stopping workers may take to flush, insert and commit before the supervisor
+# kills them (5 s later). Deployments give a stop more than that (compose's
+# stop_grace_period, Kubernetes' terminationGracePeriodSeconds).
+WORKERS_DRAIN_SECONDS = float(env("WORKERS_DRAIN_SECONDS", "20"))
 
 # Where `manage.py devservices` keeps pid files, logs and the embedded services' data.
 DEVSERVICES_DIR = Path(env("DEVSERVICES_DIR", str(BASE_DIR / ".devservices")))
@@ -107,6 +131,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics answer whatever the Host header (kubelet
+    # probes and Prometheus address a pod by its IP), before any host check.
+    "trademonitor.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,7 +211,11 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", n
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapers speak HTTP
 SECURE_HSTS_SECONDS = int(env("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# Preloading is a commitment to HTTPS for the domain for months, browsers' lists
+# included: only when asked for (check --deploy's reminder W021 is silenced for it).
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"

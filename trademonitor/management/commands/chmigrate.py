@@ -16,10 +16,23 @@ class Command(BaseCommand):
         parser.add_argument("--cluster", default=settings.CLICKHOUSE_CLUSTER,
                             help="apply the cluster form ON CLUSTER this cluster (default: CLICKHOUSE_CLUSTER)")
         parser.add_argument("--sql", action="store_true", help="with --plan: print the statements that would run")
+        parser.add_argument("--check", action="store_true",
+                            help="exit non-zero if any migration is not applied (a pod waits on it before starting)")
+        parser.add_argument("--reader", action="store_true",
+                            help="with --check: read as CLICKHOUSE_READONLY_URL's user (the web has no writer)")
 
-    def handle(self, *args, plan: bool, database: str | None, cluster: str, sql: bool, **options):
-        migrator = Migrator(settings.CLICKHOUSE_URL, database or database_name(), cluster=cluster)
+    def handle(self, *args, plan: bool, database: str | None, cluster: str, sql: bool, check: bool, reader: bool,
+               **options):
+        if reader and not check:
+            raise CommandError("--reader only goes with --check: applying needs the writer")
+        url = settings.CLICKHOUSE_READONLY_URL if reader else settings.CLICKHOUSE_URL
+        migrator = Migrator(url, database or database_name(), cluster=cluster)
         try:
+            if check:
+                missing = [migration.label for migration in migrator.plan()]
+                if missing:
+                    raise CommandError(f"{migrator.database}: not applied: {', '.join(missing)}")
+                return
             if plan:
                 pending = migrator.plan()
                 for migration in pending:

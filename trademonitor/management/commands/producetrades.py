@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -27,8 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--symbols", help="comma-separated symbols to limit the universe to")
         parser.add_argument("--bad-ratio", type=float, default=0.0,
                             help="fraction of malformed messages to mix in (dead-letter testing)")
+        parser.add_argument("--alive-file", type=Path,
+                            help="touched whenever trades go out: a liveness probe checks its age")
 
-    def handle(self, *args, rate, count, topic, seed, symbols, bad_ratio, **options):
+    def handle(self, *args, rate, count, topic, seed, symbols, bad_ratio, alive_file, **options):
         if rate < 0 or not 0 <= bad_ratio <= 1 or (count is not None and count < 0):
             raise CommandError("--rate and --count must be >= 0 and --bad-ratio between 0 and 1")
         universe = trading_universe(symbols.split(",") if symbols else None)
@@ -41,7 +44,12 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         with tqdm(total=count, unit="trades", unit_scale=True, disable=count is None or not sys.stdout.isatty()) as bar:
-            report = publisher.run(count, stop, on_progress=bar.update)
+            def progress(trades: int) -> None:
+                bar.update(trades)
+                if alive_file is not None:
+                    alive_file.touch()  # no trades go out while Kafka refuses them: the file ages
+
+            report = publisher.run(count, stop, on_progress=progress)
 
         self.stdout.write(
             f"produced {report.produced} trades to {topic} in {report.seconds:.2f} s "

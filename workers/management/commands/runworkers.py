@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
         parser.add_argument("--max-batch-rows", type=int, default=50_000)
         parser.add_argument("--max-batch-ms", type=int, default=200)
-        parser.add_argument("--drain-seconds", type=float, default=20.0,
+        parser.add_argument("--drain-seconds", type=float, default=settings.WORKERS_DRAIN_SECONDS,
                             help="how long workers get to flush and commit on shutdown")
         parser.add_argument("--heartbeat-timeout", type=float, default=30.0,
                             help="seconds without a heartbeat before a worker counts as hung and is replaced")

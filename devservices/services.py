@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 KAFKA_POM_DIR = PROJECT_DIR / "devservices" / "kafka"
-KUSTOMIZE_DIR = PROJECT_DIR / "devservices" / "kustomize"
+GO_TOOLS_DIR = PROJECT_DIR / "devservices"  # devservices/kustomize, devservices/podsecurity
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -170,21 +170,32 @@ def require(program: str, install_hint: str) -> str:
     return path
 
 
-def kustomize() -> Path:
-    """kustomize as devservices/kustomize/go.mod and go.sum pin it, built from its Go module
-    once (through the Go module proxy) into devservices/kustomize/target; later calls find
-    it cached, as Kafka's jars are."""
-    binary = KUSTOMIZE_DIR / "target" / "kustomize"
-    stamp = KUSTOMIZE_DIR / "target" / ".go.sha256"
-    digest = hashlib.sha256(b"".join((KUSTOMIZE_DIR / name).read_bytes() for name in ("go.mod", "go.sum"))).hexdigest()
+def go_tool(name: str, package: str) -> Path:
+    """devservices/<name>'s Go program, pinned by its go.mod and go.sum, built once through the
+    Go module proxy into devservices/<name>/target; later calls find it cached, as Kafka's
+    jars are."""
+    directory = GO_TOOLS_DIR / name
+    binary, stamp = directory / "target" / name, directory / "target" / ".go.sha256"
+    sources = sorted(directory.glob("*.go")) + [directory / "go.mod", directory / "go.sum"]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     if binary.exists() and stamp.exists() and stamp.read_text() == digest:
         return binary
     go = require("go", "Go 1.26+ (https://go.dev/doc/install, or apt-get install golang)")
-    logger.info("building kustomize from its Go module (once)")
-    subprocess.run([go, "build", "-o", str(binary), "sigs.k8s.io/kustomize/kustomize/v5"], cwd=KUSTOMIZE_DIR,
-                   check=True, env={**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false"})
+    logger.info("building %s from its Go module (once)", name)
+    subprocess.run([go, "build", "-o", str(binary), package], cwd=directory, check=True,
+                   env={**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false"})
     stamp.write_text(digest)
     return binary
+
+
+def kustomize() -> Path:
+    """kustomize, the version devservices/kustomize pins."""
+    return go_tool("kustomize", "sigs.k8s.io/kustomize/kustomize/v5")
+
+
+def podsecurity() -> Path:
+    """The Pod Security "restricted" checker of devservices/podsecurity (Kubernetes' own checks)."""
+    return go_tool("podsecurity", ".")
 
 
 class Kafka(Service):

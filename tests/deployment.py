@@ -12,17 +12,17 @@ from pathlib import Path
 
 import yaml
 
-from devservices.services import kustomize
+from devservices.services import kustomize, podsecurity
 from tests.conftest import PROJECT_DIR
 
 K8S = PROJECT_DIR / "k8s"
 
-PRODUCTION_SECRETS = {
+PRODUCTION_SECRETS = {  # what the web pod takes from its Secrets (k8s/base/web.yaml), made up
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-    "DATABASE_URL": "postgres://tm:not-a-real-password@postgres:5432/trademonitor",
-    "CLICKHOUSE_URL": "http://writer:not-a-real-password@clickhouse:8123/trademonitor",
-    "CLICKHOUSE_READONLY_URL": "http://reader:not-a-real-password@clickhouse:8123/trademonitor",
-    "CLICKHOUSE_PANEL_URL": "http://panel:not-a-real-password@clickhouse:8123/trademonitor",
+    "POSTGRES_PASSWORD": "not-a-real-password",
+    "CLICKHOUSE_READONLY_PASSWORD": "not-a-real-password",
+    "CLICKHOUSE_PANEL_PASSWORD": "not-a-real-password",
+    "REDIS_PASSWORD": "not-a-real-password",
 }
 
 
@@ -31,6 +31,14 @@ def render(overlay: Path) -> list[dict]:
     result = subprocess.run([str(kustomize()), "build", str(overlay)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def pod_security_violations(overlay: Path) -> tuple[int, str, str]:
+    """(exit status, violations, summary) of Kubernetes' own Pod Security "restricted" checks
+    on every pod template of the rendered overlay (devservices/podsecurity)."""
+    manifests = subprocess.run([str(kustomize()), "build", str(overlay)], capture_output=True, check=True).stdout
+    result = subprocess.run([str(podsecurity())], input=manifests, capture_output=True, timeout=60)
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
 
 
 def generated(documents: list[dict], kind: str, name: str) -> dict:
@@ -53,6 +61,7 @@ def kubernetes_environment() -> dict[str, str]:
 
 
 def manage(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "CLICKHOUSE_"))}
+    clean = {name: value for name, value in os.environ.items()
+             if not name.startswith(("DJANGO_", "CLICKHOUSE_", "REDIS_", "POSTGRES_"))}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env={**clean, **environment},
                           capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ import json
 import contract
 from contract import Last, Row, Totals
 from trademonitor.live import Coalescer, DeltaFilter, merge
-from workers.batch import Batch
+from workers.batch import Batch, Span
 from workers.ingest import IngestJob
 from workers.sentiment import SentimentJob
 from workers.trades import offset_spans
@@ -26,7 +26,10 @@ ROWS = [
 
 
 def batch_of(rows: list[tuple]) -> Batch:
-    return Batch(rows=list(rows), ranges={("t", 0): (7, 9), ("t", 1): (3, 3)})
+    spans = {("t", 0): Span("t", 0, 7, 9), ("t", 1): Span("t", 1, 3, 3)}
+    for row in rows:
+        spans[("t", row[5])].rows.append(row)
+    return Batch(spans=spans, consumed=len(rows))
 
 
 def test_an_ingest_delta_sums_each_symbol_and_keeps_its_latest_trade():

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 from workers.batch import Batch
-from workers.consumer import WorkerOptions, flush_due
+from workers.consumer import WorkerOptions, flush_due, poll_timeout
 from workers.validation import Rejection
 
-OPTIONS = WorkerOptions(slot=0, group="g", max_batch_rows=3, max_batch_ms=200)
+OPTIONS = WorkerOptions(slot=0, group="g", max_batch_rows=3, max_batch_ms=20, min_flush_interval_ms=100)
+LONG_AGO = 10_000.0  # ms since the worker's last flush
 
 
 def batch_of(rows: int, age_ms: float = 0.0, dead_letters: int = 0) -> Batch:
@@ -45,21 +46,33 @@ class FakeMessage:
 
 
 def test_a_full_batch_is_flushed_at_once_caught_up_or_not():
-    assert flush_due(batch_of(3), OPTIONS, caught_up=False)
-    assert flush_due(batch_of(2, dead_letters=1), OPTIONS, caught_up=True)
+    assert flush_due(batch_of(3), OPTIONS, caught_up=False, since_flush_ms=0)
+    assert flush_due(batch_of(2, dead_letters=1), OPTIONS, caught_up=True, since_flush_ms=0)
 
 
 def test_a_caught_up_worker_flushes_once_the_batch_is_max_batch_ms_old():
-    assert not flush_due(batch_of(1, age_ms=150), OPTIONS, caught_up=True)
-    assert flush_due(batch_of(1, age_ms=250), OPTIONS, caught_up=True)
+    assert not flush_due(batch_of(1, age_ms=10), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
+    assert flush_due(batch_of(1, age_ms=30), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
+
+
+def test_a_caught_up_worker_flushes_at_most_once_per_interval():
+    assert not flush_due(batch_of(1, age_ms=30), OPTIONS, caught_up=True, since_flush_ms=60)
+    assert flush_due(batch_of(1, age_ms=30), OPTIONS, caught_up=True, since_flush_ms=110)
 
 
 def test_while_reading_a_backlog_the_clock_does_not_close_a_batch():
-    assert not flush_due(batch_of(2, age_ms=5_000), OPTIONS, caught_up=False)
+    assert not flush_due(batch_of(2, age_ms=5_000), OPTIONS, caught_up=False, since_flush_ms=LONG_AGO)
 
 
 def test_an_empty_batch_is_never_flushed():
-    assert not flush_due(batch_of(0, age_ms=5_000), OPTIONS, caught_up=True)
+    assert not flush_due(batch_of(0, age_ms=5_000), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
+
+
+def test_the_poll_waits_no_longer_than_until_the_batch_is_due():
+    assert poll_timeout(batch_of(0), OPTIONS, last_flush=0.0) == 0.05  # nothing open: the usual poll
+    now = time.monotonic()
+    assert 0.001 <= poll_timeout(batch_of(1, age_ms=5), OPTIONS, last_flush=now - 10) <= 0.016
+    assert 0.04 <= poll_timeout(batch_of(1, age_ms=5), OPTIONS, last_flush=now - 0.05) <= 0.05  # the interval
 
 
 def test_each_partition_is_one_span_whose_token_is_its_range():

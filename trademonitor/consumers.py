@@ -41,7 +41,7 @@ from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, merge
 
 logger = logging.getLogger(__name__)
 
-SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client
+SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
 STATUS_INTERVAL = 2.0
 MAX_FRAME = 4096
 MAX_SUBSCRIPTIONS = 20
@@ -55,6 +55,7 @@ class DeltaHub:
         self.window: list[contract.Delta] = []
         self._task: asyncio.Task | None = None
         self._listening: asyncio.Event | None = None
+        self._arrived = asyncio.Event()  # the window holds a delta not yet sent
         self.continuity = Continuity()
 
     async def join(self, client: DashboardConsumer) -> None:
@@ -112,6 +113,7 @@ class DeltaHub:
                 await self._resync(f"a {kind} went missing before offsets {message.get('consumed')}")
             elif verdict == NEW:
                 self.window.append(delta)
+                self._arrived.set()
         elif kind == contract.ALERTS_NEW:
             await self._broadcast(json.dumps({"type": contract.ALERTS, "alerts": message["alerts"]}))
 
@@ -138,8 +140,16 @@ class DeltaHub:
                 await self._broadcast(json.dumps({"type": contract.STATUS, **status}), snapshot_sent_only=True)
 
     async def _tick(self) -> None:
+        """Sends the window as soon as a delta arrives after a quiet spell; under load, every
+        SEND_INTERVAL, merged. A lone trade is not held back for the next tick."""
+        sent = 0.0
         while True:
-            await asyncio.sleep(SEND_INTERVAL)
+            await self._arrived.wait()
+            wait = sent + SEND_INTERVAL - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._arrived.clear()
+            sent = time.monotonic()
             window, self.window = self.window, []
             if not window:
                 continue

@@ -59,22 +59,38 @@ class WorkerOptions:
     # Set by the supervisor (host and pid): slots of two pools in one group never clash.
     instance_prefix: str = ""
     max_batch_rows: int = 50_000
-    max_batch_ms: int = 200
+    max_batch_ms: int = 20  # a caught-up worker's linger
+    min_flush_interval_ms: int = 100
     drain_seconds: float = 20.0
 
 
-def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool) -> bool:
-    """A batch is flushed when full, or when max_batch_ms old once the worker has caught up.
+def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool, since_flush_ms: float) -> bool:
+    """A batch is flushed when full, or, once the worker has caught up, when it is
+    max_batch_ms old and the worker's last flush is min_flush_interval_ms ago.
 
-    While a backlog is read (the last poll came back full) the clock does not close a
-    batch. An insert costs ClickHouse about the same CPU whatever its size (BENCHMARKS.md,
-    "Measurements behind design choices"), so small batches during a replay would make
-    ClickHouse the bottleneck. A backlog's trades are late already; full batches bring
-    them in soonest.
+    A light stream is flushed soon after its poll came back short (a linger of tens of
+    milliseconds), and the interval bounds how often a worker inserts: at most
+    1000 / min_flush_interval_ms flushes a second, each one insert per partition it
+    holds into `trades` and each view's table, which keeps ClickHouse's part count
+    and merges in check. While a backlog is read (the last poll came back full) the
+    clock does not close a batch: an insert costs ClickHouse about the same CPU whatever
+    its size (BENCHMARKS.md, "Measurements behind design choices"), so small batches
+    during a replay would make ClickHouse the bottleneck.
     """
     if batch.consumed >= options.max_batch_rows:
         return True
-    return caught_up and batch.consumed > 0 and batch.age_ms() >= options.max_batch_ms
+    return (caught_up and batch.consumed > 0 and batch.age_ms() >= options.max_batch_ms
+            and since_flush_ms >= options.min_flush_interval_ms)
+
+
+def poll_timeout(batch: Batch, options: WorkerOptions, last_flush: float) -> float:
+    """How long the next poll may wait for messages: until the open batch is due, at most
+    50 ms. librdkafka returns a short poll only at its timeout, so a fixed 50 ms would add
+    up to 50 ms to every lingering batch."""
+    if not batch.consumed:
+        return 0.05
+    due = max(batch.started + options.max_batch_ms / 1000, last_flush + options.min_flush_interval_ms / 1000)
+    return min(0.05, max(0.001, due - time.monotonic()))
 
 
 class TooManyInvalid(Exception):
@@ -115,6 +131,7 @@ class Worker:
         self._recent = [0, 0]  # [messages, invalid] in the current window
         self._last_status = 0.0
         self._last_tick = 0.0
+        self._last_flush = 0.0
         self._last_collection = 0.0
         self.consumer = Consumer(self._consumer_config())
 
@@ -131,10 +148,12 @@ class Worker:
                 self._beat()
                 # A replay ends at its range's last offset, whatever the batch limit says.
                 wanted = 10_000 if self.replaying else min(self.options.max_batch_rows - self.batch.consumed, 10_000)
-                messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
+                messages = self.consumer.consume(num_messages=wanted,
+                                                 timeout=poll_timeout(self.batch, self.options, self._last_flush))
                 caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
                 self._take(messages)
-                if not self.replaying and flush_due(self.batch, self.options, caught_up):
+                since_flush_ms = (time.monotonic() - self._last_flush) * 1000
+                if not self.replaying and flush_due(self.batch, self.options, caught_up, since_flush_ms):
                     self.flush()
                 self._tick()
                 self._collect_garbage()
@@ -259,6 +278,7 @@ class Worker:
         job = self.job
         if not batch.consumed or not isinstance(job, ConsumerJob):
             return
+        self._last_flush = time.monotonic()
         labels = {"job": job.name}
         sink = self.dead_letters
         if sink is not None:

@@ -27,7 +27,10 @@ class Command(BaseCommand):
                             help="Kafka consumer group (ingest's; other jobs use GROUP.JOB)")
         parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
         parser.add_argument("--max-batch-rows", type=int, default=50_000)
-        parser.add_argument("--max-batch-ms", type=int, default=200)
+        parser.add_argument("--max-batch-ms", type=int, default=20,
+                            help="once caught up, flush a batch this old (the linger)")
+        parser.add_argument("--min-flush-interval-ms", type=int, default=100,
+                            help="once caught up, at least this long between two flushes of a worker")
         parser.add_argument("--drain-seconds", type=float, default=settings.WORKERS_DRAIN_SECONDS,
                             help="how long workers get to flush and commit on shutdown")
         parser.add_argument("--heartbeat-timeout", type=float, default=30.0,
@@ -38,10 +41,12 @@ class Command(BaseCommand):
                             help="Prometheus metrics and /healthz (0: any free port)")
 
     def handle(self, *args: Any, job_names: list[str] | None, processes: int, group: str, topic: str,
-               max_batch_rows: int, max_batch_ms: int, drain_seconds: float, heartbeat_timeout: float,
+               max_batch_rows: int, max_batch_ms: int, min_flush_interval_ms: int, drain_seconds: float,
+               heartbeat_timeout: float,
                max_crashes: int, metrics_port: int, **options: Any) -> None:
-        if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1:
-            raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive")
+        if processes < 1 or max_batch_rows < 1 or max_batch_ms < 1 or min_flush_interval_ms < 0:
+            raise CommandError("--processes, --max-batch-rows and --max-batch-ms must be positive, "
+                               "--min-flush-interval-ms not negative")
         try:
             shard_hosts()  # a worker would fail on it at start, again and again
         except ValueError as exc:
@@ -56,6 +61,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_class.name),
                                            max_batch_rows=max_batch_rows, max_batch_ms=max_batch_ms,
+                                           min_flush_interval_ms=min_flush_interval_ms,
                                            drain_seconds=drain_seconds)
             job_processes = min(processes, job_class.max_processes or processes)
             pool.append(PoolJob(spec, job_class.name, worker_options, job_processes))

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
@@ -46,6 +46,7 @@ MAX_RETRY_SECONDS = 30.0
 STATUS_EVERY_SECONDS = 1.0
 TICK_EVERY_SECONDS = 1.0
 COLLECT_EVERY_SECONDS = 1.0
+SETTLE_AFTER_SECONDS = 1.0  # a quiet worker records its last ranges done
 INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent messages
 # Failures worth waiting out: a service that is down or slow. A ClickHouse error
 # about the data or the schema is not retried (clickhouse/errors.py tells them apart).
@@ -132,6 +133,7 @@ class Worker:
         self._last_status = 0.0
         self._last_tick = 0.0
         self._last_flush = 0.0
+        self._unsettled: list[Span] = []  # the last flush's ranges: inserted and committed, not yet recorded done
         self._last_collection = 0.0
         self.consumer = Consumer(self._consumer_config())
 
@@ -156,6 +158,8 @@ class Worker:
                 if not self.replaying and flush_due(self.batch, self.options, caught_up, since_flush_ms):
                     self.flush()
                 self._tick()
+                if not self.batch.consumed and time.monotonic() - self._last_flush >= SETTLE_AFTER_SECONDS:
+                    self._settle()
                 self._collect_garbage()
             self._drain()
             return EXIT_OK
@@ -269,8 +273,9 @@ class Worker:
 
     # -- the flush ---------------------------------------------------------------------
     def flush(self) -> None:
-        """Dead-letter, record the intent, insert, record it done, publish, commit: the
-        order exactly-once rests on (workers/ingest.py).
+        """Dead-letter, record the intent, insert, publish, commit: the order exactly-once
+        rests on (workers/ingest.py). The ranges are recorded done with the next ledger
+        write (the next flush's, or after a quiet second, a revocation or the drain).
 
         Dead letters go first: a worker killed after the insert is followed by one that
         resumes past it, which would never read this batch's earlier bad messages again."""
@@ -284,13 +289,15 @@ class Worker:
         if sink is not None:
             self._retrying(lambda: sink.send(batch.dead_letters), "dead-letter")
         spans = list(batch.spans.values())
-        self._record(spans, State.PENDING)
+        flushing = {(span.topic, span.partition) for span in spans}
+        settled = [span for span in self._unsettled if (span.topic, span.partition) not in flushing]
+        self._record([*_entries(spans, State.PENDING), *_entries(settled, State.DONE)])
+        self._unsettled = []
         started = time.monotonic()
         for span in spans:
             if span.rows:
                 self._insert(job, span)
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
-        self._record(spans, State.DONE)
         delta = job.delta(batch)
         if delta is not None:
             # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a
@@ -299,6 +306,7 @@ class Worker:
             self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
+        self._unsettled = spans
         inserted = batch.inserted
         self.counts["consumed"] += batch.consumed
         self.counts["inserted"] += inserted
@@ -315,12 +323,17 @@ class Worker:
         self._retrying(lambda: self.shards.write(span.partition, lambda client: job.write(client, span)),
                        f"insert of {span.topic}/{span.partition} offsets {span.first}-{span.last}")
 
-    def _record(self, spans: list[Span], state: State) -> None:
-        """Write the spans' ranges to the insert-intent ledger as `state`."""
-        entries = [ledger.Entry(span.partition, span.first, span.last, state) for span in spans]
+    def _record(self, entries: list[ledger.Entry]) -> None:
+        """Write entries to the insert-intent ledger."""
         topic = self.job.topics[0]  # a consumer job reads one topic
-        self._retrying(lambda: ledger.record(self.clickhouse, self.job.name, topic, entries),
-                       f"record {state.value} ranges in the ledger")
+        self._retrying(lambda: ledger.record(self.clickhouse, self.job.name, topic, entries), "write the ledger")
+
+    def _settle(self) -> None:
+        """Record the last flush's ranges done, while this worker still owns them (a DONE
+        written after another owner's PENDING would hide that range from a replay)."""
+        if self._unsettled:
+            self._record(_entries(self._unsettled, State.DONE))
+            self._unsettled = []
 
     def _retrying(self, action: Callable[[], T], what: str) -> T:
         """Run `action` until it succeeds and return what it returns, backing off; a data
@@ -355,10 +368,16 @@ class Worker:
         topic = job.topics[0]
         entries = self._retrying(lambda: ledger.read(self.clickhouse, job.name, topic), "read the ledger")
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
+        finished = []
         for tp in partitions:
             entry = entries.get(tp.partition) if tp.topic == topic else None
-            if entry is not None:
-                tp.offset = self._resume(tp, entry, committed[(tp.topic, tp.partition)])
+            if entry is None:
+                continue
+            tp.offset = self._resume(tp, entry, committed[(tp.topic, tp.partition)])
+            if entry.state is State.PENDING and (tp.topic, tp.partition) not in self.replaying:
+                finished.append(replace(entry, state=State.DONE))
+        if finished:  # inserted and committed by a worker that stopped before recording them done
+            self._record(finished)
         consumer.assign(partitions)
         if self.replaying:
             self._pause([(tp.topic, tp.partition) for tp in partitions
@@ -368,6 +387,8 @@ class Worker:
 
     def _resume(self, tp: TopicPartition, entry: ledger.Entry, committed: int) -> int:
         """Where a partition with a ledger entry resumes (workers/ingest.py)."""
+        if entry.state is State.PENDING and committed != OFFSET_INVALID and committed > entry.last:
+            return committed  # inserted and committed; its worker stopped before recording it done
         if entry.state is State.PENDING:
             self.replaying[(tp.topic, tp.partition)] = entry.last
             logger.info("partition %s/%d replays its pending range %d-%d exactly", tp.topic, tp.partition,
@@ -395,6 +416,7 @@ class Worker:
         # Finish what was consumed from these partitions before another worker takes them.
         self._abandon_replays()
         self.flush()
+        self._settle()
         logger.info("revoked %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -402,7 +424,7 @@ class Worker:
         # deduplication and resume positions make a later re-read harmless.
         logger.warning("lost %s; dropping the unflushed batch", partitions)
         self._abandon_replays()
-        self.batch = Batch()
+        self.batch, self._unsettled = Batch(), []  # no longer ours to record
 
     def _abandon_replays(self) -> None:
         """Stopped or revoked halfway through replaying: drop the batch rather than flush part
@@ -421,6 +443,7 @@ class Worker:
         self._drain_deadline = time.monotonic() + self.options.drain_seconds
         self._abandon_replays()
         self.flush()
+        self._settle()
         logger.info("drained: %s", self.counts)
 
     def _report_status(self) -> None:
@@ -446,6 +469,10 @@ class Worker:
             })
         except Exception:  # noqa: BLE001 - a full queue only delays the status
             pass
+
+
+def _entries(spans: list[Span], state: State) -> list[ledger.Entry]:
+    return [ledger.Entry(span.partition, span.first, span.last, state) for span in spans]
 
 
 # Errors after which this consumer is unusable, whatever `fatal()` says: a fenced

@@ -8,30 +8,37 @@ views feed (`symbol_totals`, `candles_1m`) exactly once. A flush runs in this or
 
 1. Dead letters are sent and acknowledged by Kafka (see below).
 2. The insert-intent ledger (clickhouse/ledger.py) records each partition's range
-   of the flush, `[first, last]`, as PENDING.
+   of the flush, `[first, last]`, as PENDING, in the same write as DONE for the
+   previous flush's ranges of other partitions (below).
 3. Each partition's good rows are inserted on their own: one insert, one block,
    deduplication token `topic-partition-first-last`. The settings that decide how
    an insert is cut into blocks are pinned (clickhouse/writer.py), because ClickHouse
    deduplicates a retry only when it is cut the same way. Errors, timeouts and
    UNKNOWN_STATUS_OF_INSERT are retried with the identical insert, on a cluster
    against any replica of the partition's shard.
-4. The ledger records the ranges as DONE.
-5. The delta goes to the dashboards, then Kafka's offsets are committed.
+4. The delta goes to the dashboards, then Kafka's offsets are committed.
+5. The ranges are recorded DONE with the worker's next ledger write: the next flush's
+   (a partition's new PENDING range replaces its old one), or after a quiet second,
+   a revocation or the drain, always while the worker still owns the partitions.
+   That keeps one ledger write on each flush's path instead of two; a range that is
+   PENDING with Kafka's committed offset past its end is finished (step 4 comes only
+   after step 3).
 
-On assignment a worker reads the ledger:
+On assignment a worker reads the ledger and Kafka's committed offsets:
 
-- DONE `[first, last]`: the partition resumes at `last + 1` (or at Kafka's committed
-  offset, if that is further). A worker killed between 4 and 5 inserts nothing twice.
-- PENDING `[first, last]`: the insert may have written all of it, none, or part:
-  ClickHouse writes `trades` and then each view's target, one after the other, and
-  makes none of them atomic. So the range is replayed *exactly*: the worker seeks to
-  `first` and flushes at `last`, whatever its batch limits say, which rebuilds the
-  same rows under the same token. With deduplication in dependent views
-  (`deduplicate_blocks_in_dependent_materialized_views = 1`, ClickHouse 24.7 and
-  later), each table drops the block it already has and takes the one it missed.
-  Resuming *past* the range, the rule this replaced (`max(symbol_totals.max_offset)
-  + 1`), lost the candles of a write that stopped after the totals; resuming *inside*
-  it under new batch boundaries, with a new token, stored trades twice.
+- DONE `[first, last]`, or PENDING with the committed offset past `last`: the
+  partition resumes at the later of `last + 1` and the committed offset.
+- PENDING `[first, last]` and nothing committed past it: the insert may have written
+  all of it, none, or part: ClickHouse writes `trades` and then each view's target,
+  one after the other, and makes none of them atomic. So the range is replayed
+  *exactly*: the worker seeks to `first` and flushes at `last`, whatever its batch
+  limits say, which rebuilds the same rows under the same token. With deduplication
+  in dependent views (`deduplicate_blocks_in_dependent_materialized_views = 1`,
+  ClickHouse 24.7 and later), each table drops the block it already has and takes the
+  one it missed. Resuming *past* the range, the rule this replaced
+  (`max(symbol_totals.max_offset) + 1`), lost the candles of a write that stopped
+  after the totals; resuming *inside* it under new batch boundaries, with a new
+  token, stored trades twice.
 - No entry: Kafka's committed offset.
 
 A worker never flushes part of a range it is replaying (a part would carry another

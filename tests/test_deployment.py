@@ -474,11 +474,16 @@ def runworkers_default_group() -> str:
 def test_grace_periods_exceed_the_workers_drain_deadline():
     from django.conf import settings as django_settings
 
-    deadline = django_settings.WORKERS_DRAIN_SECONDS + 5  # the supervisor kills 5 s after the drain deadline
-    [workers] = [d for d in render(K8S / "overlays" / "hpa") if d["kind"] == "Deployment"
-                 and d["metadata"]["name"] == "workers"]
-    assert workers["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > deadline
-    assert int(compose()["services"]["workers"]["stop_grace_period"].rstrip("s")) > deadline
+    documents = render(K8S / "overlays" / "hpa")
+    [workers] = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "workers"]
+    configured = generated(documents, "ConfigMap", "trademonitor-config")["data"]["WORKERS_DRAIN_SECONDS"]
+    compose_workers = compose()["services"]["workers"]
+    # The supervisor kills what has not drained 5 s after the drain deadline.
+    for drain, grace in ((configured, workers["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]),
+                         (compose_workers["environment"]["WORKERS_DRAIN_SECONDS"],
+                          int(compose_workers["stop_grace_period"].rstrip("s")))):
+        assert float(drain) + 5 < grace
+    assert float(configured) == django_settings.WORKERS_DRAIN_SECONDS  # the deployments keep the default
 
 
 def test_each_pod_gets_only_the_secrets_it_uses():

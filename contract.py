@@ -108,8 +108,9 @@ Spans = dict[str, list[int]]  # partition (as text) -> [first offset, last offse
 
 
 class TradesDelta(TypedDict):
-    """One ingest flush: what it added per symbol. `offsets` span its trades; `consumed`
-    every message it consumed (dead letters too), so a lost delta shows as a gap."""
+    """One partition's share of an ingest flush (one insert): what it added per symbol.
+    `offsets` span its trades; `consumed` every message it consumed (dead letters too),
+    so a lost delta shows as a gap."""
 
     type: Literal["trades.delta"]
     topic: str

@@ -43,10 +43,11 @@ def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str
 class DeltaFilter:
     """Lets through only the deltas a snapshot does not already count.
 
-    A delta is one worker flush, which ClickHouse holds all or nothing of, and
-    offsets only grow along a partition: a delta is counted by the snapshot
-    exactly when its offsets are at or below the snapshot's watermarks
-    (clickhouse/queries.py explains why the watermarks are exact).
+    A delta is one partition's share of a worker flush, one insert, which ClickHouse
+    holds all or nothing of (one block in `symbol_totals`), and offsets only grow
+    along a partition: a delta is counted by the snapshot exactly when its offsets are
+    at or below the snapshot's watermark of its partition (clickhouse/queries.py
+    explains why the watermarks are exact).
     """
 
     def __init__(self, topic: str, watermarks: dict[str, dict[int, int]]):
@@ -68,8 +69,9 @@ NEW, REPEAT, GAP = "new", "repeat", "gap"
 class Continuity:
     """Whether a delta follows on from the last one of its kind, partition by partition.
 
-    Every worker flush publishes a delta with the offsets it consumed ("consumed",
-    dead letters included), so the deltas of a partition cover consecutive offsets.
+    Every worker flush publishes a delta a partition with the offsets it consumed
+    ("consumed", dead letters included), so the deltas of a partition cover
+    consecutive offsets.
     A delta that starts past where the last one ended means one went missing: a
     worker killed between insert and publish, or Redis away. Clients must then
     start again from a snapshot. A delta that ends before that point is a repeat.

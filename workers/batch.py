@@ -80,8 +80,10 @@ class Batch:
     def age_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
 
-    def describe(self) -> str:
-        return ", ".join(f"{span.topic}/{span.partition} {span.first}-{span.last}" for span in self.spans.values())
+    def only(self, span: Span) -> Batch:
+        """The part of this batch that is `span` (its dead letters left out)."""
+        return Batch(spans={(span.topic, span.partition): span}, consumed=span.last - span.first + 1,
+                     started=self.started)
 
     def offsets_to_commit(self) -> list[TopicPartition]:
         return [TopicPartition(span.topic, span.partition, span.last + 1) for span in self.spans.values()]

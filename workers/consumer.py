@@ -298,12 +298,15 @@ class Worker:
             if span.rows:
                 self._insert(job, span)
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
-        delta = job.delta(batch)
-        if delta is not None:
-            # Every offset the flush consumed, good or dead-lettered: consecutive deltas of a
-            # partition then cover consecutive offsets, and the dashboard can tell a lost one.
-            delta["consumed"] = {str(span.partition): [span.first, span.last] for span in spans}
-            self.deltas.publish(delta)
+        for span in spans:
+            # One delta a partition, as each was one insert: a snapshot holds all or nothing of
+            # it (trademonitor/live.py, DeltaFilter). It names every offset the span consumed,
+            # good or dead-lettered: consecutive deltas of a partition then cover consecutive
+            # offsets, and the dashboard can tell a lost one.
+            delta = job.delta(batch.only(span))
+            if delta is not None:
+                delta["consumed"] = {str(span.partition): [span.first, span.last]}
+                self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
         self._unsettled = spans

@@ -34,7 +34,9 @@ def raw_consume(topic: str, count: int, processes: int) -> tuple[float, list[int
     workers' own configuration (infra.kafka.worker_consumer_config), timed like the pool from
     the processes' start (group join included) until all `count` messages were read.
     Returns (seconds, messages read by each process)."""
-    context = multiprocessing.get_context("fork")
+    # Spawned, as the pool's workers are: a forked child would inherit the producer's
+    # librdkafka threads' locks (a fork of a threaded process), and hung so once.
+    context = multiprocessing.get_context("spawn")
     total, done = context.Value("q", 0), context.Event()
     results = context.Queue()
     group = f"{topic}-raw-{uuid.uuid4().hex[:6]}"

@@ -19,6 +19,8 @@ from clickhouse_connect.driver.exceptions import (
     ProgrammingError,
 )
 
+UNKNOWN_TABLE, UNKNOWN_DATABASE = 60, 81
+
 TRANSIENT_CODES = frozenset({
     159,  # TIMEOUT_EXCEEDED
     160,  # TOO_SLOW

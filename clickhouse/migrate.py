@@ -27,10 +27,10 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse import cluster
 from clickhouse.connection import client_settings
+from clickhouse.errors import UNKNOWN_DATABASE, UNKNOWN_TABLE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LEDGER = "schema_migrations"
-UNKNOWN_TABLE, UNKNOWN_DATABASE = 60, 81
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\r?\n|$)")
 

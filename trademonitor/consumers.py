@@ -64,6 +64,7 @@ class DeltaHub:
         CLIENTS.set(len(self.clients))
         if self._task is None or self._task.done():
             self._listening = asyncio.Event()
+            self._arrived = asyncio.Event()  # of the loop this feed runs on
             self._task = asyncio.create_task(self._run(self._listening))
         assert self._listening is not None
         await self._listening.wait()

@@ -24,7 +24,7 @@ from multiprocessing.synchronize import Event as EventType
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.exceptions import DatabaseError
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from clickhouse import ledger
 from clickhouse.errors import is_transient
@@ -203,6 +203,7 @@ class Worker:
         last range is complete and flushed. Every other partition is paused meanwhile, and
         so is a partition whose range is complete; what they had already fetched is held
         back, so the flush carries the replayed ranges exactly, no more."""
+        replayed: list[Message] = []
         for index, message in enumerate(messages):
             key = (message.topic() or "", message.partition() or 0)
             end = self.replaying.get(key)
@@ -211,7 +212,7 @@ class Worker:
                 continue
             offset = message.offset() or 0
             if offset <= end:
-                self._parse([message])
+                replayed.append(message)
             else:  # the range's end is gone from the topic (retention): replay what is left
                 logger.warning("partition %s/%d: offset %d of a pending range is gone", *key, end)
                 self._held.append(message)
@@ -219,11 +220,13 @@ class Worker:
                 del self.replaying[key]
                 self._pause([key])
                 if not self.replaying:
+                    self._parse(replayed)
                     self.flush()
                     logger.info("replayed the pending ranges; resuming %d partitions", len(self._paused))
                     self._resume_paused()
                     held, self._held = self._held, []
                     return held + messages[index + 1:]
+        self._parse(replayed)
         return []
 
     def _pause(self, keys: list[tuple[str, int]]) -> None:
@@ -389,24 +392,21 @@ class Worker:
         logger.info("assigned %s", [f"{tp.topic}/{tp.partition}" for tp in partitions])
 
     def _resume(self, tp: TopicPartition, entry: ledger.Entry, committed: int) -> int:
-        """Where a partition with a ledger entry resumes (workers/ingest.py)."""
-        if entry.state is State.PENDING and committed != OFFSET_INVALID and committed > entry.last:
-            return committed  # inserted and committed; its worker stopped before recording it done
-        if entry.state is State.PENDING:
+        """Where a partition with a ledger entry resumes (workers/ingest.py): after a finished
+        range (DONE, or committed past), else at the start of the pending range, replayed."""
+        if entry.state is State.PENDING and committed <= entry.last:  # OFFSET_INVALID is negative
             self.replaying[(tp.topic, tp.partition)] = entry.last
             logger.info("partition %s/%d replays its pending range %d-%d exactly", tp.topic, tp.partition,
                         entry.first, entry.last)
             return entry.first
-        if committed == OFFSET_INVALID or entry.last + 1 > committed:
-            # A worker died between recording the range done and committing it.
+        if entry.last + 1 > committed:
             logger.info("partition %s/%d resumes at %d from the ledger (committed: %s)", tp.topic, tp.partition,
                         entry.last + 1, committed)
-            return entry.last + 1
-        return committed
+        return max(entry.last + 1, committed)
 
     def _announce_resumes(self, job: ConsumerJob, partitions: list[TopicPartition]) -> None:
-        """Tell the dashboards where this worker resumes a partition from ClickHouse's
-        position: an empty delta whose consumed range starts there. A delta lost with a
+        """Tell the dashboards where this worker resumes a partition from the ledger: an
+        empty delta whose consumed range starts there. A delta lost with a
         worker killed between insert and publish then shows as a gap at once, rather than
         only when the partition's next trades arrive, which after the last ones is never."""
         resumes = {str(tp.partition): [tp.offset, tp.offset - 1] for tp in partitions if tp.offset >= 0}

@@ -44,7 +44,9 @@ class Case:
     data: bytes = TSV
     fmt: str = "TSV"
     settings: tuple = ()
-    source_rows_after_failure: int = 0  # the table before the view is not rolled back, on the server either
+    # The table before the view is not rolled back, on the server either. None: the
+    # blocks written before the failure, however many the engine got through.
+    source_rows_after_failure: int | None = 0
 
 
 CASES = [
@@ -60,7 +62,11 @@ CASES = [
          fix_it=("DROP VIEW totals_mv", VIEW.format(where="")), source_rows_after_failure=ROWS),
     Case("a missing table", 60, table="absent"),
     Case("a missing column", 16, table="source (symbol, n, missing)"),
-    Case("over max_memory_usage", 241, data=TSV * 20_000, settings=(("max_memory_usage", "4000000"),)),
+    # The parser cuts a body this long into blocks; whether the limit is reached before
+    # the first is written depends on the engine's allocations, so the failure leaves
+    # a prefix of whole blocks, which the retry's token deduplicates.
+    Case("over max_memory_usage", 241, data=TSV * 20_000, settings=(("max_memory_usage", "4000000"),),
+         source_rows_after_failure=None),
 ]
 
 
@@ -87,12 +93,16 @@ def test_a_failed_streamed_insert_answers_500_and_its_retry_completes_it(writer,
                           settings={**INSERT_SETTINGS, **dict(case.settings), "insert_deduplication_token": token})
 
     assert refused.value.code == case.code, str(refused.value)[:300]
-    assert counts(writer) == (case.source_rows_after_failure, 0)
+    rows = case.data.count(b"\n") - (1 if case.code == 27 else 0)
+    if case.source_rows_after_failure is None:
+        source, totals = counts(writer)
+        assert source < rows and totals <= source
+    else:
+        assert counts(writer) == (case.source_rows_after_failure, 0)
 
     for statement in case.fix_it:
         writer.command(statement)
     table = "source"  # the missing table's and column's fix: the right name
-    rows = case.data.count(b"\n") - (1 if case.code == 27 else 0)
     data = case.data.replace(b"S1\tnot-a-number\n", b"")
     for _attempt in range(2):  # the retry, and a retry of the retry: deduplicated into one
         writer.raw_insert(table, insert_block=data, fmt=case.fmt,

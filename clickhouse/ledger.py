@@ -43,6 +43,12 @@ class Entry:
     last: int
     state: State
 
+    def finished(self, committed: int) -> bool:
+        """Whether the range's insert completed: recorded DONE, or Kafka has committed past
+        it (a worker stopped after its commit and before recording it done; the
+        partition's next owner records it). `committed` is negative when there is none."""
+        return self.state is State.DONE or committed > self.last
+
 
 def key(job: str, topic: str, partition: int) -> str:
     return f"{job}/{topic}/{partition}"

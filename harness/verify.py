@@ -48,7 +48,7 @@ class Report:
     replays: int = 0  # pending ranges the restarted workers replayed
     seconds: float = 0.0
     differences: list[str] = field(default_factory=list)
-    resume_positions: dict[int, str] = field(default_factory=dict)  # diagnostic: ledger vs max_offset
+    resume_positions: dict[int, str] = field(default_factory=dict)  # the ledger's last ranges, max_offset beside
 
     @property
     def exact(self) -> bool:
@@ -83,10 +83,10 @@ def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = Fa
             finally:
                 stop_pool(pool)
             report.replays = len(REPLAYED.findall(log.read_text(errors="replace")))
+            report.resume_positions, unfinished = _ledger_check(writer, name, f"{name}-group")
             report.differences = (sent.differences(Tally.stored(writer)) + sent.view_differences(writer)
                                   + [f"symbol_totals differs from trades for {row['symbol']}"
-                                     for row in queries.totals_check(writer)])
-            report.resume_positions = _resume_positions(writer, name)
+                                     for row in queries.totals_check(writer)] + unfinished)
     finally:
         if not keep:
             AdminClient(client_config()).delete_topics([name])
@@ -134,19 +134,37 @@ def _wait_committed(topic: str, groups: list[str], messages: int, deadline: floa
 
 
 def _committed(topic: str, group: str) -> int:
+    return sum(max(0, offset) for offset in _committed_offsets(topic, group).values())
+
+
+def _committed_offsets(topic: str, group: str) -> dict[int, int]:
+    """partition -> `group`'s committed offset on `topic` (negative: none)."""
     consumer = Consumer(client_config(**{"group.id": group}))
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.KAFKA_TOPIC_PARTITIONS)]
-        return sum(max(0, tp.offset) for tp in consumer.committed(partitions, timeout=10))
+        return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
     finally:
         consumer.close()
 
 
-def _resume_positions(client, topic: str) -> dict[int, str]:
-    """Per partition, where the ledger resumes ingest and max(max_offset) + 1, the old rule."""
+def _ledger_check(client, topic: str, group: str) -> tuple[dict[int, str], list[str]]:
+    """Per partition, whether the ledger's last range is finished (the rule a worker
+    resumes by), with max(max_offset) + 1, the old rule, beside it; and a difference for
+    each unfinished one, as every offset was committed. A range can be finished yet
+    PENDING: a worker killed after its commit, whose partition the stop reached before
+    a new owner was assigned it and recorded it done."""
     recorded = queries.ingested_offsets(client)
-    return {partition: f"ledger {entry.state.value} up to {entry.last}, max_offset {recorded.get(partition)}"
-            for partition, entry in sorted(ledger.read(client, "ingest", topic).items())}
+    committed = _committed_offsets(topic, group)
+    positions, unfinished = {}, []
+    for partition, entry in sorted(ledger.read(client, "ingest", topic).items()):
+        finished = entry.finished(committed[partition])
+        positions[partition] = (f"ledger {'finished' if finished else 'UNFINISHED'} up to {entry.last} "
+                                f"({entry.state.value}, committed {committed[partition]}), "
+                                f"max_offset {recorded.get(partition)}")
+        if not finished:
+            unfinished.append(f"partition {partition}: the ledger's range {entry.first}-{entry.last} is "
+                              f"pending, yet every offset was committed")
+    return positions, unfinished
 
 
 @contextlib.contextmanager

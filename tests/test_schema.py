@@ -176,6 +176,17 @@ def test_the_ledger_keeps_the_latest_state_of_each_job_and_partition(schema):
     assert writer.command("SELECT count() FROM ingest_ledger") == 3
 
 
+@pytest.mark.parametrize(("state", "committed", "finished"), [
+    (ledger.State.DONE, -1001, True),  # recorded done; no commit (OFFSET_INVALID)
+    (ledger.State.PENDING, -1001, False),
+    (ledger.State.PENDING, 100, False),  # committed up to the range's start: not inserted for sure
+    (ledger.State.PENDING, 199, False),  # the range's last offset not yet committed
+    (ledger.State.PENDING, 200, True),  # committed past it: the insert completed
+])
+def test_a_range_is_finished_when_done_or_committed_past(state, committed, finished):
+    assert ledger.Entry(1, 100, 199, state).finished(committed) is finished
+
+
 def test_keyset_pages_return_every_trade_once_in_order_despite_ties(schema):
     writer, reader = schema
     # 137 trades on 20 distinct milliseconds: most timestamps are shared.

@@ -19,4 +19,4 @@ def test_verify_kills_workers_mid_flush_and_finds_everything_exact(services):
     assert "workers killed mid-flush 2 times" in result.stdout
     assert "exact: ids, per-symbol trades, shares, volume, candles and sentiment" in result.stdout
     for partition in range(3):
-        assert f"partition {partition}: ledger done up to " in result.stdout
+        assert f"partition {partition}: ledger finished up to " in result.stdout

@@ -394,7 +394,7 @@ class Worker:
     def _resume(self, tp: TopicPartition, entry: ledger.Entry, committed: int) -> int:
         """Where a partition with a ledger entry resumes (workers/ingest.py): after a finished
         range (DONE, or committed past), else at the start of the pending range, replayed."""
-        if entry.state is State.PENDING and committed <= entry.last:  # OFFSET_INVALID is negative
+        if not entry.finished(committed):
             self.replaying[(tp.topic, tp.partition)] = entry.last
             logger.info("partition %s/%d replays its pending range %d-%d exactly", tp.topic, tp.partition,
                         entry.first, entry.last)

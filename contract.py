@@ -36,11 +36,13 @@ TRADES: Final = "trades"
 STATUS: Final = "status"
 ALERTS: Final = "alerts"
 SUBSCRIBE: Final = "subscribe"  # browser -> web: the symbols whose drill-down is open
+ACK: Final = "ack"  # browser -> web: how many frames it has received, so the server can bound what is unread
+ACK_EVERY_SECONDS: Final = 0.5  # how often a reading client acknowledges; DASHBOARD_UNREAD_BYTES allows for it
 
 # WebSocket close codes.
 BAD_REQUEST: Final = 4400
 LOGIN_REQUIRED: Final = 4401
-RESYNC: Final = 4503  # reconnect for a fresh snapshot: a delta went missing or the feed broke
+RESYNC: Final = 4503  # reconnect for a fresh snapshot: a delta went missing, the feed broke, or the client fell behind
 
 
 # -- compact arrays, field by index -------------------------------------------------------
@@ -99,8 +101,10 @@ LAYOUTS: Final = (Last, Totals, Row, Trade, Candle)
 
 
 def layout() -> dict[str, dict[str, int]]:
-    """Every compact array's field indexes, for the browser: {"Last": {"price": 3, ...}, ...}."""
-    return {kind.__name__: {field.name.lower(): field.value for field in kind} for kind in LAYOUTS}
+    """Every compact array's field indexes, for the browser: {"Last": {"price": 3, ...}, ...},
+    and how often it acknowledges frames ({"Ack": {"every_ms": ...}})."""
+    fields = {kind.__name__: {field.name.lower(): field.value for field in kind} for kind in LAYOUTS}
+    return {**fields, "Ack": {"every_ms": int(ACK_EVERY_SECONDS * 1000)}}
 
 
 # -- message shapes ---------------------------------------------------------------------
@@ -160,6 +164,18 @@ class TradesFrame(TypedDict):
     type: Literal["trades"]
     symbol: str
     trades: list[list[Any]]  # Trade, newest first
+
+
+class Ack(TypedDict):
+    """browser -> web, about once a second while frames arrive: frames received since connecting."""
+
+    type: Literal["ack"]
+    frames: int
+
+
+
+def ack(frames: int) -> str:
+    return json.dumps(Ack(type=ACK, frames=frames))
 
 
 def encode_delta_frame(frame: DeltaFrame) -> str:

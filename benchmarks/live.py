@@ -1,6 +1,6 @@
-"""`bench latency` and `bench fanout`: from a trade's production to the dashboard.
+"""`bench latency`, `fanout`, `slowclients` and `drilldown`: from a trade's production to the dashboard.
 
-Both run the real path on a topic and a scratch database of their own: producer
+Each runs the real path on a topic and a scratch database of its own: producer
 → Kafka → `runworkers` → ClickHouse → Channels (Redis) → daphne → WebSocket clients.
 
 Runs as `make demo` does: runworkers' defaults and the ingest, sentiment and alerts jobs.
@@ -12,6 +12,7 @@ counts it. p50, p90, p99 and max over every trade.
 fanout: many clients; per update, the age of the newest trade it accounts for
 (a trade's timestamp is its production time), and whether every client was told
 about every trade.
+slowclients: clients that never read beside one timed as latency does: daphne's memory.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from django.conf import settings
 
 import contract
 from benchmarks.stats import percentile
+from harness.acks import Acknowledger
 from harness.pool import database_url, start_pool, start_web, stop_pool, worker_pids
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally
@@ -111,11 +113,14 @@ async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event 
             async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
                 if drill_down:
                     await socket_.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": [drill_down]}).decode())
+                acks = Acknowledger()
                 while not stop.is_set():
                     try:
                         frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
                     except TimeoutError:
                         continue
+                    if (ack := acks.count()) is not None:
+                        await socket_.send(ack)
                     # A frame's kind and a delta's counts come from its first bytes (contract.py):
                     # decoding 45 KB frames would cost the clients more CPU than daphne.
                     kind = contract.frame_type(frame)
@@ -205,37 +210,116 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
     return sum(await asyncio.gather(*tasks))
 
 
-def latency(rate: int, seconds: float) -> dict:
-    topic = f"bench-live-{uuid.uuid4().hex[:8]}"
-    stream = Stream(topic, rate, seconds, record=True)
-    samples, accounted, unpaired = [], 0, 0
+class TradeTimer:
+    """One client's exact per-trade latency: a symbol's trades are counted in the order
+    they were sent (Stream), so the n trades an update adds to a symbol are the n oldest
+    of it not yet counted."""
 
-    def on_delta(frame: str, at: int) -> None:
-        # A symbol's trades are counted in the order they were sent (Stream), so the n
-        # trades an update adds to a symbol are the n oldest of it not yet counted.
-        nonlocal accounted, unpaired
-        with stream.lock:
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        self.samples: list[int] = []
+        self.accounted = self.unpaired = 0
+
+    def on_delta(self, frame: str, at: int) -> None:
+        with self.stream.lock:
             for symbol, totals in orjson.loads(frame)["symbols"].items():
-                count, queue = totals[contract.Totals.TRADES], stream.sent_at[symbol]
+                count, queue = totals[contract.Totals.TRADES], self.stream.sent_at[symbol]
                 paired = min(count, len(queue))
-                samples.extend(at - queue.popleft() for _ in range(paired))
-                accounted += count
-                unpaired += count - paired
+                self.samples.extend(at - queue.popleft() for _ in range(paired))
+                self.accounted += count
+                self.unpaired += count - paired
+
+    def run(self, url: str, ready: threading.Event, done: threading.Event) -> threading.Thread:
+        """The client, in a thread of its own until `done`; `ready` once it has its snapshot."""
+        client = threading.Thread(target=lambda: asyncio.run(
+            run_clients(url, 1, lambda _client, frame, at: self.on_delta(frame, at), ready.set, done.is_set)))
+        client.start()
+        if not ready.wait(120):
+            raise TimeoutError("the timed client got no snapshot in 120 s")
+        return client
+
+    def figures(self) -> dict:
+        samples = self.samples
+        return {"sent": self.stream.sent, "received": self.accounted, "unpaired": self.unpaired,
+                "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
+                "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0)}
+
+
+def latency(rate: int, seconds: float) -> dict:
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=True)
+    timer = TradeTimer(stream)
 
     def listen(url: str, stream: Stream, writer) -> None:
         ready, done = threading.Event(), threading.Event()
-        client = threading.Thread(target=lambda: asyncio.run(
-            run_clients(url, 1, lambda _client, frame, at: on_delta(frame, at), ready.set, done.is_set)))
-        client.start()
-        ready.wait(120)
+        client = timer.run(url, ready, done)
         _stream_until_idle(stream, writer)
         done.set()
         client.join(30)
 
     run_system(stream, listen)
-    return {"rate": rate, "seconds": seconds, "sent": stream.sent, "received": accounted, "unpaired": unpaired,
-            "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
-            "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0)}
+    return {"rate": rate, "seconds": seconds, **timer.figures()}
+
+
+def slowclients(clients: int, rate: int, seconds: float) -> dict:
+    """`clients` WebSocket clients that complete the handshake and never read again, beside
+    one timed client that reads (and acknowledges) as the page does, while trades flow at
+    `rate`: daphne's RSS before they connect, at its highest and after, and the timed
+    client's exact per-trade latency and count."""
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=True)
+    timer = TradeTimer(stream)
+    figures: dict = {}
+
+    def listen(url: str, stream: Stream, writer, processes: dict) -> None:
+        daphne = processes["daphne"]
+        ready, done = threading.Event(), threading.Event()
+        client = timer.run(url, ready, done)
+        before = _rss_mb(daphne)
+        idle = [_never_reading(url) for _ in range(clients)]
+        highest = before
+        sampling = threading.Event()
+
+        def sample() -> None:
+            nonlocal highest
+            while not sampling.wait(0.5):
+                highest = max(highest, _rss_mb(daphne))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        _stream_until_idle(stream, writer)
+        done.set()
+        client.join(30)
+        sampling.set()
+        sampler.join()
+        for connection in idle:
+            connection.close()
+        figures.update(rss_before_mb=round(before, 1), rss_highest_mb=round(highest, 1),
+                       rss_after_mb=round(_rss_mb(daphne), 1), rss_growth_mb=round(highest - before, 1),
+                       closed_behind=int(_metric(url, "trademonitor_websocket_clients_behind_total")))
+
+    run_system(stream, listen, with_processes=True)
+    return {"clients": clients, "rate": rate, "seconds": seconds, **figures, **timer.figures()}
+
+
+def _never_reading(url: str) -> socket.socket:
+    """A WebSocket client that sends the handshake and never reads a byte: its receive
+    buffer is kept small, so what it is sent stays in daphne."""
+    host, port = url.split("/")[2].split(":")
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect((host, int(port)))
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    connection.sendall((f"GET /ws/live HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Origin: http://{host}:{port}\r\n\r\n").encode())
+    return connection
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise ProcessLookupError(pid)
 
 
 def fanout(clients: int, rate: int, seconds: float) -> dict:
@@ -255,6 +339,9 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
     return {"clients": clients, "rate": rate, "seconds": seconds, **told.figures(stream.sent)}
 
 
+DRILLDOWN_READS = "trademonitor_drilldown_reads_total"
+
+
 def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, seconds: float) -> dict:
     """ClickHouse reads for open drill-downs: `clients` dashboards, `open_drilldowns` of them
     with a drill-down open on one of the `symbols` most traded symbols (round robin), while
@@ -266,11 +353,10 @@ def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, secon
     figures: dict = {}
 
     def listen(url: str, stream: Stream, writer, processes: dict) -> None:
-        metrics_url = url.replace("ws://", "http://").replace("/ws/live", "/metrics")
         fleet = ClientFleet(url, clients, opened)
-        before, started = _drilldown_reads(metrics_url), time.monotonic()
+        before, started = _metric(url, DRILLDOWN_READS), time.monotonic()
         _stream_until_idle(stream, writer)
-        reads, elapsed = _drilldown_reads(metrics_url) - before, time.monotonic() - started
+        reads, elapsed = _metric(url, DRILLDOWN_READS) - before, time.monotonic() - started
         told = fleet.stop()
         figures.update(reads=int(reads), seconds=round(elapsed, 1), reads_per_s=round(reads / elapsed, 1),
                        reconnections=told.reconnections)
@@ -280,12 +366,14 @@ def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, secon
             "sent": stream.sent, **figures}
 
 
-def _drilldown_reads(metrics_url: str) -> float:
+def _metric(url: str, name: str) -> float:
+    """A counter of daphne's /metrics (the WebSocket `url`'s host)."""
     import urllib.request
 
+    metrics_url = url.replace("ws://", "http://").replace("/ws/live", "/metrics")
     with urllib.request.urlopen(metrics_url, timeout=10) as response:
         for line in response.read().decode().splitlines():
-            if line.startswith("trademonitor_drilldown_reads_total "):
+            if line.startswith(f"{name} "):
                 return float(line.split()[1])
     return 0.0
 

@@ -11,6 +11,8 @@ import time
 import orjson
 import websockets
 
+from harness.acks import Acknowledger
+
 
 class DashboardMirror:
     def __init__(self, port: int):
@@ -36,12 +38,15 @@ class DashboardMirror:
                 backoff = min(backoff * 2, 5.0)
 
     async def _listen(self, socket) -> None:
+        acks = Acknowledger()
         while not self._stop.is_set():
             try:
                 frame = await asyncio.wait_for(socket.recv(), timeout=0.5)
             except TimeoutError:
                 continue
             self.apply(orjson.loads(frame))
+            if (ack := acks.count()) is not None:
+                await socket.send(ack)
 
     def apply(self, message: dict) -> None:
         with self.lock:

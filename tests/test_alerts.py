@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 from websockets.sync.client import connect
 
+from harness.acks import Acknowledger
 from infra.kafka import client_config, ensure_topic
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
@@ -202,12 +203,16 @@ def _dashboard_socket(port: int, timeout: float = 60.0):
 
 def _alerts_received(socket, expected: int, timeout: float = 60.0) -> list[dict]:
     received = []
+    acks = Acknowledger()
+    acks.received = 1  # the snapshot, read by the test
     deadline = time.monotonic() + timeout
     while len(received) < expected and time.monotonic() < deadline:
         try:
             frame = json.loads(socket.recv(timeout=1))
         except TimeoutError:
             continue
+        if (ack := acks.count()) is not None:
+            socket.send(ack)
         if frame["type"] == "alerts":
             received.extend(frame["alerts"])
     return received

@@ -7,8 +7,11 @@ Protocol (JSON text frames; their shapes are contract.py's):
                    status     every 2 s, the same for all: {"lag": N, "workers": N}
                    alerts     max-volume alerts, as published
   client → server  subscribe  the symbols whose drill-down is open
+                   ack        frames received so far, about twice a second
 The server closes with 4503 when the client must reconnect and start from a
-fresh snapshot (a delta went missing, see live.Continuity, or Redis went away).
+fresh snapshot: a delta went missing (see live.Continuity), Redis went away, or
+the client has more than DASHBOARD_UNREAD_BYTES sent and not acknowledged
+(live.Unread; a client that never reads gets there too).
 Anything else from the client closes the socket with code 4400; with
 DASHBOARD_LOGIN_REQUIRED on, a connection without a logged-in session gets 4401.
 
@@ -37,7 +40,7 @@ from prometheus_client import Counter, Gauge
 import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from trademonitor import dashboard
-from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, merge
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, Unread, merge
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +180,8 @@ class DeltaHub:
 HUB = DeltaHub()
 CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients connected to this process")
 RESYNCS = Counter("trademonitor_dashboard_resyncs_total", "Times this process sent every client back to a snapshot")
+BEHIND = Counter("trademonitor_websocket_clients_behind_total", "Dashboard clients closed for having more than "
+                 "DASHBOARD_UNREAD_BYTES sent and unacknowledged")
 DRILLDOWN_READS = Counter("trademonitor_drilldown_reads_total", "ClickHouse reads of a symbol's newest trades for "
                           "open drill-downs")
 
@@ -188,6 +193,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=LOGIN_REQUIRED)
             return
         self.subscribed: set[str] = set()
+        self.unread = Unread(settings.DASHBOARD_UNREAD_BYTES)
+        self.behind = False  # closed for falling behind: nothing more is sent
         self.filter: DeltaFilter | None = None
         self.backlog: list[contract.Delta] = []  # deltas that arrive while the snapshot is read
         await self.accept()
@@ -215,10 +222,24 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         request = _parse_request(text_data, bytes_data)
-        if request is None:
+        if request is None or (request["type"] == contract.ACK and not self.unread.acknowledge(request["frames"])):
             await self.close(code=BAD_REQUEST)
             return
-        self.subscribed = set(request["symbols"])
+        if request["type"] == contract.SUBSCRIBE:
+            self.subscribed = set(request["symbols"])
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        """Every frame counts against the client's unread bytes; past the bound the client
+        is closed, to start again from a snapshot once it reads again."""
+        if self.behind:
+            return
+        if text_data is not None and not self.unread.sent(len(text_data)):  # JSON here is ASCII
+            self.behind = True
+            BEHIND.inc()
+            logger.info("closing a dashboard client %d bytes behind", self.unread.bytes)
+            await self.close(code=RESYNC)
+            return
+        await super().send(text_data, bytes_data, close)
 
     async def deliver(self, window: list[contract.Delta], shared: tuple[contract.DeltaFrame, str] | None = None,
                       trades: dict[str, str] | None = None) -> None:
@@ -268,7 +289,12 @@ def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict | No
         request = json.loads(text_data)
     except ValueError:
         return None
-    if not isinstance(request, dict) or request.get("type") != contract.SUBSCRIBE:
+    if not isinstance(request, dict):
+        return None
+    if request.get("type") == contract.ACK:
+        frames = request.get("frames")
+        return request if isinstance(frames, int) and not isinstance(frames, bool) and frames >= 0 else None
+    if request.get("type") != contract.SUBSCRIBE:
         return None
     symbols = request.get("symbols")
     if not isinstance(symbols, list) or len(symbols) > MAX_SUBSCRIPTIONS:

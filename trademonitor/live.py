@@ -7,6 +7,7 @@ adds exact integers and shows exactly ClickHouse's numbers.
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 import contract
@@ -138,3 +139,44 @@ def merge(deltas: list[contract.Delta]) -> contract.DeltaFrame | None:
     for delta in deltas:
         coalescer.add(delta)
     return coalescer.take()
+
+
+class Unread:
+    """What a client has been sent and not yet acknowledged (contract.Ack), in bytes.
+
+    The server cannot see a socket's buffer through ASGI: daphne queues whatever a
+    consumer sends, for as long as the client does not read. The client's
+    acknowledgements say how far it has read, so the server can stop a client that
+    falls behind before the queue grows without bound.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.frames = 0  # sent since connecting
+        self.acknowledged = 0
+        self._ends: deque[int] = deque()  # bytes sent up to the end of each unacknowledged frame
+        self._sent = 0
+        self._read = 0
+
+    def sent(self, size: int) -> bool:
+        """Count a frame about to be sent; False when it would take the client past the limit."""
+        if self._sent + size - self._read > self.limit:
+            return False
+        self.frames += 1
+        self._sent += size
+        self._ends.append(self._sent)
+        return True
+
+    def acknowledge(self, frames: int) -> bool:
+        """The client has received its first `frames` frames (an earlier count, arriving
+        late, changes nothing); False if it claims more than it was sent."""
+        if frames > self.frames:
+            return False
+        while self.acknowledged < frames:
+            self._read = self._ends.popleft()
+            self.acknowledged += 1
+        return True
+
+    @property
+    def bytes(self) -> int:
+        return self._sent - self._read

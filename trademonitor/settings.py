@@ -240,6 +240,11 @@ CONTENT_SECURITY_POLICY = {
 DASHBOARD_LOGIN_REQUIRED = env_bool("DASHBOARD_LOGIN_REQUIRED", False)
 LOGIN_URL = "admin:login"
 
+# What a dashboard client may have been sent and not yet acknowledged reading, in
+# bytes (a snapshot is about 300 KB). Past it the server closes with the resync code
+# and the page reconnects to a fresh snapshot; a client that never reads is dropped.
+DASHBOARD_UNREAD_BYTES = int(env("DASHBOARD_UNREAD_BYTES", "1000000"))
+
 # Per client address and API view, in each web process (django-ratelimit on the
 # local-memory cache: a limit that survives Redis being away).
 API_RATE_LIMIT = env("API_RATE_LIMIT", "600/m")

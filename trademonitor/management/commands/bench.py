@@ -19,6 +19,8 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
                 [("--rate", int, 300), ("--seconds", float, 30)]),
     "fanout": ("many WebSocket clients at once", "live.fanout",
                [("--clients", int, 200), ("--rate", int, 5000), ("--seconds", float, 30)]),
+    "slowclients": ("WebSocket clients that never read beside one that does: daphne's memory", "live.slowclients",
+                    [("--clients", int, 30), ("--rate", int, 5000), ("--seconds", float, 300)]),
     "drilldown": ("ClickHouse reads for open drill-downs, many clients", "live.drilldown",
                   [("--clients", int, 200), ("--open-drilldowns", int, 20), ("--symbols", int, 5),
                    ("--rate", int, 5000), ("--seconds", float, 30)]),

@@ -8,6 +8,7 @@ const NUMBER = new Intl.NumberFormat("en-US");
 // The compact arrays' field indexes, from contract.py (rendered into the page).
 const WIRE = JSON.parse(document.getElementById("wire-layout").textContent);
 const LAST = WIRE.Last, TOTALS = WIRE.Totals, ROW = WIRE.Row, TRADE = WIRE.Trade, CANDLE = WIRE.Candle;
+const ACK_EVERY_MS = WIRE.Ack.every_ms;
 
 export function money(cents) {
   if (cents === null || cents === undefined) return "–";
@@ -48,8 +49,18 @@ function connect() {
     setConnection(true);
     subscribe();
   };
-  socket.onmessage = (event) => receive(JSON.parse(event.data));
+  // Frames received, acknowledged about twice a second: the server closes a client
+  // that falls too far behind (it then reconnects to a fresh snapshot).
+  let received = 0, acknowledged = 0;
+  const acks = setInterval(() => {
+    if (received > acknowledged && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "ack", frames: received }));
+      acknowledged = received;
+    }
+  }, ACK_EVERY_MS);
+  socket.onmessage = (event) => { received += 1; receive(JSON.parse(event.data)); };
   socket.onclose = () => {
+    clearInterval(acks);
     setConnection(false);
     setTimeout(connect, state.backoff);
     state.backoff = Math.min(state.backoff * 2, 10000);

@@ -1,7 +1,10 @@
-"""The dashboard's pure live-state logic: telling a lost delta from a repeat."""
+"""The dashboard's pure live-state logic: telling a lost delta from a repeat, and the
+web process's live copy of the snapshot."""
+
+import json
 
 import contract
-from trademonitor.live import GAP, NEW, REPEAT, Continuity
+from trademonitor.live import GAP, NEW, REPEAT, Continuity, LiveCopy
 
 
 def delta(kind: str = contract.TRADES_DELTA, **consumed: tuple[int, int]) -> dict:
@@ -38,3 +41,48 @@ def test_reset_forgets_everything():
     continuity.check(delta(p0=(0, 9)))
     continuity.reset()
     assert continuity.check(delta(p0=(50, 60))) == NEW
+
+
+def _frame() -> dict:
+    return {"type": contract.SNAPSHOT, "watermarks": {"0": 9}, "sentiment_watermarks": {"0": 9},
+            "whale_quantity": 5000, "alerts": [{"window_start": "2026-11-28T10:00:00Z", "symbol": "AAPL"}],
+            "symbols": {"AAPL": ["Apple", 2, 20, 2000, [1000, 0, 9, 100], 1], "MSFT": ["Microsoft", 0, 0, 0, None, 0]}}
+
+
+def _trades(partition: int, first: int, last: int, **symbols: list) -> dict:
+    return {"type": contract.TRADES_DELTA, "topic": "trades", "offsets": {str(partition): [first, last]},
+            "symbols": symbols}
+
+
+def test_the_live_copy_adds_each_delta_its_snapshot_does_not_count_once():
+    copy = LiveCopy(_frame(), "trades", recent_alerts=2)
+    copy.add(_trades(0, 5, 9, AAPL=[5, 50, 5000, [900, 0, 9, 99]]))  # counted by the snapshot: ignored
+    copy.add(_trades(0, 10, 11, AAPL=[2, 3, 300, [2000, 0, 11, 150]], NEWCO=[1, 7, 700, [1500, 0, 10, 100]]))
+    copy.add(_trades(0, 10, 11, AAPL=[2, 3, 300, [2000, 0, 11, 150]]))  # a repeat: ignored
+    copy.add(_trades(1, 0, 0, MSFT=[1, 1, 400, [1900, 1, 0, 400]]))  # another partition, none counted yet
+    copy.add(_trades(1, 1, 1, MSFT=[1, 1, 300, [1800, 1, 1, 300]]))  # earlier by time: not the last
+    copy.add({"type": contract.SENTIMENT_DELTA, "topic": "trades", "offsets": {"0": [10, 10]},
+              "whales": {"AAPL": 1, "LATER": 2}})
+    copy.add(_trades(2, 0, 0, LATER=[1, 9000, 9000, [3000, 2, 0, 100]]))
+    copy.add({"type": contract.TRADES_DELTA, "topic": "other", "offsets": {"0": [50, 50]},
+              "symbols": {"AAPL": [1, 1, 1, [9999, 0, 50, 1]]}})  # another topic: ignored
+
+    text, watermarks = copy.text()
+    frame = json.loads(text)
+    assert frame["symbols"] == {
+        "AAPL": ["Apple", 4, 23, 2300, [2000, 0, 11, 150], 2],
+        "MSFT": ["Microsoft", 2, 2, 700, [1900, 1, 0, 400], 0],
+        "NEWCO": ["NEWCO", 1, 7, 700, [1500, 0, 10, 100], 0],
+        "LATER": ["LATER", 1, 9000, 9000, [3000, 2, 0, 100], 2],  # its whales came before its first trade
+    }
+    assert frame["watermarks"] == {"0": 11, "1": 1, "2": 0}
+    assert frame["sentiment_watermarks"] == {"0": 10}
+    assert watermarks == {contract.TRADES_DELTA: {0: 11, 1: 1, 2: 0}, contract.SENTIMENT_DELTA: {0: 10}}
+
+
+def test_the_live_copy_keeps_the_newest_alerts_revised_in_place():
+    copy = LiveCopy(_frame(), "trades", recent_alerts=2)
+    copy.add_alerts([{"window_start": "2026-11-28T10:05:00Z", "symbol": "MSFT"}])
+    copy.add_alerts([{"window_start": "2026-11-28T10:00:00Z", "symbol": "NEWCO"},
+                     {"window_start": "2026-11-28T09:55:00Z", "symbol": "OLD"}])
+    assert [alert["symbol"] for alert in json.loads(copy.text()[0])["alerts"]] == ["MSFT", "NEWCO"]

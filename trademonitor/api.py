@@ -51,8 +51,7 @@ def clickhouse_unavailable_is_503(view):
 @dashboard_view(api=True)
 @clickhouse_unavailable_is_503
 def symbols(request: HttpRequest) -> HttpResponse:
-    text, _watermarks = dashboard.snapshot_frame(time.monotonic())
-    return HttpResponse(text, content_type="application/json")
+    return HttpResponse(dashboard.snapshot_frame(time.monotonic()), content_type="application/json")
 
 
 def _known(symbol: str) -> bool:

@@ -18,7 +18,10 @@ DASHBOARD_LOGIN_REQUIRED on, a connection without a logged-in session gets 4401.
 One `DeltaHub` per daphne process listens to the workers' deltas, merges them
 every SEND_INTERVAL and encodes the merged frame once for all its clients; only a
 client whose snapshot already counts part of a window (one just connected) gets
-a merge of its own. Likewise it reads the newest trades of each symbol that a
+a merge of its own. It keeps a live copy of the snapshot (live.LiveCopy): read
+from ClickHouse once, then kept current with the deltas, so a connecting client
+costs no aggregation; it is read again after a gap, when the feed restarts, and
+every COPY_REFRESH_SECONDS (names and alerts edited elsewhere). Likewise it reads the newest trades of each symbol that a
 window touched and some client has open once, for all those clients.
 """
 
@@ -40,12 +43,13 @@ from prometheus_client import Counter, Gauge
 import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from trademonitor import dashboard
-from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, Unread, merge
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unread, merge
 
 logger = logging.getLogger(__name__)
 
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
 STATUS_INTERVAL = 2.0
+COPY_REFRESH_SECONDS = 60.0
 MAX_FRAME = 4096
 MAX_SUBSCRIPTIONS = 20
 
@@ -60,6 +64,11 @@ class DeltaHub:
         self._listening: asyncio.Event | None = None
         self._arrived = asyncio.Event()  # the window holds a delta not yet sent
         self.continuity = Continuity()
+        self.copy: LiveCopy | None = None
+        self._copy_read_at = 0.0
+        self._building: asyncio.Task | None = None
+        self._uncopied: list[contract.Message] | None = None  # received while a copy is read
+        self._feed = 0  # which run of the feed: a copy read during another missed deltas
 
     async def join(self, client: DashboardConsumer) -> None:
         """Returns once deltas are being received for `client`; raises if they cannot be."""
@@ -79,9 +88,53 @@ class DeltaHub:
         self.clients.discard(client)
         CLIENTS.set(len(self.clients))
 
+    async def snapshot(self) -> tuple[str, dict[str, dict[int, int]]]:
+        """The live copy's snapshot frame and watermarks, for a client that has joined.
+        Without a copy, it waits for one to be read; an old copy is served while its
+        successor is read. Raises ClickHouseError if the read fails."""
+        while self.copy is None:
+            await asyncio.shield(self._build())
+        if time.monotonic() - self._copy_read_at > COPY_REFRESH_SECONDS and self._building is None:
+            self._build().add_done_callback(_log_failed_refresh)
+        return self.copy.text()
+
+    def _build(self) -> asyncio.Task:
+        if self._building is None:
+            self._building = asyncio.create_task(self._read_copy())
+        return self._building
+
+    async def _read_copy(self) -> None:
+        # The window not yet sent too: the read may not count all of it (a lagging replica).
+        feed, self._uncopied = self._feed, list(self.window)
+        try:
+            frame = await sync_to_async(dashboard.snapshot_message)()
+            SNAPSHOT_READS.inc()
+            copy = LiveCopy(frame, settings.KAFKA_TOPIC, dashboard.RECENT_ALERTS)
+            for message in self._uncopied:
+                self._add_to(copy, message)
+            if feed == self._feed:  # else deltas went by unheard while it was read: read again
+                self.copy, self._copy_read_at = copy, time.monotonic()
+        finally:
+            self._building, self._uncopied = None, None
+
+    def _copy(self, message: contract.Message) -> None:
+        if self.copy is not None:
+            self._add_to(self.copy, message)
+        if self._uncopied is not None:
+            self._uncopied.append(message)
+
+    @staticmethod
+    def _add_to(copy: LiveCopy, message: contract.Message) -> None:
+        if message["type"] == contract.ALERTS_NEW:
+            copy.add_alerts(message["alerts"])
+        else:
+            copy.add(message)
+
     async def _run(self, listening: asyncio.Event) -> None:
         layer = get_channel_layer()
         self.continuity.reset()
+        self._feed += 1
+        self.copy = None  # it missed whatever was published while no feed ran
         ticker = channel = None
         try:
             channel = await layer.new_channel()
@@ -116,9 +169,11 @@ class DeltaHub:
             if verdict == GAP:
                 await self._resync(f"a {kind} went missing before offsets {message.get('consumed')}")
             elif verdict == NEW:
+                self._copy(delta)
                 self.window.append(delta)
                 self._arrived.set()
         elif kind == contract.ALERTS_NEW:
+            self._copy(cast(contract.AlertsMessage, message))
             await self._broadcast(json.dumps({"type": contract.ALERTS, "alerts": message["alerts"]}))
 
     async def _resync(self, reason: str) -> None:
@@ -126,6 +181,8 @@ class DeltaHub:
         logger.warning("dashboards resynchronising: %s", reason)
         RESYNCS.inc()
         self.window = []
+        self._feed += 1  # the copy, and one being read, lack what went missing
+        self.copy = None
         for client in list(self.clients):
             await _survive(client.close(code=RESYNC), "resync")
 
@@ -182,6 +239,8 @@ CLIENTS = Gauge("trademonitor_websocket_clients", "Dashboard WebSocket clients c
 RESYNCS = Counter("trademonitor_dashboard_resyncs_total", "Times this process sent every client back to a snapshot")
 BEHIND = Counter("trademonitor_websocket_clients_behind_total", "Dashboard clients closed for having more than "
                  "DASHBOARD_UNREAD_BYTES sent and unacknowledged")
+SNAPSHOT_READS = Counter("trademonitor_snapshot_reads_total", "ClickHouse snapshot reads for the live copy of "
+                         "this process")
 DRILLDOWN_READS = Counter("trademonitor_drilldown_reads_total", "ClickHouse reads of a symbol's newest trades for "
                           "open drill-downs")
 
@@ -206,7 +265,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=RESYNC)  # Redis is away: the page retries with backoff
             return
         try:
-            text, watermarks = await sync_to_async(dashboard.snapshot_frame)(time.monotonic())
+            text, watermarks = await HUB.snapshot()
         except ClickHouseError:
             logger.warning("no snapshot for a new client: ClickHouse failed", exc_info=True)
             await self.close(code=RESYNC)  # the page retries with backoff
@@ -269,6 +328,12 @@ def trades_frame(symbol: str) -> str:
     frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol,
                                    "trades": dashboard.newest_trades(symbol)}
     return json.dumps(frame)
+
+
+def _log_failed_refresh(task: asyncio.Task) -> None:
+    """A refresh nobody waits for: its failure is logged, and the old copy serves on."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("the snapshot copy could not be refreshed", exc_info=task.exception())
 
 
 async def _survive(step, what: str):

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+import contract
 from clickhouse import alerts, queries
 from clickhouse.connection import reader
 from trademonitor.live import cents
@@ -22,7 +23,7 @@ from trademonitor.models import Symbol, WorkerStatus
 _local = threading.local()
 _snapshot_lock = threading.Lock()
 RECENT_ALERTS = 10  # the dashboard's alert feed
-_snapshot_cache: tuple[float, str, dict[str, dict[int, int]]] | None = None
+_snapshot_cache: tuple[float, str] | None = None
 
 
 def client():
@@ -36,25 +37,25 @@ def symbol_names() -> dict[str, str]:
     return dict(Symbol.objects.values_list("symbol", "name"))
 
 
-def snapshot_frame(not_before: float = 0.0) -> tuple[str, dict[str, dict[int, int]]]:
-    """The snapshot a client starts from, as JSON text, and its watermarks per delta type.
+def snapshot_message() -> contract.SnapshotFrame:
+    """The snapshot as read from ClickHouse now: totals with their watermarks, whale counts
+    with theirs, names and the recent alerts (one aggregation; the hub keeps a live copy)."""
+    snapshot = queries.snapshot(client())
+    whales, sentiment_watermarks = queries.sentiment_snapshot(client())
+    recent_alerts = [alert.as_json() for alert in alerts.recent_alerts(client(), RECENT_ALERTS)]
+    return build_snapshot_message(snapshot, symbol_names(), whales, sentiment_watermarks,
+                                  settings.SENTIMENT_WHALE_QUANTITY, recent_alerts)
 
-    A client must get a snapshot read after it started listening to deltas
-    (`not_before`, time.monotonic()); a read that began later is shared, so many
-    clients connecting at once cost one query and one encoding.
-    """
+
+def snapshot_frame(not_before: float = 0.0) -> str:
+    """The snapshot as JSON text for the API, read after `not_before` (time.monotonic()):
+    a read that began later is shared, so many requests at once cost one query and one encoding."""
     global _snapshot_cache
     with _snapshot_lock:
         if _snapshot_cache is None or _snapshot_cache[0] < not_before:
             started = time.monotonic()
-            snapshot = queries.snapshot(client())
-            whales, sentiment_watermarks = queries.sentiment_snapshot(client())
-            recent_alerts = [alert.as_json() for alert in alerts.recent_alerts(client(), RECENT_ALERTS)]
-            text = json.dumps(build_snapshot_message(snapshot, symbol_names(), whales, sentiment_watermarks,
-                                                     settings.SENTIMENT_WHALE_QUANTITY, recent_alerts))
-            watermarks = {"trades.delta": dict(snapshot.watermarks), "sentiment.delta": sentiment_watermarks}
-            _snapshot_cache = (started, text, watermarks)
-        return _snapshot_cache[1], _snapshot_cache[2]
+            _snapshot_cache = (started, json.dumps(snapshot_message()))
+        return _snapshot_cache[1]
 
 
 def trade_json(trade: queries.Trade) -> list:

@@ -7,12 +7,13 @@ adds exact integers and shows exactly ClickHouse's numbers.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from decimal import Decimal
 
 import contract
 from clickhouse.queries import Snapshot
-from contract import Last, Totals
+from contract import Last, Row, Totals
 
 
 def cents(amount: Decimal | None) -> int:
@@ -62,6 +63,76 @@ class DeltaFilter:
             return False
         marks = self.watermarks[delta["type"]]
         return any(int(last) > marks.get(int(partition), -1) for partition, (_first, last) in delta["offsets"].items())
+
+
+    def advance(self, delta: contract.Delta) -> None:
+        """Count `delta` as held: the watermarks of its partitions move to its last offsets."""
+        marks = self.watermarks[delta["type"]]
+        for partition, (_first, last) in delta["offsets"].items():
+            marks[int(partition)] = max(marks.get(int(partition), -1), int(last))
+
+
+class LiveCopy:
+    """A web process's copy of the snapshot, kept current with the deltas its clients get.
+
+    Built from one ClickHouse snapshot; every delta the hub receives is added once, if
+    the copy does not count it yet (its DeltaFilter, advanced as deltas are added), so
+    it is always that snapshot plus exactly the deltas after it, with watermarks that
+    say so. A client served from it filters what follows by those watermarks, as it
+    would a snapshot read from ClickHouse. The hub drops it on a gap and rebuilds it.
+    """
+
+    def __init__(self, frame: contract.SnapshotFrame, topic: str, recent_alerts: int):
+        self.frame = frame
+        self.filter = DeltaFilter(topic, {
+            contract.TRADES_DELTA: {int(p): offset for p, offset in frame["watermarks"].items()},
+            contract.SENTIMENT_DELTA: {int(p): offset for p, offset in frame["sentiment_watermarks"].items()},
+        })
+        self.recent_alerts = recent_alerts
+        self.unlisted_whales: dict[str, int] = {}  # whales of symbols without a row yet, as snapshot_message
+        self._text: str | None = None
+
+    def add(self, delta: contract.Delta) -> None:
+        if not self.filter.is_new(delta):
+            return
+        self.filter.advance(delta)
+        self._text = None
+        rows = self.frame["symbols"]
+        if delta["type"] == contract.SENTIMENT_DELTA:
+            for symbol, count in delta["whales"].items():
+                if symbol in rows:
+                    rows[symbol][Row.WHALES] += count
+                else:
+                    self.unlisted_whales[symbol] = self.unlisted_whales.get(symbol, 0) + count
+            return
+        for symbol, totals in delta["symbols"].items():
+            row = rows.get(symbol)
+            if row is None:
+                row = rows[symbol] = [symbol, 0, 0, 0, None, self.unlisted_whales.pop(symbol, 0)]
+            row[Row.TRADES] += totals[Totals.TRADES]
+            row[Row.SHARES] += totals[Totals.SHARES]
+            row[Row.VOLUME] += totals[Totals.VOLUME]
+            last = totals[Totals.LAST]
+            if row[Row.LAST] is None or last[:Last.PRICE] > row[Row.LAST][:Last.PRICE]:  # by (ms, partition, offset)
+                row[Row.LAST] = list(last)
+
+    def add_alerts(self, alerts: list[dict]) -> None:
+        """New or revised alerts: the newest `recent_alerts` windows, newest first, as the snapshot reads them."""
+        by_window = {alert["window_start"]: alert for alert in self.frame["alerts"]}
+        by_window.update((alert["window_start"], alert) for alert in alerts)
+        newest = sorted(by_window, reverse=True)[:self.recent_alerts]
+        self.frame["alerts"] = [by_window[window] for window in newest]
+        self._text = None
+
+    def text(self) -> tuple[str, dict[str, dict[int, int]]]:
+        """The snapshot frame as JSON (encoded once per change), and its watermarks per delta type."""
+        if self._text is None:
+            marks = self.filter.watermarks
+            self.frame["watermarks"] = {str(p): offset for p, offset in marks[contract.TRADES_DELTA].items()}
+            self.frame["sentiment_watermarks"] = {str(p): offset
+                                                  for p, offset in marks[contract.SENTIMENT_DELTA].items()}
+            self._text = json.dumps(self.frame)
+        return self._text, {kind: dict(marks) for kind, marks in self.filter.watermarks.items()}
 
 
 NEW, REPEAT, GAP = "new", "repeat", "gap"

@@ -3,7 +3,9 @@
 Loads N synthetic trades over 3,000 symbols into a scratch database straight
 inside ClickHouse (INSERT … SELECT from numbers(), so the materialized views run
 as they do for the workers' inserts), then times the drill-down's first page,
-the full snapshot, one hour of candles, and checks the totals.
+the full snapshot, one hour of candles, and checks the totals. With
+`--ingest-rate`, trades keep arriving while it times them, as the workers insert
+them: one insert a partition every 100 ms (new parts, and merges beside the reads).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from benchmarks.stats import percentile
 from clickhouse import alerts, queries
@@ -54,39 +59,80 @@ def load(writer, total: int) -> float:
     return time.perf_counter() - started
 
 
-def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
+INGEST_EVERY_SECONDS = 0.1
+PARTITIONS = 3
+
+
+@contextmanager
+def ingesting(database: str, loaded: int, rate: int) -> Iterator[list[int]]:
+    """Trades inserted at `rate` a second while the block runs, as the workers do: every
+    INGEST_EVERY_SECONDS one insert a partition. Yields the count inserted so far (a list
+    of one), which the caller reads after the block."""
+    import clickhouse_connect
+    from django.conf import settings
+
+    from clickhouse.connection import client_settings
+
+    inserted = [0]
+    stop = threading.Event()
+    per_insert = max(1, int(rate * INGEST_EVERY_SECONDS / PARTITIONS))
+
+    def insert() -> None:
+        client = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=database))
+        end_ms = int(time.time() * 1000)
+        while not stop.wait(INGEST_EVERY_SECONDS):
+            for _ in range(PARTITIONS):
+                client.command(LOAD_SQL, parameters={
+                    "end_ms": end_ms, "total": loaded, "step_ms": 86_400_000 / loaded, "symbols": SYMBOLS,
+                    "start": loaded + inserted[0], "count": per_insert}, settings={"async_insert": 0})
+                inserted[0] += per_insert
+
+    thread = threading.Thread(target=insert, daemon=True)
+    if rate:
+        thread.start()
+    try:
+        yield inserted
+    finally:
+        stop.set()
+        if rate:
+            thread.join(30)
+
+
+def run(trades: int, samples: int = 200, ingest_rate: int = 0, seed: int = 7) -> dict:
     rng = random.Random(seed)
     symbols = [f"S{i:04d}" for i in range(SYMBOLS)]
-    with scratch_database() as (_, writer, reader):
+    with scratch_database() as (database, writer, reader):
         load_seconds = load(writer, trades)
         logger.info("loaded %d trades in %.1f s", trades, load_seconds)
+        with ingesting(database, trades, ingest_rate) as inserted:
+            figures = _time_reads(reader, rng, symbols, samples)
+        figures["totals_exact"] = queries.totals_check(reader) == []
+        figures["symbols"] = len(queries.snapshot(reader).totals)
+    return {"trades": trades, "ingest_rate": ingest_rate, "inserted_beside": inserted[0],
+            "load_seconds": round(load_seconds, 1), **figures}
 
-        def timed(call) -> float:
-            started = time.perf_counter()
-            call()
-            return (time.perf_counter() - started) * 1000
 
-        queries.snapshot(reader)  # warm-up
-        drilldown = [timed(lambda: queries.trades_page(reader, rng.choice(symbols), limit=50)) for _ in range(samples)]
-        snapshots = [timed(lambda: queries.snapshot(reader)) for _ in range(max(20, samples // 4))]
-        now = dt.datetime.now(dt.UTC)
-        candle_times = [
-            timed(lambda: queries.candles(reader, rng.choice(symbols), now - dt.timedelta(hours=1), now))
-            for _ in range(samples)
-        ]
-        # The alerts job's query: one closed 5-minute window, and a whole day of them (a backlog).
-        window = dt.timedelta(minutes=5)
-        starts = [window_floor(now - dt.timedelta(minutes=rng.randint(10, 1430)), window) for _ in range(samples // 4)]
-        alert_times = [timed(lambda start=start: alerts.window_leaders(reader, start, start + window, 5))
-                       for start in starts]
-        alert_day_ms = timed(lambda: alerts.window_leaders(reader, now - dt.timedelta(days=1), now, 5))
-        totals_exact = queries.totals_check(reader) == []
-        symbols_seen = len(queries.snapshot(reader).totals)
+def _time_reads(reader, rng: random.Random, symbols: list[str], samples: int) -> dict:
+    def timed(call) -> float:
+        started = time.perf_counter()
+        call()
+        return (time.perf_counter() - started) * 1000
 
+    queries.snapshot(reader)  # warm-up
+    drilldown = [timed(lambda: queries.trades_page(reader, rng.choice(symbols), limit=50)) for _ in range(samples)]
+    snapshots = [timed(lambda: queries.snapshot(reader)) for _ in range(max(20, samples // 4))]
+    now = dt.datetime.now(dt.UTC)
+    candle_times = [
+        timed(lambda: queries.candles(reader, rng.choice(symbols), now - dt.timedelta(hours=1), now))
+        for _ in range(samples)
+    ]
+    # The alerts job's query: one closed 5-minute window, and a whole day of them (a backlog).
+    window = dt.timedelta(minutes=5)
+    starts = [window_floor(now - dt.timedelta(minutes=rng.randint(10, 1430)), window) for _ in range(samples // 4)]
+    alert_times = [timed(lambda start=start: alerts.window_leaders(reader, start, start + window, 5))
+                   for start in starts]
+    alert_day_ms = timed(lambda: alerts.window_leaders(reader, now - dt.timedelta(days=1), now, 5))
     return {
-        "trades": trades,
-        "symbols": symbols_seen,
-        "load_seconds": round(load_seconds, 1),
         "drilldown_p50_ms": round(percentile(drilldown, 0.5), 2),
         "drilldown_p99_ms": round(percentile(drilldown, 0.99), 2),
         "snapshot_p50_ms": round(percentile(snapshots, 0.5), 2),
@@ -94,5 +140,4 @@ def run(trades: int, samples: int = 200, seed: int = 7) -> dict:
         "candles_p99_ms": round(percentile(candle_times, 0.99), 2),
         "alert_window_p99_ms": round(percentile(alert_times, 0.99), 2),
         "alert_day_of_windows_ms": round(alert_day_ms, 1),
-        "totals_exact": totals_exact,
     }

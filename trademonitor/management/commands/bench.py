@@ -12,7 +12,7 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
     "endpoint": ("embedded ClickHouse endpoint vs chdb in-process", "endpoint.run",
                  [("--batch-rows", int, 100_000), ("--batches", int, 20), ("--pings", int, 2000)]),
     "query": ("drill-down, snapshot and candles on N trades", "query.run",
-              [("--trades", int, 10_000_000), ("--samples", int, 200)]),
+              [("--trades", int, 10_000_000), ("--samples", int, 200), ("--ingest-rate", int, 0)]),
     "ingest": ("the worker pool against a bare consumer", "ingest.run",
                [("--trades", int, 2_000_000), ("--processes", int, 2)]),
     "latency": ("production to WebSocket delta, one client", "live.latency",

@@ -111,6 +111,21 @@ def layout() -> dict[str, dict[str, int]]:
 Spans = dict[str, list[int]]  # partition (as text) -> [first offset, last offset]
 
 
+class Stamps(TypedDict):
+    """When a delta's trades passed each stage, epoch ms (wall clocks of one deployment), so a
+    trade's time to the screen can be split exactly: `polls` is [first offset, ms] for each
+    poll that fetched some of them (a trade was polled at the last entry at or below its
+    offset); then the flush began, its insert returned, the delta was handed to the
+    publisher, the hub received it and sent it."""
+
+    polls: list[list[int]]
+    flushed: int
+    inserted: int
+    published: int
+    received: NotRequired[int]  # added by the hub
+    sent: NotRequired[int]  # added by the hub, in the frame
+
+
 class TradesDelta(TypedDict):
     """One partition's share of an ingest flush (one insert): what it added per symbol.
     `offsets` span its trades; `consumed` every message it consumed (dead letters too),
@@ -121,6 +136,7 @@ class TradesDelta(TypedDict):
     offsets: Spans
     consumed: NotRequired[Spans]
     symbols: dict[str, list[Any]]  # symbol -> Totals
+    stamps: NotRequired[Stamps]
 
 
 class SentimentDelta(TypedDict):
@@ -150,6 +166,14 @@ class SnapshotFrame(TypedDict):
     alerts: list[dict[str, Any]]
 
 
+class StagedSpan(TypedDict):
+    """A trades delta's partition, offsets and Stamps, in the frame that carried it."""
+
+    partition: str
+    offsets: list[int]
+    stamps: Stamps
+
+
 class DeltaFrame(TypedDict):
     """What a browser gets at most ten times a second: a window's deltas merged."""
 
@@ -158,6 +182,7 @@ class DeltaFrame(TypedDict):
     newest_ms: int
     symbols: dict[str, list[Any]]  # symbol -> Totals
     whales: dict[str, int]
+    stages: NotRequired[list[StagedSpan]]  # for measurement (bench latency); the page ignores it
 
 
 class TradesFrame(TypedDict):
@@ -181,8 +206,11 @@ def ack(frames: int) -> str:
 def encode_delta_frame(frame: DeltaFrame) -> str:
     """A delta frame as JSON whose first keys are type, trades and newest_ms, in that order,
     so a client can read them from the frame's first bytes (`delta_counts`)."""
-    return json.dumps({"type": frame["type"], "trades": frame["trades"], "newest_ms": frame["newest_ms"],
-                       "symbols": frame["symbols"], "whales": frame["whales"]})
+    ordered = {"type": frame["type"], "trades": frame["trades"], "newest_ms": frame["newest_ms"],
+               "symbols": frame["symbols"], "whales": frame["whales"]}
+    if "stages" in frame:
+        ordered["stages"] = frame["stages"]
+    return json.dumps(ordered)
 
 
 _DELTA_COUNTS = re.compile(r'^\{"type": "delta", "trades": (\d+), "newest_ms": (\d+)')

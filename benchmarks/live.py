@@ -65,6 +65,7 @@ class Stream:
         self.tally = Tally() if tally else None
         self.sent = 0
         self.sent_at: dict[str, deque] = defaultdict(deque)
+        self.sent_at_offset: dict[tuple[int, int], int] = {}  # (partition, offset) -> ms produced, once delivered
         self.lock = threading.Lock()
         self.done = threading.Event()
 
@@ -72,6 +73,10 @@ class Stream:
         """Every symbol's production times, in the order sent, for the clients to time trades."""
         with self.lock, open(path, "wb") as file:
             pickle.dump({symbol: list(times) for symbol, times in self.sent_at.items()}, file)
+
+    def _delivered(self, sent_ms: int, error, message) -> None:
+        if error is None:
+            self.sent_at_offset[(message.partition(), message.offset())] = sent_ms
 
     def run(self) -> None:
         producer = Producer(client_config(**{"linger.ms": 1, "enable.idempotence": True}))
@@ -86,12 +91,14 @@ class Stream:
             now_ms = time.time_ns() // 1_000_000
             for key, value in generator.batch(due - self.sent, now_ms):
                 symbol = value.split(b'"symbol": "')[1].split(b'"')[0].decode()
-                producer.produce(self.topic, value, key, partition=symbol_partition(symbol))
+                sent_ms = time.time_ns() // 1_000_000
+                producer.produce(self.topic, value, key, partition=symbol_partition(symbol),
+                                 on_delivery=functools.partial(self._delivered, sent_ms) if self.record else None)
                 if self.tally is not None:
                     self.tally.add_message(value)
                 if self.record:
                     with self.lock:
-                        self.sent_at[symbol].append(time.time_ns() // 1_000_000)
+                        self.sent_at[symbol].append(sent_ms)
             self.sent = due
             producer.poll(0)
         producer.flush(30)
@@ -210,24 +217,51 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
     return sum(await asyncio.gather(*tasks))
 
 
+STAGES = ("poll_wait", "batch_wait", "insert", "publish", "hub", "send")
+
+
 class TradeTimer:
     """One client's exact per-trade latency: a symbol's trades are counted in the order
     they were sent (Stream), so the n trades an update adds to a symbol are the n oldest
-    of it not yet counted."""
+    of it not yet counted.
+
+    And where each trade's time went, from the stamps the frame carries (contract.Stamps)
+    and the offset Kafka gave it: produced → polled (poll wait) → flush began (batch
+    wait) → its partition's insert returned (insert) → the hub received the delta
+    (publish, through Redis) → the hub sent the frame (hub) → the client read it (send).
+    The stages of a trade add up to its latency."""
 
     def __init__(self, stream: Stream):
         self.stream = stream
         self.samples: list[int] = []
+        self.stages: dict[str, list[int]] = {stage: [] for stage in STAGES}
         self.accounted = self.unpaired = 0
 
     def on_delta(self, frame: str, at: int) -> None:
+        decoded = orjson.loads(frame)
         with self.stream.lock:
-            for symbol, totals in orjson.loads(frame)["symbols"].items():
+            for symbol, totals in decoded["symbols"].items():
                 count, queue = totals[contract.Totals.TRADES], self.stream.sent_at[symbol]
                 paired = min(count, len(queue))
                 self.samples.extend(at - queue.popleft() for _ in range(paired))
                 self.accounted += count
                 self.unpaired += count - paired
+        for staged in decoded.get("stages", []):
+            self._split(int(staged["partition"]), staged["offsets"], staged["stamps"], at)
+
+    def _split(self, partition: int, offsets: list[int], stamps: dict, at: int) -> None:
+        polls = stamps["polls"]
+        poll = 0
+        for offset in range(offsets[0], offsets[1] + 1):
+            produced = self.stream.sent_at_offset.get((partition, offset))
+            if produced is None:
+                continue
+            while poll + 1 < len(polls) and polls[poll + 1][0] <= offset:
+                poll += 1
+            moments = (produced, polls[poll][1], stamps["flushed"], stamps["inserted"], stamps["received"],
+                       stamps["sent"], at)
+            for stage, start, end in zip(STAGES, moments, moments[1:], strict=False):
+                self.stages[stage].append(end - start)
 
     def run(self, url: str, ready: threading.Event, done: threading.Event) -> threading.Thread:
         """The client, in a thread of its own until `done`; `ready` once it has its snapshot."""
@@ -240,9 +274,15 @@ class TradeTimer:
 
     def figures(self) -> dict:
         samples = self.samples
-        return {"sent": self.stream.sent, "received": self.accounted, "unpaired": self.unpaired,
-                "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
-                "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0)}
+        figures = {"sent": self.stream.sent, "received": self.accounted, "unpaired": self.unpaired,
+                   "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
+                   "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0),
+                   "staged_trades": len(self.stages["send"])}
+        for stage, durations in self.stages.items():
+            if durations:
+                figures[f"{stage}_p50_ms"] = round(percentile(durations, 0.5), 1)
+                figures[f"{stage}_p99_ms"] = round(percentile(durations, 0.99), 1)
+        return figures
 
 
 def latency(rate: int, seconds: float) -> dict:

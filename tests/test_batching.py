@@ -16,7 +16,7 @@ LONG_AGO = 10_000.0  # ms since the worker's last flush
 def batch_of(rows: int, age_ms: float = 0.0, dead_letters: int = 0) -> Batch:
     batch = Batch(started=time.monotonic() - age_ms / 1000)
     for offset in range(rows + dead_letters):
-        batch.add(FakeMessage(offset), Rejection("invalid_json", "") if offset >= rows else (f"trade-{offset}",))
+        batch.add(FakeMessage(offset), Rejection("invalid_json", "") if offset >= rows else (f"trade-{offset}",), 1)
     return batch
 
 
@@ -77,11 +77,14 @@ def test_the_poll_waits_no_longer_than_until_the_batch_is_due():
 
 def test_each_partition_is_one_span_whose_token_is_its_range():
     batch = Batch()
-    for partition, offset in [(0, 5), (1, 40), (0, 6), (0, 7), (1, 41)]:
-        batch.add(FakeMessage(offset, partition), (f"row-{partition}-{offset}",))
-    batch.add(FakeMessage(8, 0), Rejection("invalid_json", ""))
+    for partition, offset, polled_ms in [(0, 5, 100), (1, 40, 100), (0, 6, 100), (0, 7, 130), (1, 41, 130)]:
+        batch.add(FakeMessage(offset, partition), (f"row-{partition}-{offset}",), polled_ms)
+    batch.add(FakeMessage(8, 0), Rejection("invalid_json", ""), 160)
     spans = {partition: span for (_topic, partition), span in batch.spans.items()}
     assert [(s.first, s.last, len(s.rows)) for s in spans.values()] == [(5, 8, 3), (40, 41, 2)]
+    # Each poll that fetched some of a span: its first offset there and when (contract.Stamps).
+    assert spans[0].polls == [[5, 100], [7, 130], [8, 160]]
+    assert spans[1].polls == [[40, 100], [41, 130]]
     assert spans[0].deduplication_token == "trades-0-5-8"
     assert spans[1].deduplication_token == "trades-1-40-41"
     assert [(tp.partition, tp.offset) for tp in batch.offsets_to_commit()] == [(0, 9), (1, 42)]

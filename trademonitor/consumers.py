@@ -43,7 +43,7 @@ from prometheus_client import Counter, Gauge
 import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from trademonitor import dashboard
-from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unread, merge
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unread, merge, stages
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ class DeltaHub:
             if verdict == GAP:
                 await self._resync(f"a {kind} went missing before offsets {message.get('consumed')}")
             elif verdict == NEW:
+                if delta["type"] == contract.TRADES_DELTA and "stamps" in delta:
+                    delta["stamps"]["received"] = time.time_ns() // 1_000_000
                 self._copy(delta)
                 self.window.append(delta)
                 self._arrived.set()
@@ -217,8 +219,9 @@ class DeltaHub:
             update = merge(window)
             if update is None:
                 continue
-            shared = (update, contract.encode_delta_frame(update))
             trades = await self._newest_trades(update)
+            update["stages"] = stages(window, sent=time.time_ns() // 1_000_000)
+            shared = (update, contract.encode_delta_frame(update))
             for client in list(self.clients):
                 await _survive(client.deliver(window, shared, trades), "delta")
 

@@ -251,3 +251,10 @@ class Unread:
     @property
     def bytes(self) -> int:
         return self._sent - self._read
+
+
+def stages(window: list[contract.Delta], sent: int) -> list[contract.StagedSpan]:
+    """The stamps of a window's trades deltas, each with the time the hub sent them."""
+    return [{"partition": partition, "offsets": span, "stamps": {**delta["stamps"], "sent": sent}}
+            for delta in window if delta["type"] == contract.TRADES_DELTA and "stamps" in delta
+            for partition, span in delta["offsets"].items()]

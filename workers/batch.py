@@ -39,6 +39,7 @@ class Span:
     first: int
     last: int
     rows: list[Row] = field(default_factory=list)
+    polls: list[list[int]] = field(default_factory=list)  # [first offset, epoch ms] of each poll (contract.Stamps)
 
     @property
     def deduplication_token(self) -> str:
@@ -53,12 +54,14 @@ class Batch:
     consumed: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, message: Message, outcome: Row | Rejection) -> None:
+    def add(self, message: Message, outcome: Row | Rejection, polled_ms: int) -> None:
         # A consumed message always has its topic, partition and offset.
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
         span = self.spans.get((topic, partition))
         if span is None:
             span = self.spans[(topic, partition)] = Span(topic, partition, offset, offset)
+        if not span.polls or span.polls[-1][1] != polled_ms:
+            span.polls.append([offset, polled_ms])
         span.last = offset
         self.consumed += 1
         if isinstance(outcome, Rejection):

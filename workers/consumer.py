@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+import contract
 from clickhouse import ledger
 from clickhouse.errors import is_transient
 from clickhouse.ledger import State
@@ -192,7 +193,7 @@ class Worker:
         for message in messages:
             error = message.error()
             if error is None:
-                add(message, parse(message, now_ms))
+                add(message, parse(message, now_ms), now_ms)
             else:
                 _consumer_error(error)
                 errors += 1
@@ -296,10 +297,12 @@ class Worker:
         settled = [span for span in self._unsettled if (span.topic, span.partition) not in flushing]
         self._record([*_entries(spans, State.PENDING), *_entries(settled, State.DONE)])
         self._unsettled = []
-        started = time.monotonic()
+        started, flushed_ms = time.monotonic(), _now_ms()
+        inserted_ms = {}
         for span in spans:
             if span.rows:
                 self._insert(job, span)
+            inserted_ms[span.partition] = _now_ms()
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
         for span in spans:
             # One delta a partition, as each was one insert: a snapshot holds all or nothing of
@@ -309,6 +312,9 @@ class Worker:
             delta = job.delta(batch.only(span))
             if delta is not None:
                 delta["consumed"] = {str(span.partition): [span.first, span.last]}
+                if delta["type"] == contract.TRADES_DELTA:
+                    delta["stamps"] = {"polls": span.polls, "flushed": flushed_ms,
+                                       "inserted": inserted_ms[span.partition], "published": _now_ms()}
                 self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
@@ -472,6 +478,10 @@ class Worker:
             })
         except Exception:  # noqa: BLE001 - a full queue only delays the status
             pass
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _entries(spans: list[Span], state: State) -> list[ledger.Entry]:

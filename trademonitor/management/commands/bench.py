@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
     "drilldown": ("ClickHouse reads for open drill-downs, many clients", "live.drilldown",
                   [("--clients", int, 200), ("--open-drilldowns", int, 20), ("--symbols", int, 5),
                    ("--rate", int, 5000), ("--seconds", float, 30)]),
+    "codec": ("the trades insert: clickhouse/native.py against clickhouse-connect's python and rust codecs",
+              "codec.run", [("--rows", int, 5_000), ("--batches", int, 200)]),
     "ledger": ("the insert-intent ledger on EmbeddedRocksDB against ReplacingMergeTree FINAL", "ledger.run",
                [("--cycles", int, 1000)]),
     "soak": ("the whole system for minutes: memory, file descriptors, exactness", "soak.run",

@@ -166,7 +166,7 @@ def trades_page(client: Client, symbol: str, before: TradeKey | None = None, lim
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
     if before is None:
-        before_ts, before_id = _END_OF_TIME, _LAST_UUID
+        before_ts, before_id = END_OF_TIME, LAST_UUID
     else:
         before_ts, before_id = dt.datetime.fromtimestamp(before[0] / 1000, dt.UTC), before[1]
     rows = client.query(
@@ -178,8 +178,8 @@ def trades_page(client: Client, symbol: str, before: TradeKey | None = None, lim
 
 
 # Sorts after every real trade: the start of the first page.
-_END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
-_LAST_UUID = UUID(int=(1 << 128) - 1)
+END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
+LAST_UUID = UUID(int=(1 << 128) - 1)
 
 
 CANDLES_SQL = """

@@ -76,3 +76,40 @@ def test_a_workers_deltas_arrive_in_the_order_it_published_them(services):
     listener.join(60)
     assert publisher.dropped == 0
     assert received == list(range(rounds * burst))
+
+
+async def test_a_receive_that_keeps_timing_out_loses_no_message(services):
+    """infra.layer.Receiver: timeouts far shorter than the gaps between messages, so most
+    messages arrive while a timed-out receive is pending (wait_for would cancel it)."""
+    from infra.layer import Receiver
+
+    layer = get_channel_layer()
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    count = 300
+
+    async def send() -> None:
+        sender = get_channel_layer()
+        for n in range(count):
+            await sender.group_send(group, {"type": "test.message", "n": n})
+            await asyncio.sleep(0.002)
+
+    receiver = Receiver(layer, channel)
+    received: list[int] = []
+    sending = asyncio.create_task(send())
+    timeouts = 0
+    try:
+        while len(received) < count:
+            message = await receiver.receive(timeout=0.001)
+            if message is None:
+                timeouts += 1
+                assert timeouts < 100_000, f"received {len(received)} of {count}"
+            else:
+                received.append(message["n"])
+    finally:
+        receiver.close()
+        await sending
+        await layer.group_discard(group, channel)
+    assert received == list(range(count))
+    assert timeouts > count  # the receive timed out between messages, again and again

@@ -48,6 +48,20 @@ async def _frames_until(client: WebsocketCommunicator, kind: str) -> tuple[dict,
             return frame, count
 
 
+async def _closed(client: WebsocketCommunicator, timeout: float = 10.0) -> int | None:
+    """The code the server closed `client` with, passing over the frames before it; None
+    if it was still open after `timeout` seconds (status frames keep coming meanwhile)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            output = await asyncio.wait_for(client.output_queue.get(), timeout=left)
+        except TimeoutError:
+            break
+        if output["type"] == "websocket.close":
+            return output.get("code")
+    return None
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 async def test_a_client_that_stops_acknowledging_is_closed_and_one_that_reads_gets_everything(settings):
@@ -75,12 +89,7 @@ async def test_a_client_that_stops_acknowledging_is_closed_and_one_that_reads_ge
             await reader.send_to(text_data=contract.ack(received))
 
         assert trades == 40 * len(SYMBOLS)
-        closed = None
-        while closed is None:  # the idle client's frames up to its close
-            output = await asyncio.wait_for(idle.output_queue.get(), timeout=30)
-            if output["type"] == "websocket.close":
-                closed = output
-        assert closed["code"] == contract.RESYNC
+        assert await _closed(idle) == contract.RESYNC
         await layer.group_send(contract.TRADES_GROUP, _delta(partition, offset + 40))
         frame, _count = await _frames_until(reader, contract.DELTA)  # the reader is still served
         assert frame["trades"] == len(SYMBOLS)
@@ -99,10 +108,6 @@ async def test_an_acknowledgement_of_more_than_was_sent_closes_as_a_bad_request(
         assert (await client.connect(timeout=30))[0]
         await _frames_until(client, contract.SNAPSHOT)
         await client.send_to(text_data=contract.ack(1_000))
-        while True:
-            output = await asyncio.wait_for(client.output_queue.get(), timeout=30)
-            if output["type"] == "websocket.close":
-                break
-        assert output["code"] == contract.BAD_REQUEST
+        assert await _closed(client) == contract.BAD_REQUEST
     finally:
         await client.disconnect()

@@ -21,6 +21,7 @@ import contract
 from clickhouse import ledger, queries
 from devservices.services import configured_services
 from infra.kafka import client_config
+from infra.layer import Receiver
 from producer import malformed
 from producer.trades import now_ms
 from tests.conftest import BUNDLED_SYMBOLS
@@ -206,12 +207,12 @@ def deltas_received(group: str = contract.TRADES_GROUP):
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
         ready.set()
+        receiver = Receiver(layer, channel)
         while not done.is_set():
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
-            except TimeoutError:
-                continue
-            received.append(message)
+            message = await receiver.receive(timeout=0.5)
+            if message is not None:
+                received.append(message)
+        receiver.close()
         await layer.group_discard(group, channel)
 
     listener = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)

@@ -42,6 +42,7 @@ from prometheus_client import Counter, Gauge
 
 import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
+from infra.layer import Receiver
 from trademonitor import dashboard
 from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unread, merge, stages
 
@@ -135,19 +136,18 @@ class DeltaHub:
         self.continuity.reset()
         self._feed += 1
         self.copy = None  # it missed whatever was published while no feed ran
-        ticker = channel = None
+        ticker = channel = receiver = None
         try:
             channel = await layer.new_channel()
             for group in contract.DELTA_GROUPS:
                 await layer.group_add(group, channel)
             listening.set()
             ticker = asyncio.gather(self._tick(), self._status())
+            receiver = Receiver(layer, channel)
             while self.clients:
-                try:
-                    message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
-                except TimeoutError:
-                    continue
-                await self._take(message)
+                message = await receiver.receive(timeout=1.0)
+                if message is not None:
+                    await self._take(message)
         except Exception:
             logger.warning("delta feed interrupted", exc_info=True)
             await self._resync("the delta feed was interrupted")
@@ -155,6 +155,8 @@ class DeltaHub:
             listening.set()  # a join waiting on a feed that never started must not hang
             if ticker is not None:
                 ticker.cancel()
+            if receiver is not None:
+                receiver.close()
             if channel is not None:
                 for group in contract.DELTA_GROUPS:
                     await _survive(layer.group_discard(group, channel), "unsubscribe")

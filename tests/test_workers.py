@@ -291,7 +291,8 @@ def _insert_without_publishing(pipeline: Pipeline, partition: int) -> int:
     while batch.consumed < high:
         for message in consumer.consume(num_messages=1000, timeout=1):
             if message.error() is None:
-                batch.add(message, job.parse(message, time.time_ns() // 1_000_000))
+                now_ms = time.time_ns() // 1_000_000
+                batch.add(message, job.parse(message, now_ms), now_ms)
     consumer.close()
     [span] = batch.spans.values()
     entry = ledger.Entry(partition, span.first, span.last, ledger.State.PENDING)

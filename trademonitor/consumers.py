@@ -49,6 +49,7 @@ from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unrea
 logger = logging.getLogger(__name__)
 
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
+GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest of its flush
 STATUS_INTERVAL = 2.0
 COPY_REFRESH_SECONDS = 60.0
 MAX_FRAME = 4096
@@ -210,9 +211,9 @@ class DeltaHub:
         sent = 0.0
         while True:
             await self._arrived.wait()
-            wait = sent + SEND_INTERVAL - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            # After a quiet spell, only long enough for the rest of the flush: a worker
+            # publishes a delta a partition, one after the other.
+            await asyncio.sleep(max(GATHER, sent + SEND_INTERVAL - time.monotonic()))
             self._arrived.clear()
             sent = time.monotonic()
             window, self.window = self.window, []

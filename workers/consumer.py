@@ -151,8 +151,7 @@ class Worker:
                 self._beat()
                 # A replay ends at its range's last offset, whatever the batch limit says.
                 wanted = 10_000 if self.replaying else min(self.options.max_batch_rows - self.batch.consumed, 10_000)
-                messages = self.consumer.consume(num_messages=wanted,
-                                                 timeout=poll_timeout(self.batch, self.options, self._last_flush))
+                messages = self._fetch(wanted)
                 caught_up = len(messages) < wanted  # a short poll: nothing more is waiting
                 self._take(messages)
                 since_flush_ms = (time.monotonic() - self._last_flush) * 1000
@@ -176,6 +175,19 @@ class Worker:
         finally:
             self.deltas.close()
             self.consumer.close()
+
+    def _fetch(self, wanted: int) -> list[Message]:
+        """Up to `wanted` messages. With no batch open the first message ends the wait, and
+        whatever else has arrived is taken with it: consume() waits out its whole timeout
+        unless `wanted` messages come, which held the first trade after a quiet spell up
+        to 50 ms."""
+        timeout = poll_timeout(self.batch, self.options, self._last_flush)
+        if self.batch.consumed or self.replaying or wanted == 1:
+            return self.consumer.consume(num_messages=wanted, timeout=timeout)
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=wanted - 1, timeout=0)]
 
     def _take(self, messages: list[Message]) -> None:
         if self.replaying:
@@ -293,16 +305,18 @@ class Worker:
         if sink is not None:
             self._retrying(lambda: sink.send(batch.dead_letters), "dead-letter")
         spans = list(batch.spans.values())
-        flushing = {(span.topic, span.partition) for span in spans}
+        # Only a range with rows to insert is recorded: one with none has nothing to replay
+        # (its dead letters are already sent), and the commit says it is finished. A job
+        # whose flushes are mostly empty (sentiment: whales are rare) then writes no ledger.
+        inserting = [span for span in spans if span.rows]
+        flushing = {(span.topic, span.partition) for span in inserting}
         settled = [span for span in self._unsettled if (span.topic, span.partition) not in flushing]
-        self._record([*_entries(spans, State.PENDING), *_entries(settled, State.DONE)])
+        self._record([*_entries(inserting, State.PENDING), *_entries(settled, State.DONE)])
         self._unsettled = []
         started, flushed_ms = time.monotonic(), _now_ms()
-        inserted_ms = {}
-        for span in spans:
-            if span.rows:
-                self._insert(job, span)
-            inserted_ms[span.partition] = _now_ms()
+        # One after the other: inserting a flush's partitions at once, in threads, was slower
+        # on the embedded engine (BENCHMARKS.md).
+        inserted_ms = {span.partition: self._insert(job, span) for span in spans}
         self.metrics.INSERT_SECONDS.labels(**labels).observe(time.monotonic() - started)
         for span in spans:
             # One delta a partition, as each was one insert: a snapshot holds all or nothing of
@@ -318,7 +332,7 @@ class Worker:
                 self.deltas.publish(delta)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
-        self._unsettled = spans
+        self._unsettled = inserting
         inserted = batch.inserted
         self.counts["consumed"] += batch.consumed
         self.counts["inserted"] += inserted
@@ -330,10 +344,13 @@ class Worker:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
                                          dead_lettered=str(sink is not None).lower()).inc()
 
-    def _insert(self, job: ConsumerJob, span: Span) -> None:
-        """One partition's rows, retried identically, on a replica of its shard."""
-        self._retrying(lambda: self.shards.write(span.partition, lambda client: job.write(client, span)),
-                       f"insert of {span.topic}/{span.partition} offsets {span.first}-{span.last}")
+    def _insert(self, job: ConsumerJob, span: Span) -> int:
+        """One partition's rows, retried identically, on a replica of its shard; returns when
+        the insert returned (epoch ms)."""
+        if span.rows:
+            self._retrying(lambda: self.shards.write(span.partition, lambda client: job.write(client, span)),
+                           f"insert of {span.topic}/{span.partition} offsets {span.first}-{span.last}")
+        return _now_ms()
 
     def _record(self, entries: list[ledger.Entry]) -> None:
         """Write entries to the insert-intent ledger."""

@@ -13,11 +13,16 @@ fanout: many clients; per update, the age of the newest trade it accounts for
 (a trade's timestamp is its production time), and whether every client was told
 about every trade.
 slowclients: clients that never read beside one timed as latency does: daphne's memory.
+snapshot: N trades loaded, then many clients connecting at once: each one's time to its
+first frame (the snapshot, names, whales and alerts included), with no client connected
+before them (the web process reads ClickHouse once for all) and beside one that is (its
+live copy serves them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -338,6 +343,55 @@ def slowclients(clients: int, rate: int, seconds: float) -> dict:
 
     run_system(stream, listen, with_processes=True)
     return {"clients": clients, "rate": rate, "seconds": seconds, **figures, **timer.figures()}
+
+
+def snapshot(trades: int, clients: int) -> dict:
+    from benchmarks.query import load
+
+    figures: dict = {"trades": trades, "clients": clients}
+    universe = bundled_universe()
+    with scratch_database("snapshot") as (database, writer, _reader), \
+            scratch_django_database() as django_database:
+        figures["load_seconds"] = round(load(writer, trades, symbols=universe), 1)
+        environment = {"CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
+                       "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
+                       "DATABASE_URL": django_database}
+        port = _free_port()
+        web = start_web(environment, port, log=WEB_LOG)
+        url = f"ws://127.0.0.1:{port}/ws/live"
+        try:
+            for case in ("cold", "warm"):
+                times, size = asyncio.run(_first_frames(url, clients, resident=case == "warm"))
+                figures.update({f"{case}_p50_ms": round(percentile(times, 0.5), 1),
+                                f"{case}_p99_ms": round(percentile(times, 0.99), 1),
+                                f"{case}_max_ms": round(max(times), 1)})
+            figures["snapshot_bytes"] = size
+            figures["clickhouse_snapshot_reads"] = int(_metric(url, "trademonitor_snapshot_reads_total"))
+        finally:
+            stop_pool(web, 20)
+    return figures
+
+
+async def _first_frames(url: str, count: int, resident: bool) -> tuple[list[float], int]:
+    """Each of `count` clients' time from connecting to its first frame, all started at once;
+    with `resident`, beside a client connected before them. And the first frame's size."""
+    origin = f"http://{url.split('/')[2]}"
+
+    async def first_frame() -> tuple[float, int]:
+        started = time.perf_counter()
+        async with websockets.connect(url, max_size=None, origin=origin) as socket_:
+            frame = await socket_.recv()
+            elapsed = (time.perf_counter() - started) * 1000
+            if contract.frame_type(frame) != contract.SNAPSHOT:
+                raise RuntimeError(f"a client's first frame was {contract.frame_type(frame)}, not the snapshot")
+            return elapsed, len(frame)
+
+    async with contextlib.AsyncExitStack() as stack:
+        if resident:
+            first = await stack.enter_async_context(websockets.connect(url, max_size=None, origin=origin))
+            await first.recv()
+        results = await asyncio.gather(*(first_frame() for _ in range(count)))
+    return [elapsed for elapsed, _size in results], results[0][1]
 
 
 def _never_reading(url: str) -> socket.socket:

@@ -428,8 +428,10 @@ def test_a_worker_killed_between_pending_and_done_has_its_range_replayed_exactly
         pool.wait(10)
 
         client = pipeline.clickhouse()
-        pending = ledger.read(client, "ingest", pipeline.topic)  # one flush, all three partitions
-        assert {entry.state for entry in pending.values()} == {ledger.State.PENDING}
+        # The held flush's partitions (the first poll may not have fetched all three).
+        pending = {partition: entry for partition, entry in ledger.read(client, "ingest", pipeline.topic).items()
+                   if entry.state is ledger.State.PENDING}
+        assert pending
         stored = {partition: client.command(
             "SELECT count() FROM trades WHERE kafka_partition = {p:UInt16} AND kafka_offset >= {first:UInt64}",
             parameters={"p": partition, "first": entry.first}) for partition, entry in pending.items()}

@@ -8,8 +8,10 @@ views feed (`symbol_totals`, `candles_1m`) exactly once. A flush runs in this or
 
 1. Dead letters are sent and acknowledged by Kafka (see below).
 2. The insert-intent ledger (clickhouse/ledger.py) records each partition's range
-   of the flush, `[first, last]`, as PENDING, in the same write as DONE for the
-   previous flush's ranges of other partitions (below).
+   of the flush that has rows to insert, `[first, last]`, as PENDING, in the same
+   write as DONE for the previous flush's ranges of other partitions (below). A range
+   of dead letters only inserts nothing, so there is nothing to replay: its commit
+   alone says it is finished, and no write is made for it.
 3. Each partition's good rows are inserted on their own: one insert, one block,
    deduplication token `topic-partition-first-last`. The settings that decide how
    an insert is cut into blocks are pinned (clickhouse/writer.py), because ClickHouse

@@ -69,7 +69,8 @@ def load(writer, total: int, symbols: list[str] | None = None) -> float:
 
 
 # The drill-down's first page written other ways, each timed beside the project's
-# (clickhouse/queries.py TRADES_PAGE_SQL): which the engine serves fastest.
+# (clickhouse/queries.py TRADES_PAGE_SQL): which the engine serves fastest. Only what
+# the read-only user may run (its profile fixes max_threads, for one).
 DRILLDOWN_VARIANTS = {
     "expanded_keyset": (queries.TRADES_PAGE_SQL.replace(
         "AND (ts, id) < ({before_ts:DateTime64(3, 'UTC')}, {before_id:UUID})",
@@ -77,7 +78,6 @@ DRILLDOWN_VARIANTS = {
         "AND id < {before_id:UUID}))"), {}),
     "prewhere_symbol": (queries.TRADES_PAGE_SQL.replace("WHERE symbol = {symbol:String}\n      AND",
                                                         "PREWHERE symbol = {symbol:String}\n    WHERE"), {}),
-    "one_thread": (queries.TRADES_PAGE_SQL, {"max_threads": 1}),
     "no_read_in_order": (queries.TRADES_PAGE_SQL, {"optimize_read_in_order": 0}),
 }
 if any(sql == queries.TRADES_PAGE_SQL for sql, extra in DRILLDOWN_VARIANTS.values() if not extra):

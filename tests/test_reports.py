@@ -11,7 +11,12 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
         "ingest-10m-2-processes": {"trades": 10_000_000, "processes": 2, "seconds": 150.0, "trades_per_s": 66_667,
                                    "exact": True},
         "ingest-1-process": {"trades_per_s": 47_000}, "ingest-2-processes": {"trades_per_s": 63_000},
-        "latency-300": {"p50_ms": 165, "p90_ms": 200, "p99_ms": 242, "max_ms": 301, "commit": "abc123def456"},
+        "latency-300": {"p50_ms": 95, "p90_ms": 120, "p99_ms": 142, "max_ms": 301, "commit": "abc123def456",
+                        "poll_wait_p50_ms": 5, "poll_wait_p99_ms": 40, "insert_p50_ms": 30, "insert_p99_ms": 60},
+        "latency-5000": {"p50_ms": 300, "p90_ms": 450, "p99_ms": 520, "max_ms": 700, "commit": "abc123def456"},
+        "slowclients": {"clients": 30, "rate": 5000, "seconds": 300, "rss_before_mb": 90.0, "rss_highest_mb": 101.0,
+                        "rss_growth_mb": 11.0, "closed_behind": 30, "sent": 1_500_000, "received": 1_500_000,
+                        "p99_ms": 900},
         "latency-20000": {"p50_ms": 549, "p99_ms": 1175},  # measured before the exact method: labelled so
         "fanout": {"clients": 200, "rate": 5000, "clients_told_everything": 199, "clients_missing": 1,
                    "clients_repeating": 0, "min_client_delivered": 149_000, "sent": 150_000, "age_p99_ms": 800,
@@ -25,8 +30,14 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
     assert "| ingest replay of 10,000,000 trades, 3 processes | 90.0 s | ≤ 100 s | met |" in page
     assert "| ingest replay of 10,000,000 trades, 2 processes | 150.0 s | ≤ 100 s | **missed** |" in page
     assert "10,417/s a core" in page  # the seed: 10,000,000 trades in 20 s on 48 cores
-    assert ("| trade → browser at 300 trades/s, p50 / p90 / p99 / max | 165 / 200 / 242 / 301 ms | p99 ≤ 250 ms | met "
+    assert ("| trade → browser at 300 trades/s, p50 / p90 / p99 / max | 95 / 120 / 142 / 301 ms | p99 ≤ 150 ms | met "
             "| not published | `abc123def456` |") in page
+    assert "| trade → browser at 5,000 trades/s, p50 / p90 / p99 / max | 300 / 450 / 520 / 700 ms | p99 ≤ 500 ms | " \
+           "**missed** |" in page
+    # The latency split into its stages, in the order measured.
+    assert "| … where the time went at 300/s, p50 / p99 ms: poll_wait, insert | 5 / 40 · 30 / 60 |" in page
+    assert "| 11.0 MB (90.0 → 101.0); 1,500,000 of 1,500,000, p99 900 ms; 30 closed behind | ≤ 50 MB, reader " \
+           "exact | met |" in page
     assert "549 / – / 1175 / – ms (paired, not exact)" in page and "not recorded |" in page
     # One client short of every trade is a miss, whatever the others received.
     assert "199 of 200 clients told of all 150,000 trades (1 missing some, 0 repeating; lowest 149,000)" in page

@@ -12,6 +12,13 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt
 
+# The dashboard's chart library as package-lock.json pins it (Debian's npm: no second base image).
+FROM ${PYTHON_IMAGE} AS assets
+RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
 FROM ${PYTHON_IMAGE}
 # No compilers or build tools here: wheels were installed in the build stage.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
@@ -21,6 +28,7 @@ WORKDIR /app
 # The code belongs to root and is only readable by the app: a compromised process cannot
 # rewrite what it runs. (Kubernetes also mounts the root filesystem read-only.)
 COPY . .
+COPY --from=assets /assets/node_modules/lightweight-charts node_modules/lightweight-charts
 # Static files are collected at build time; the throw-away values are used for nothing else.
 RUN DJANGO_SECRET_KEY=collectstatic-only CLICKHOUSE_URL=http://unused CLICKHOUSE_READONLY_URL=http://unused \
     CLICKHOUSE_PANEL_URL=http://unused python manage.py collectstatic --noinput -v 0

@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+NODE_INSTALLED := node_modules/.installed
 
 .PHONY: demo test lint setup services migrate down status clean admin-user screenshots faults-report bench
 
@@ -21,6 +22,7 @@ screenshots: setup services migrate
 	$(PY) manage.py screenshots --out docs
 
 test: lint services migrate
+	node --test tests/js/
 	$(PY) -m pytest
 
 # Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/).
@@ -38,8 +40,13 @@ faults-report: setup services migrate
 bench: setup services migrate
 	$(PY) manage.py report benchmarks --run
 
-setup: $(INSTALLED)
+setup: $(INSTALLED) $(NODE_INSTALLED)
 	@devservices/install-system-packages.sh
+
+# The browser libraries (chart; axe-core for the tests), exactly as package-lock.json pins them.
+$(NODE_INSTALLED): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -169,7 +169,7 @@ def test_dockerfile_is_multistage_pinned_by_digest_non_root_with_root_owned_code
     dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
     [image] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
     assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", image)
-    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${PYTHON_IMAGE}"] * 3  # build, assets, runtime
     assert re.search(r"^USER app$", dockerfile, re.M) and "HEALTHCHECK" in dockerfile
     assert "--chown" not in dockerfile  # the app user reads its code and cannot change it
     assert "chdb" not in (PROJECT_DIR / "requirements.txt").read_text()  # the dev endpoint stays out of images

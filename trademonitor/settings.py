@@ -198,6 +198,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The dashboard's chart library, pinned in package-lock.json and installed by `make setup`
+# (npm ci) or the image's assets stage; served from here, never from a CDN.
+STATICFILES_DIRS = [("vendor/lightweight-charts", BASE_DIR / "node_modules" / "lightweight-charts")]
 # Served by WhiteNoise under daphne; in development straight from the app folders.
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -85,9 +85,9 @@ class Trade(IntEnum):
 
 
 class Candle(IntEnum):
-    """One minute of a symbol: [minute ms, open, high, low, close (cents), shares, volume cents, trades]."""
+    """One candle of a symbol: [start ms, open, high, low, close (cents), shares, volume cents, trades]."""
 
-    MINUTE = 0
+    START = 0
     OPEN = 1
     HIGH = 2
     LOW = 3

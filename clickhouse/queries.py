@@ -18,6 +18,7 @@ above it is not counted at all. Applying only the latter counts every trade once
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -73,7 +74,7 @@ class TradesPage:
 
 @dataclass(frozen=True)
 class Candle:
-    minute: dt.datetime
+    start: dt.datetime
     open: Decimal
     high: Decimal
     low: Decimal
@@ -182,21 +183,57 @@ END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
 LAST_UUID = UUID(int=(1 << 128) - 1)
 
 
+# Candles of 1, 5 or 15 minutes from the one-minute ones: argMin/argMax states merge
+# across minutes to the interval's first and last trade.
+CANDLE_INTERVALS = (1, 5, 15)
 CANDLES_SQL = """
-    SELECT minute, argMinMerge(open), max(high), min(low), argMaxMerge(close),
+    SELECT toStartOfInterval(minute, toIntervalMinute({interval:UInt8})) AS start,
+           argMinMerge(open), max(high), min(low), argMaxMerge(close),
            sum(shares), sum(volume), sum(trades)
     FROM candles_1m
     WHERE symbol = {symbol:String}
       AND minute >= {start:DateTime('UTC')} AND minute < {end:DateTime('UTC')}
-    GROUP BY minute
-    ORDER BY minute
+    GROUP BY start
+    ORDER BY start
 """
 
 
-def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime) -> list[Candle]:
-    """One-minute candles of `symbol` for minutes in [start, end)."""
-    rows = client.query(CANDLES_SQL, parameters={"symbol": symbol, "start": start, "end": end}).result_rows
-    return [Candle(*row) for row in rows]
+def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, interval: int = 1) -> list[Candle]:
+    """`symbol`'s candles of `interval` minutes (one of CANDLE_INTERVALS) for minutes in [start, end)."""
+    if interval not in CANDLE_INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(map(str, CANDLE_INTERVALS))} minutes")
+    parameters = {"symbol": symbol, "start": start, "end": end, "interval": interval}
+    return [Candle(*row) for row in client.query(CANDLES_SQL, parameters=parameters).result_rows]
+
+
+# The export walks a symbol's trades in the drill-down's order, in pages of at most
+# EXPORT_PAGE rows: each page stays within the read-only user's max_result_rows.
+EXPORT_PAGE = 50_000
+EXPORT_SQL = """
+    SELECT id, ts, symbol, price, quantity
+    FROM trades
+    WHERE symbol = {symbol:String}
+      AND ts >= {start:DateTime64(3, 'UTC')}
+      AND (ts, id) < ({before_ts:DateTime64(3, 'UTC')}, {before_id:UUID})
+    ORDER BY ts DESC, id DESC
+    LIMIT {limit:UInt32}
+"""
+
+
+def trades_since(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, limit: int) -> Iterator[Trade]:
+    """`symbol`'s trades with start <= ts < end, most recent first, at most `limit`, read a page
+    at a time (keyset on (ts, id), so a page never repeats or skips a trade of the range)."""
+    before_ts, before_id = end, UUID(int=0)
+    while limit > 0:
+        page = min(limit, EXPORT_PAGE)
+        parameters = {"symbol": symbol, "start": start, "before_ts": before_ts, "before_id": before_id, "limit": page}
+        rows = client.query(EXPORT_SQL, parameters=parameters).result_rows
+        for row in rows:
+            yield Trade(*row)
+        if len(rows) < page:
+            return
+        limit -= len(rows)
+        before_ts, before_id = rows[-1][1], rows[-1][0]
 
 
 # A symbol missing on one side reads as zeros there (the read-only user may not set

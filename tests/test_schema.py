@@ -65,7 +65,7 @@ def expected_candles(trades: list[tuple]) -> dict:
     for key, group in minutes.items():
         ordered = sorted(group, key=lambda t: (t[1], t[5], t[6]))
         candles[key] = queries.Candle(
-            minute=key[1], open=ordered[0][3], high=max(t[3] for t in group), low=min(t[3] for t in group),
+            start=key[1], open=ordered[0][3], high=max(t[3] for t in group), low=min(t[3] for t in group),
             close=ordered[-1][3], shares=sum(t[4] for t in group),
             volume=sum((t[3] * t[4] for t in group), Decimal(0)), trades=len(group),
         )
@@ -90,7 +90,7 @@ def assert_aggregates_match(reader, trades: list[tuple]) -> None:
     candles = {}
     for symbol in expected:
         for candle in queries.candles(reader, symbol, EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=1)):
-            candles[(symbol, candle.minute)] = candle
+            candles[(symbol, candle.start)] = candle
     assert candles == expected_candles(trades)
     assert queries.totals_check(reader) == []
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trademonitor.models import SqlPanelQuery, Symbol, VolumeAlert, WorkerStatus
+from trademonitor.models import SqlPanelQuery, Symbol, VolumeAlert, WatchlistEntry, WorkerStatus
 
 
 @admin.register(Symbol)
@@ -52,3 +52,14 @@ class SqlPanelQueryAdmin(ReadOnlyAdmin):
     @admin.display(description="SQL")
     def short_sql(self, query: SqlPanelQuery) -> str:
         return query.sql[:120]
+
+
+@admin.register(WatchlistEntry)
+class WatchlistEntryAdmin(admin.ModelAdmin):
+    """Users' watchlists: an operator can see and remove entries (users add their own on the page)."""
+
+    list_display = ["user", "symbol", "added_at"]
+    list_filter = ["user"]
+    search_fields = ["user__username", "symbol__symbol"]
+    autocomplete_fields = ["user", "symbol"]
+    readonly_fields = ["added_at"]

@@ -12,19 +12,20 @@ from uuid import UUID
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from clickhouse import queries
-from trademonitor import dashboard, sqlpanel
+from trademonitor import dashboard, export, sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
-from trademonitor.models import SqlPanelQuery, Symbol
+from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
 
 logger = logging.getLogger(__name__)
 
 MAX_CANDLE_MINUTES = 24 * 60
+MAX_WATCHLIST = 500
 CURSOR_SALT = "trademonitor.api.trades"
 
 
@@ -102,19 +103,92 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
     if not _known(symbol):
         return error(404, f"unknown symbol {symbol!r}")
     try:
-        minutes = int(request.GET.get("minutes", "60"))
-    except ValueError:
-        return error(400, "minutes must be a whole number")
-    if not 1 <= minutes <= MAX_CANDLE_MINUTES:
-        return error(400, f"minutes must be between 1 and {MAX_CANDLE_MINUTES}")
-    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    rows = queries.candles(dashboard.client(), symbol, end - dt.timedelta(minutes=minutes), end)
+        minutes, interval = _whole_number(request, "minutes", 60), _whole_number(request, "interval", 1)
+        start, end = _range(minutes, interval)
+        rows = queries.candles(dashboard.client(), symbol, start, end, interval)
+    except ValueError as exc:
+        return error(400, str(exc))
     return JsonResponse({
         "symbol": symbol,
-        # [minute ms, open, high, low, close (cents), shares, volume cents, trades]
-        "candles": [[int(c.minute.timestamp() * 1000), *(int(p * 100) for p in (c.open, c.high, c.low, c.close)),
-                     c.shares, int(c.volume * 100), c.trades] for c in rows],
+        "interval": interval,
+        "candles": [[int(c.start.timestamp() * 1000), *(dashboard.cents(p) for p in (c.open, c.high, c.low, c.close)),
+                     c.shares, dashboard.cents(c.volume), c.trades] for c in rows],  # contract.Candle
     })
+
+
+@require_GET
+@dashboard_view(api=True)
+@clickhouse_unavailable_is_503
+def trades_csv(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
+    """The symbol's trades of the last `minutes` as CSV, newest first, at most EXPORT_MAX_ROWS."""
+    if not _known(symbol):
+        return error(404, f"unknown symbol {symbol!r}")
+    try:
+        start, end = _range(_whole_number(request, "minutes", 60), 1)
+    except ValueError as exc:
+        return error(400, str(exc))
+    end = min(end, dt.datetime.now(dt.UTC))  # the range's trades as they stand now
+    trades = queries.trades_since(dashboard.client(), symbol, start, end, export.EXPORT_MAX_ROWS)
+    response = StreamingHttpResponse(export.asynchronous(export.csv_chunks(trades)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(symbol, start, end)}"'
+    response["X-Row-Cap"] = str(export.EXPORT_MAX_ROWS)
+    return response
+
+
+def _whole_number(request: HttpRequest, name: str, default: int) -> int:
+    try:
+        return int(request.GET.get(name, str(default)))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number") from None
+
+
+def _range(minutes: int, interval: int) -> tuple[dt.datetime, dt.datetime]:
+    """The last `minutes` up to the end of the current interval: [start, end) in UTC."""
+    if not 1 <= minutes <= MAX_CANDLE_MINUTES:
+        raise ValueError(f"minutes must be between 1 and {MAX_CANDLE_MINUTES}")
+    if interval not in queries.CANDLE_INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(map(str, queries.CANDLE_INTERVALS))} minutes")
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    end = now - dt.timedelta(minutes=now.minute % interval) + dt.timedelta(minutes=interval)
+    return end - dt.timedelta(minutes=minutes), end
+
+
+# -- the watchlist of a logged-in user (anonymous visitors keep theirs in the browser) ------
+@require_GET
+@dashboard_view(api=True)
+def watchlist(request: HttpRequest) -> JsonResponse:
+    user_id = _account(request)
+    if user_id is None:
+        return error(401, "log in to keep a watchlist on the server")
+    return JsonResponse({"symbols": _watched(user_id)})
+
+
+@require_http_methods(["PUT", "DELETE"])
+@dashboard_view(api=True)
+def watchlist_symbol(request: HttpRequest, symbol: str) -> JsonResponse:
+    """PUT stars `symbol` for the user, DELETE unstars it; both answer the whole list."""
+    user_id = _account(request)
+    if user_id is None:
+        return error(401, "log in to keep a watchlist on the server")
+    known = Symbol.objects.filter(symbol=symbol).first()
+    if known is None:
+        return error(404, f"unknown symbol {symbol!r}")
+    entries = WatchlistEntry.objects.filter(user_id=user_id)
+    if request.method == "DELETE":
+        entries.filter(symbol=known).delete()
+    elif not entries.filter(symbol=known).exists():
+        if entries.count() >= MAX_WATCHLIST:
+            return error(400, f"a watchlist holds at most {MAX_WATCHLIST} symbols")
+        WatchlistEntry.objects.get_or_create(user_id=user_id, symbol=known)
+    return JsonResponse({"symbols": _watched(user_id)})
+
+
+def _account(request: HttpRequest) -> int | None:
+    return request.user.pk if request.user.is_authenticated else None
+
+
+def _watched(user_id: int) -> list[str]:
+    return list(WatchlistEntry.objects.filter(user_id=user_id).values_list("symbol__symbol", flat=True))
 
 
 audit_log = logging.getLogger("trademonitor.sqlpanel.audit")

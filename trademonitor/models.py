@@ -1,6 +1,7 @@
 """Django's own tables: reference data and operational state (not the trades,
 which live in ClickHouse)."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -105,3 +106,19 @@ class SqlPanelQuery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user or self.address}: {self.outcome}"
+
+
+class WatchlistEntry(models.Model):
+    """A symbol a logged-in user follows (anonymous visitors keep theirs in the browser)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, related_name="watchers")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "symbol__symbol"]
+        constraints = [models.UniqueConstraint(fields=["user", "symbol"], name="one_entry_per_user_and_symbol")]
+        verbose_name_plural = "watchlist entries"
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.symbol.symbol}"

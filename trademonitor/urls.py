@@ -11,6 +11,9 @@ urlpatterns = [
     path("api/symbols", api.symbols, name="api-symbols"),
     path("api/symbols/<str:symbol>/trades", api.trades, name="api-trades"),
     path("api/symbols/<str:symbol>/candles", api.candles, name="api-candles"),
+    path("api/symbols/<str:symbol>/trades.csv", api.trades_csv, name="api-trades-csv"),
+    path("api/watchlist", api.watchlist, name="api-watchlist"),
+    path("api/watchlist/<str:symbol>", api.watchlist_symbol, name="api-watchlist-symbol"),
     path("api/sql", api.sql, name="api-sql"),
     path("admin/", admin.site.urls),
 ]

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_safe
 
 import contract
 from clickhouse.connection import reader
-from trademonitor import sqlpanel
+from trademonitor import export, sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
 
 
@@ -16,8 +16,9 @@ from trademonitor.access import dashboard_view, sql_panel_allowed
 @ensure_csrf_cookie
 @dashboard_view(api=False)
 def index(request: HttpRequest) -> HttpResponse:
+    page_config = {"authenticated": request.user.is_authenticated, "export_cap": export.EXPORT_MAX_ROWS}
     return render(request, "index.html", {"example_sql": sqlpanel.EXAMPLE, "sql_panel": sql_panel_allowed(request),
-                                          "wire_layout": contract.layout()})
+                                          "wire_layout": contract.layout(), "page_config": page_config})
 
 
 @require_safe

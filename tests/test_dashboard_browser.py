@@ -105,17 +105,17 @@ def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, page
 
     pipeline.send_trade(symbol, 10_150, 4)
     expect(row(page, symbol)).to_have_class(re.compile("flash-up"), timeout=2_000)
-    cells = row(page, symbol).locator("td")
-    expect(cells.nth(3)).to_have_text("$101.50")
-    expect(cells.nth(4)).to_have_text("▲ $1.50")
-    expect(cells.nth(5)).to_have_text("2")
-    expect(cells.nth(6)).to_have_text("9")
-    expect(cells.nth(7)).to_have_text("$906.00")
+    cell = row(page, symbol).locator
+    expect(cell("td.price")).to_have_text("$101.50")
+    expect(cell("td.change")).to_have_text("▲ $1.50")
+    expect(cell("td.trades")).to_have_text("2")
+    expect(cell("td.shares")).to_have_text("9")
+    expect(cell("td.volume")).to_have_text("$906.00")
 
     pipeline.send_trade(symbol, 9_999, 1)
     expect(row(page, symbol)).to_have_class(re.compile("flash-down"), timeout=2_000)
-    expect(cells.nth(3)).to_have_text("$99.99")
-    expect(cells.nth(4)).to_have_text("▼ $1.51")
+    expect(cell("td.price")).to_have_text("$99.99")
+    expect(cell("td.change")).to_have_text("▼ $1.51")
 
 
 def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, page):
@@ -130,7 +130,7 @@ def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, pa
     toggle.focus()
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "true")
-    trades = page.locator(f'tr[data-detail-for="{symbol}"] tbody tr')
+    trades = page.locator(f'tr[data-detail-for="{symbol}"] .trades-scroll tbody tr')
     expect(trades).to_have_count(50)
 
     scroller = page.locator(f'tr[data-detail-for="{symbol}"] .trades-scroll')
@@ -149,11 +149,16 @@ def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, pa
     assert page.locator(f'tr[data-detail-for="{symbol}"] tr.whale').count() == 1
 
 
+SHOWN_CELLS = ["price", "change", "trades", "shares", "volume", "time", "whales"]
+
+
 def visible_totals(page) -> dict:
+    """symbol -> the texts of its SHOWN_CELLS, for each row on the page."""
     return {
-        cells[1]: cells[3:10]
+        cells[0]: cells[1:]
         for cells in page.locator("#symbols tbody tr.symbol-row").evaluate_all(
-            "rows => rows.map(r => [...r.children].map(c => c.textContent))")
+            "(rows, names) => rows.map(r => ['symbol', ...names].map(n => r.querySelector(`td.${n}`).textContent))",
+            SHOWN_CELLS)
     }
 
 

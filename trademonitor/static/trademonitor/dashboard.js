@@ -1,23 +1,30 @@
 // Trade Monitor dashboard: a snapshot over the WebSocket, then deltas applied in place.
-// Money is kept in integer cents and times in epoch milliseconds, so the totals shown
-// are exactly ClickHouse's. Every text from the server goes in with textContent.
+// Money is kept in integer cents and times in epoch milliseconds, so the totals shown are
+// exactly ClickHouse's. Every text from the server goes in with textContent.
+// Modules: format (pure), urlstate (pure), rows (pure), candles (pure), table, drilldown
+// and chart, feed, watchlist, theme, sqlpanel; this one holds the state and wires them.
+
+import { openDetail } from "./drilldown.js";
+import { connect } from "./feed.js";
+import { decimalCents, money, NUMBER } from "./format.js";
+import { matching, sorted, totals } from "./rows.js";
+import { setUpSqlPanel } from "./sqlpanel.js";
+import { fillRow, flash, makeColumns, renderHeader, rowElement, showOpen, showSort, showStarred } from "./table.js";
+import { setUpTheme } from "./theme.js";
+import { readView, writeView } from "./urlstate.js";
+import { openWatchlist } from "./watchlist.js";
 
 const $ = (selector) => document.querySelector(selector);
-const NUMBER = new Intl.NumberFormat("en-US");
+const config = (id) => JSON.parse(document.getElementById(id).textContent);
 
 // The compact arrays' field indexes, from contract.py (rendered into the page).
-const WIRE = JSON.parse(document.getElementById("wire-layout").textContent);
-const LAST = WIRE.Last, TOTALS = WIRE.Totals, ROW = WIRE.Row, TRADE = WIRE.Trade, CANDLE = WIRE.Candle;
-const ACK_EVERY_MS = WIRE.Ack.every_ms;
-
-export function money(cents) {
-  if (cents === null || cents === undefined) return "–";
-  const sign = cents < 0 ? "-" : "";
-  const abs = Math.abs(cents);
-  return `${sign}$${NUMBER.format(Math.floor(abs / 100))}.${String(abs % 100).padStart(2, "0")}`;
-}
-
-const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 23) : "–");
+const WIRE = config("wire-layout");
+const PAGE = config("page-config");
+const { Last: LAST, Totals: TOTALS, Row: ROW } = WIRE;
+const COLUMNS = makeColumns(LAST);
+const SORT_VALUES = Object.fromEntries(COLUMNS.filter((c) => c.sort).map((c) => [c.key, c.sort]));
+const RESORT_MS = 1000;  // rows change in place; the order catches up once a second
+const ALERTS_SHOWN = 10;
 
 // Trades are ordered by (ms, partition, offset), as in ClickHouse.
 const later = (a, b) => a[LAST.ms] !== b[LAST.ms] ? a[LAST.ms] > b[LAST.ms]
@@ -25,48 +32,21 @@ const later = (a, b) => a[LAST.ms] !== b[LAST.ms] ? a[LAST.ms] > b[LAST.ms]
 const priceOf = (row) => (row.last ? row.last[LAST.price] : null);
 
 const state = {
-  rows: new Map(),        // symbol -> {symbol, name, trades, shares, volume, last, change}
-  sort: { key: "volume", direction: -1 },
-  page: 0,
-  pageSize: 50,
-  filter: "",
-  visible: new Map(),     // symbol -> <tr> on the current page
-  open: new Map(),        // symbol -> drill-down state
+  rows: new Map(),        // symbol -> {symbol, name, trades, shares, volume, last, change, whales}
+  view: readView(location.search),
+  shown: new Map(),       // symbol -> <tr> on the current page, in order
+  open: new Map(),        // symbol -> drill-down
+  changes: 0,             // row updates since the last sort
+  hovering: false,        // the pointer is on the table: no re-sort under it
   recent: [],             // [ms, trades] of recent deltas, for trades per second
-  socket: null,
-  backoff: 500,
   whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
   alerts: new Map(),      // window_start -> max-volume alert
+  watchlist: null,
+  feed: null,
 };
+const direction = () => (state.view.dir === "asc" ? 1 : -1);
 
 // ---- the feed ------------------------------------------------------------------------
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/live`);
-  state.socket = socket;
-  socket.onopen = () => {
-    state.backoff = 500;
-    setConnection(true);
-    subscribe();
-  };
-  // Frames received, acknowledged about twice a second: the server closes a client
-  // that falls too far behind (it then reconnects to a fresh snapshot).
-  let received = 0, acknowledged = 0;
-  const acks = setInterval(() => {
-    if (received > acknowledged && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "ack", frames: received }));
-      acknowledged = received;
-    }
-  }, ACK_EVERY_MS);
-  socket.onmessage = (event) => { received += 1; receive(JSON.parse(event.data)); };
-  socket.onclose = () => {
-    clearInterval(acks);
-    setConnection(false);
-    setTimeout(connect, state.backoff);
-    state.backoff = Math.min(state.backoff * 2, 10000);
-  };
-}
-
 function setConnection(online) {
   const element = $("#connection");
   element.textContent = online ? "live" : "reconnecting";
@@ -75,15 +55,13 @@ function setConnection(online) {
 }
 
 function subscribe() {
-  if (state.socket?.readyState === WebSocket.OPEN) {
-    state.socket.send(JSON.stringify({ type: "subscribe", symbols: [...state.open.keys()] }));
-  }
+  state.feed?.send({ type: "subscribe", symbols: [...state.open.keys()] });
 }
 
 function receive(message) {
   if (message.type === "snapshot") applySnapshot(message);
   else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
-  else if (message.type === "trades") liveTrades(message.symbol, message.trades);
+  else if (message.type === "trades") state.open.get(message.symbol)?.liveTrades(message.trades);
   else if (message.type === "alerts") applyAlerts(message.alerts);
   else if (message.type === "status") $("#lag").textContent = `${NUMBER.format(message.lag)} (${message.workers} workers)`;
 }
@@ -102,59 +80,28 @@ function applySnapshot(message) {
   applyAlerts(message.alerts || []);
 }
 
-// ---- max-volume alerts ---------------------------------------------------------------
-const ALERTS_SHOWN = 10;
-
-// "1234.56" -> 123456: the volume arrives as a decimal string, never a float.
-const decimalCents = (text) => {
-  const [units, fraction = ""] = text.split(".");
-  return Number(units) * 100 + Number(fraction.padEnd(2, "0").slice(0, 2));
-};
-
-function alertText(alert) {
-  const span = `${alert.window_start.slice(0, 16).replace("T", " ")}–${alert.window_end.slice(11, 16)} UTC`;
-  const name = state.rows.get(alert.symbol)?.name;
-  return `${span}: ${alert.symbol}${name && name !== alert.symbol ? ` (${name})` : ""} ` +
-    `${money(decimalCents(alert.volume))} in ${NUMBER.format(alert.trades)} trades`;
-}
-
-function applyAlerts(alerts) {
-  for (const alert of alerts) state.alerts.set(alert.window_start, alert);
-  const newest = [...state.alerts.keys()].sort().reverse().slice(0, ALERTS_SHOWN);
-  state.alerts = new Map(newest.map((key) => [key, state.alerts.get(key)]));
-  if (!newest.length) return;
-  const [latest, ...earlier] = newest.map((key) => state.alerts.get(key));
-  $("#alert-banner").textContent = alertText(latest);
-  $("#alert-feed").replaceChildren(...earlier.map((alert) => {
-    const item = document.createElement("li");
-    item.textContent = alertText(alert);
-    return item;
-  }));
-  $("#alerts").hidden = false;
-}
-
 function applyDelta(symbols) {
   let trades = 0;
-  for (const [symbol, totals] of Object.entries(symbols)) {
+  for (const [symbol, delta] of Object.entries(symbols)) {
     let row = state.rows.get(symbol);
     if (!row) {
       row = { symbol, name: symbol, trades: 0, shares: 0, volume: 0, last: null, change: 0, whales: 0 };
       state.rows.set(symbol, row);
     }
-    const last = totals[TOTALS.last];
-    row.trades += totals[TOTALS.trades];
-    row.shares += totals[TOTALS.shares];
-    row.volume += totals[TOTALS.volume];
-    trades += totals[TOTALS.trades];
+    const last = delta[TOTALS.last];
+    row.trades += delta[TOTALS.trades];
+    row.shares += delta[TOTALS.shares];
+    row.volume += delta[TOTALS.volume];
+    trades += delta[TOTALS.trades];
+    let moved = 0;
     if (!row.last || later(last, row.last)) {
       const before = priceOf(row);
       row.last = last;
       const now = priceOf(row);
       if (before !== null && now !== before) row.change = now - before;
-      updateRow(symbol, before === null ? 0 : Math.sign(now - before));
-    } else {
-      updateRow(symbol, 0);
+      moved = before === null ? 0 : Math.sign(now - before);
     }
+    updateRow(symbol, moved);
   }
   state.recent.push([Date.now(), trades]);
   updateSummary();
@@ -169,126 +116,86 @@ function applyWhales(whales) {
   }
 }
 
+// ---- max-volume alerts ---------------------------------------------------------------
+function alertText(alert) {
+  const span = `${alert.window_start.slice(0, 16).replace("T", " ")}–${alert.window_end.slice(11, 16)} UTC`;
+  const name = state.rows.get(alert.symbol)?.name;
+  return `${span}: ${alert.symbol}${name && name !== alert.symbol ? ` (${name})` : ""} ` +
+    `${money(decimalCents(alert.volume))} in ${NUMBER.format(alert.trades)} trades`;
+}
+
+function applyAlerts(alerts) {
+  for (const alert of alerts) state.alerts.set(alert.window_start, alert);
+  const newest = [...state.alerts.keys()].sort().reverse().slice(0, ALERTS_SHOWN);
+  state.alerts = new Map(newest.map((key) => [key, state.alerts.get(key)]));
+  if (!newest.length) return;
+  const [latest, ...earlier] = newest.map((key) => state.alerts.get(key));
+  $("#alert-banner").textContent = alertText(latest);
+  $("#alert-feed").replaceChildren(...earlier.map((alert) =>
+    Object.assign(document.createElement("li"), { textContent: alertText(alert) })));
+  $("#alerts").hidden = false;
+}
+
 // ---- the table -----------------------------------------------------------------------
-// The table's columns, once: header, cells, sort keys and the drill-down's width come from here.
-// `text` fills a cell; `sort`, when given, makes the header a sort button.
-const changeText = (r) => (r.change ? `${r.change > 0 ? "▲" : "▼"} ${money(Math.abs(r.change))}` : "");
-const COLUMNS = [
-  { key: "toggle", label: "Details", className: "toggle-cell", hiddenLabel: true },
-  { key: "symbol", label: "Symbol", className: "symbol", text: (r) => r.symbol, sort: (r) => r.symbol },
-  { key: "name", label: "Company", className: "name", text: (r) => r.name, sort: (r) => r.name.toLowerCase() },
-  { key: "price", label: "Price", className: "price num", text: (r) => money(priceOf(r)), sort: (r) => priceOf(r) ?? -1 },
-  { key: "change", label: "Change", className: "change num", text: changeText, sort: (r) => r.change,
-    classes: (r) => (r.change > 0 ? "up" : r.change < 0 ? "down" : "") },
-  { key: "trades", label: "Trades", className: "trades num", text: (r) => NUMBER.format(r.trades), sort: (r) => r.trades },
-  { key: "shares", label: "Shares", className: "shares num", text: (r) => NUMBER.format(r.shares), sort: (r) => r.shares },
-  { key: "volume", label: "Volume", className: "volume num", text: (r) => money(r.volume), sort: (r) => r.volume },
-  { key: "time", label: "Last trade", className: "time", text: (r) => time(r.last?.[LAST.ms]),
-    sort: (r) => (r.last ? r.last[LAST.ms] : 0) },
-  { key: "whales", label: "Whales", className: "whales num", text: (r) => NUMBER.format(r.whales),
-    sort: (r) => r.whales, title: "Trades above the whale size" },
-];
-const SORT_VALUES = Object.fromEntries(COLUMNS.filter((c) => c.sort).map((c) => [c.key, c.sort]));
-
-function renderHeader() {
-  const tr = $("#symbols thead tr");
-  tr.replaceChildren(...COLUMNS.map((column) => {
-    const th = document.createElement("th");
-    th.scope = "col";
-    if (column.className.includes("num")) th.className = "num";
-    if (column.sort) {
-      const button = Object.assign(document.createElement("button"), { type: "button", textContent: column.label });
-      button.dataset.sort = column.key;
-      if (column.title) button.title = column.title;
-      th.append(button);
-    } else {
-      th.append(Object.assign(document.createElement("span"), { className: "visually-hidden", textContent: column.label }));
-    }
-    return th;
-  }));
-}
-
 function selectedRows() {
-  const filter = state.filter.toLowerCase();
-  const rows = [...state.rows.values()].filter(
-    (r) => !filter || r.symbol.toLowerCase().includes(filter) || r.name.toLowerCase().includes(filter));
-  const value = SORT_VALUES[state.sort.key];
-  const direction = state.sort.direction;
-  rows.sort((a, b) => {
-    const x = value(a), y = value(b);
-    return (x < y ? -1 : x > y ? 1 : a.symbol < b.symbol ? -1 : 1) * direction;
-  });
-  return rows;
+  const only = state.view.watchlist ? state.watchlist?.symbols ?? new Set() : null;
+  return sorted(matching([...state.rows.values()], state.view.q, only), SORT_VALUES[state.view.sort], direction());
 }
 
+/** The current page in sort order. Rows already shown keep their elements (and flashes). */
 function render() {
   const rows = selectedRows();
-  const pages = Math.max(1, Math.ceil(rows.length / state.pageSize));
-  state.page = Math.min(state.page, pages - 1);
-  const body = $("#symbols tbody");
-  body.replaceChildren();
-  state.visible.clear();
-  for (const row of rows.slice(state.page * state.pageSize, (state.page + 1) * state.pageSize)) {
-    const tr = rowElement(row);
-    body.append(tr);
-    state.visible.set(row.symbol, tr);
-    if (state.open.has(row.symbol)) body.append(state.open.get(row.symbol).element);
+  const pages = Math.max(1, Math.ceil(rows.length / state.view.rows));
+  state.view.page = Math.min(state.view.page, pages);
+  const start = (state.view.page - 1) * state.view.rows;
+  const focused = document.activeElement?.closest?.("tr.symbol-row")?.dataset.symbol;
+  const shown = new Map();
+  const elements = [];
+  for (const row of rows.slice(start, start + state.view.rows)) {
+    let tr = state.shown.get(row.symbol);
+    if (tr) fillRow(tr, row, COLUMNS);
+    else tr = rowElement(row, COLUMNS, { open: state.open.has(row.symbol), starred: state.watchlist?.has(row.symbol) ?? false,
+      onToggle: toggleDetail, onStar: toggleStar });
+    shown.set(row.symbol, tr);
+    elements.push(tr);
+    if (state.open.has(row.symbol)) elements.push(state.open.get(row.symbol).element);
   }
-  $("#page-info").textContent = `page ${state.page + 1} of ${pages} (${NUMBER.format(rows.length)} symbols)`;
-  for (const th of document.querySelectorAll("#symbols th")) {
-    const key = th.querySelector("button")?.dataset.sort;
-    th.setAttribute("aria-sort", key === state.sort.key ? (state.sort.direction > 0 ? "ascending" : "descending") : "none");
-  }
+  state.shown = shown;
+  $("#symbols tbody").replaceChildren(...elements);
+  rovingFocus(focused);
+  state.changes = 0;
+  $("#page-info").textContent = `page ${state.view.page} of ${pages} (${NUMBER.format(rows.length)} symbols)`;
+  showSort($("#symbols thead tr"), { key: state.view.sort, direction: direction() });
+  showSortStatus();
+  updateWatchlistSummary();
+  saveView();
   updateSummary();
 }
 
-function cell(className, text) {
-  const td = document.createElement("td");
-  td.className = className;
-  td.textContent = text;
-  return td;
-}
-
-function rowElement(row) {
-  const tr = document.createElement("tr");
-  tr.className = "symbol-row";
-  tr.dataset.symbol = row.symbol;
-  const toggle = document.createElement("button");
-  toggle.type = "button";
-  toggle.className = "toggle";
-  toggle.setAttribute("aria-expanded", String(state.open.has(row.symbol)));
-  toggle.setAttribute("aria-label", `Trades of ${row.symbol}`);
-  toggle.textContent = state.open.has(row.symbol) ? "−" : "+";
-  toggle.addEventListener("click", () => toggleDetail(row.symbol));
-  tr.append(...COLUMNS.map((column) => cell(column.className, "")));
-  tr.firstChild.append(toggle);
-  fillRow(tr, row);
-  return tr;
-}
-
-function fillRow(tr, row) {
-  COLUMNS.forEach((column, i) => {
-    if (column.text) tr.children[i].textContent = column.text(row);
-    if (column.classes) tr.children[i].className = `${column.className} ${column.classes(row)}`.trim();
-  });
-}
-
-function updateRow(symbol, direction) {
-  const tr = state.visible.get(symbol);
+function updateRow(symbol, moved) {
+  const tr = state.shown.get(symbol);
+  state.changes += 1;
   if (!tr) return;
-  fillRow(tr, state.rows.get(symbol));
-  if (direction) {
-    tr.classList.remove("flash-up", "flash-down");
-    void tr.offsetWidth;  // restart the flash if one is running
-    tr.classList.add(direction > 0 ? "flash-up" : "flash-down");
-    clearTimeout(tr.flashTimer);
-    tr.flashTimer = setTimeout(() => tr.classList.remove("flash-up", "flash-down"), 1000);
-  }
+  fillRow(tr, state.rows.get(symbol), COLUMNS);
+  if (moved) flash(tr, moved);
+}
+
+/** Once a second: re-sort if anything changed, unless the pointer is on the table. */
+function resortTick() {
+  if (state.changes && !state.hovering) render(); else showSortStatus();
+}
+
+function showSortStatus() {
+  const label = COLUMNS.find((c) => c.key === state.view.sort).label;
+  const status = $("#sort-status");
+  status.dataset.paused = String(state.hovering && state.changes > 0);
+  status.textContent = status.dataset.paused === "true"
+    ? `Sorting paused while the pointer is on the table: ${NUMBER.format(state.changes)} changes`
+    : `Sorted by ${label} ${direction() > 0 ? "▲" : "▼"}, re-sorted every second`;
 }
 
 function updateSummary() {
-  let trades = 0, volume = 0;
-  for (const row of state.rows.values()) { trades += row.trades; volume += row.volume; }
+  const { trades, volume } = totals(state.rows.values());
   $("#total-trades").textContent = NUMBER.format(trades);
   $("#total-volume").textContent = money(volume);
   const since = Date.now() - 5000;
@@ -297,174 +204,170 @@ function updateSummary() {
   $("#trades-per-second").textContent = NUMBER.format(Math.round(perSecond));
 }
 
-// ---- the drill-down -------------------------------------------------------------------
-function toggleDetail(symbol) {
-  if (state.open.has(symbol)) {
-    state.open.get(symbol).element.remove();
-    state.open.delete(symbol);
-  } else {
-    state.open.set(symbol, openDetail(symbol));
+// ---- watchlist ---------------------------------------------------------------------------
+async function toggleStar(symbol) {
+  try {
+    const starred = await state.watchlist.toggle(symbol);
+    const tr = state.shown.get(symbol);
+    if (tr) showStarred(tr, starred);
+    if (state.view.watchlist) render(); else updateWatchlistSummary();
+  } catch (failure) {
+    console.warn(`watchlist not changed: ${failure.message}`);
   }
+}
+
+function updateWatchlistSummary() {
+  const button = $("#watchlist-view");
+  button.setAttribute("aria-pressed", String(state.view.watchlist));
+  const summary = $("#watchlist-summary");
+  summary.hidden = !state.view.watchlist;
+  if (!state.view.watchlist || !state.watchlist) return;
+  const rows = [...state.watchlist.symbols].map((s) => state.rows.get(s)).filter(Boolean);
+  const { trades, volume } = totals(rows);
+  summary.textContent = `Watchlist: ${NUMBER.format(rows.length)} symbols, ${NUMBER.format(trades)} trades, ` +
+    `${money(volume)} volume${PAGE.authenticated ? " (kept with your account)" : " (kept in this browser)"}`;
+}
+
+// ---- drill-downs -------------------------------------------------------------------------
+const detailContext = {
+  layout: WIRE, columns: COLUMNS.length, exportCap: PAGE.export_cap,
+  view: () => state.view, whaleQuantity: () => state.whaleQuantity,
+  onChart(interval, range) {
+    Object.assign(state.view, { interval, range });
+    for (const detail of state.open.values()) detail.refreshChart();
+    saveView();
+  },
+};
+
+function toggleDetail(symbol) {
+  if (state.open.has(symbol)) closeDetail(symbol);
+  else {
+    state.open.set(symbol, openDetail(symbol, detailContext));
+    afterDetailsChanged(symbol);
+  }
+}
+
+function closeDetail(symbol) {
+  state.open.get(symbol).close();
+  state.open.delete(symbol);
+  afterDetailsChanged(symbol);
+}
+
+function afterDetailsChanged(symbol) {
+  state.view.open = [...state.open.keys()];
+  const tr = state.shown.get(symbol);
+  if (tr) showOpen(tr, state.open.has(symbol));
   render();
   subscribe();
 }
 
-function openDetail(symbol) {
-  const element = document.createElement("tr");
-  element.className = "detail";
-  element.dataset.detailFor = symbol;
-  const td = document.createElement("td");
-  td.colSpan = COLUMNS.length;
-  td.innerHTML = `<div class="detail-body">
-      <div class="trades-scroll"><table><thead><tr><th>Trade</th><th>Time</th><th class="num">Price</th>
-        <th class="num">Quantity</th><th class="num">Value</th></tr></thead><tbody></tbody></table></div>
-      <svg class="chart" role="img" viewBox="0 0 600 240" preserveAspectRatio="none"></svg></div>`;
-  element.append(td);
-  const detail = { symbol, element, ids: new Set(), next: undefined, loading: false,
-    body: td.querySelector("tbody"), scroller: td.querySelector(".trades-scroll"), chart: td.querySelector("svg") };
-  detail.scroller.addEventListener("scroll", () => {
-    const { scrollTop, scrollHeight, clientHeight } = detail.scroller;
-    if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail);
-  });
-  loadOlder(detail);
-  loadCandles(detail);
-  return detail;
-}
-
-async function loadOlder(detail) {
-  if (detail.loading || detail.next === null) return;
-  detail.loading = true;
-  const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
-  try {
-    const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/trades?limit=50${cursor}`);
-    const page = await response.json();
-    if (!response.ok) throw new Error(page.error);
-    for (const trade of page.trades) addTrade(detail, trade, false);
-    detail.next = page.next;
-  } catch (failure) {
-    console.warn(`trades of ${detail.symbol} not loaded: ${failure.message}`);  // scrolling again retries
-  } finally {
-    detail.loading = false;
+/** Drill-downs as the view names them (a link, a reload, back or forward). */
+function openDetailsOfView() {
+  for (const symbol of [...state.open.keys()]) {
+    if (!state.view.open.includes(symbol)) { state.open.get(symbol).close(); state.open.delete(symbol); }
   }
-}
-
-function tradeRow(trade, fresh) {
-  const id = trade[TRADE.id], ms = trade[TRADE.ms], price = trade[TRADE.price], quantity = trade[TRADE.quantity];
-  const tr = document.createElement("tr");
-  tr.dataset.tradeId = id;
-  tr.dataset.ms = String(ms);
-  tr.className = [fresh ? "new" : "", quantity > state.whaleQuantity ? "whale" : ""].join(" ").trim();
-  const size = cell("num", NUMBER.format(quantity));
-  if (quantity > state.whaleQuantity) size.prepend(Object.assign(document.createElement("span"),
-    { className: "whale-badge", textContent: "WHALE", title: `more than ${NUMBER.format(state.whaleQuantity)} shares` }));
-  tr.append(cell("", id.slice(0, 8)), cell("", time(ms)), cell("num", money(price)), size,
-    cell("num", money(price * quantity)));
-  return tr;
-}
-
-function addTrade(detail, trade, atTop) {
-  if (detail.ids.has(trade[TRADE.id])) return;
-  detail.ids.add(trade[TRADE.id]);
-  const tr = tradeRow(trade, atTop);
-  if (atTop) detail.body.prepend(tr); else detail.body.append(tr);
-}
-
-function liveTrades(symbol, trades) {
-  const detail = state.open.get(symbol);
-  if (!detail) return;
-  // Newest first from the server: add the oldest unseen first so the newest ends on top.
-  for (const trade of [...trades].reverse()) addTrade(detail, trade, true);
-  if (!detail.candleTimer) {
-    detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail); }, 2000);
+  for (const symbol of state.view.open) {
+    if (!state.open.has(symbol)) state.open.set(symbol, openDetail(symbol, detailContext));
   }
+  for (const [symbol, tr] of state.shown) showOpen(tr, state.open.has(symbol));
+  subscribe();
 }
 
-async function loadCandles(detail) {
-  try {
-    const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/candles?minutes=60`);
-    if (!response.ok) return;
-    drawCandles(detail.chart, (await response.json()).candles);
-  } catch (failure) {
-    console.warn(`candles of ${detail.symbol} not loaded: ${failure.message}`);  // the next trades reload them
-  }
+// ---- keyboard: arrows between rows, Enter opens, Esc closes, / searches -----------------
+function rovingFocus(symbol) {
+  const rows = [...state.shown.values()];
+  const current = state.shown.get(symbol) ?? rows[0];
+  for (const tr of rows) tr.tabIndex = tr === current ? 0 : -1;
 }
 
-function drawCandles(svg, candles) {
-  const ns = "http://www.w3.org/2000/svg";
-  svg.replaceChildren();
-  if (!candles.length) return;
-  const highs = candles.map((c) => c[CANDLE.high]), lows = candles.map((c) => c[CANDLE.low]);
-  const top = Math.max(...highs), bottom = Math.min(...lows), span = Math.max(1, top - bottom);
-  const width = 600 / Math.max(candles.length, 20);
-  const y = (cents) => 230 - ((cents - bottom) / span) * 220;
-  candles.forEach((candle, i) => {
-    const open = candle[CANDLE.open], high = candle[CANDLE.high], low = candle[CANDLE.low], close = candle[CANDLE.close];
-    const x = i * width + width / 2;
-    const wick = document.createElementNS(ns, "line");
-    Object.entries({ x1: x, x2: x, y1: y(high), y2: y(low), stroke: "#555" }).forEach(([k, v]) => wick.setAttribute(k, v));
-    const body = document.createElementNS(ns, "rect");
-    Object.entries({ x: x - width * 0.35, width: width * 0.7, y: y(Math.max(open, close)),
-      height: Math.max(1, Math.abs(y(open) - y(close))), fill: close >= open ? "#1b873f" : "#c62828" })
-      .forEach(([k, v]) => body.setAttribute(k, v));
-    svg.append(wick, body);
-  });
-  svg.setAttribute("aria-label", `${candles.length} one-minute candles`);
+function focusRow(tr) {
+  if (!tr) return;
+  rovingFocus(tr.dataset.symbol);
+  tr.focus();
 }
 
-// ---- the SQL panel ---------------------------------------------------------------------
-async function runSql() {
-  const error = $("#sql-error"), result = $("#sql-result");
-  error.hidden = true;
-  result.replaceChildren();
-  let answer;
-  try {
-    const response = await fetch("/api/sql", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({ sql: $("#sql").value }),
-    });
-    answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
-    if (!response.ok) throw new Error(answer.error);
-  } catch (failure) {
-    error.textContent = failure.message;  // ClickHouse's reason or ours, in one line
-    error.hidden = false;
+function onTableKey(event) {
+  const row = event.target.closest("tr.symbol-row");
+  const detail = event.target.closest("tr.detail");
+  if (event.key === "Escape" && (row || detail)) {
+    const symbol = row?.dataset.symbol ?? detail.dataset.detailFor;
+    if (state.open.has(symbol)) { closeDetail(symbol); focusRow(state.shown.get(symbol)); event.preventDefault(); }
     return;
   }
-  const table = document.createElement("table");
-  const head = document.createElement("tr");
-  for (const name of answer.columns) { const th = document.createElement("th"); th.textContent = name; head.append(th); }
-  table.append(head);
-  for (const values of answer.rows) {
-    const tr = document.createElement("tr");
-    for (const value of values) tr.append(cell("", value === null ? "NULL" : String(value)));
-    table.append(tr);
+  if (!row || event.target !== row) return;  // keys on the row's buttons are theirs
+  const rows = [...state.shown.values()];
+  const at = rows.indexOf(row);
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    focusRow(rows[at + (event.key === "ArrowDown" ? 1 : -1)]);
+    event.preventDefault();
+  } else if (event.key === "Enter") {
+    toggleDetail(row.dataset.symbol);
+    event.preventDefault();
   }
-  const note = document.createElement("p");
-  note.textContent = `${answer.rows.length} rows in ${answer.elapsed_ms} ms`;
-  result.append(table, note);
 }
 
-function csrfToken() {
-  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] ?? "";
+function onDocumentKey(event) {
+  const typing = event.target.closest?.("input, textarea, select");
+  if (event.key === "/" && !typing) { $("#search").focus(); event.preventDefault(); }
+  if (event.key === "ArrowDown" && event.target.id === "search") {
+    focusRow(state.shown.values().next().value);
+    event.preventDefault();
+  }
 }
 
-// ---- controls ----------------------------------------------------------------------------
-function setUp() {
-  renderHeader();
-  $("#search").addEventListener("input", (event) => { state.filter = event.target.value.trim(); state.page = 0; render(); });
-  $("#page-size").addEventListener("change", (event) => { state.pageSize = Number(event.target.value); state.page = 0; render(); });
-  $("#prev-page").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); render(); });
-  $("#next-page").addEventListener("click", () => { state.page += 1; render(); });
-  for (const button of document.querySelectorAll("#symbols th button")) {
-    button.addEventListener("click", () => {
-      const key = button.dataset.sort;
-      state.sort = { key, direction: state.sort.key === key ? -state.sort.direction : (key === "symbol" || key === "name" ? 1 : -1) };
-      render();
-    });
-  }
-  $("#run-sql")?.addEventListener("click", runSql);  // absent when the panel is not open to this viewer
+// ---- the view in the URL -------------------------------------------------------------------
+function saveView() {
+  const query = writeView(state.view);
+  if (query !== location.search) history.replaceState(null, "", `${location.pathname}${query}`);
+}
+
+function showViewInControls() {
+  $("#search").value = state.view.q;
+  $("#page-size").value = String(state.view.rows);
+}
+
+function restoreView() {
+  state.view = readView(location.search);
+  showViewInControls();
+  openDetailsOfView();
+  for (const detail of state.open.values()) detail.refreshChart();
+  render();
+}
+
+// ---- set-up --------------------------------------------------------------------------------
+function sortBy(key) {
+  const dir = state.view.sort === key ? (state.view.dir === "asc" ? "desc" : "asc")
+    : (key === "symbol" || key === "name" ? "asc" : "desc");
+  Object.assign(state.view, { sort: key, dir });
+  render();
+}
+
+async function setUp() {
+  renderHeader($("#symbols thead tr"), COLUMNS, sortBy);
+  showViewInControls();
+  setUpTheme($("#theme"), () => { for (const detail of state.open.values()) detail.retheme(); });
+  $("#search").addEventListener("input", (event) => { state.view.q = event.target.value.trim(); state.view.page = 1; render(); });
+  $("#page-size").addEventListener("change", (event) => { state.view.rows = Number(event.target.value); state.view.page = 1; render(); });
+  $("#prev-page").addEventListener("click", () => { state.view.page = Math.max(1, state.view.page - 1); render(); });
+  $("#next-page").addEventListener("click", () => { state.view.page += 1; render(); });
+  $("#watchlist-view").addEventListener("click", () => { state.view.watchlist = !state.view.watchlist; state.view.page = 1; render(); });
+  const table = $("#symbols tbody");
+  table.addEventListener("pointerenter", () => { state.hovering = true; });
+  table.addEventListener("pointerleave", () => { state.hovering = false; resortTick(); });
+  table.addEventListener("keydown", onTableKey);
+  document.addEventListener("keydown", onDocumentKey);
+  addEventListener("popstate", restoreView);
+  setUpSqlPanel($);
   setInterval(updateSummary, 1000);
-  connect();
+  setInterval(resortTick, RESORT_MS);
+  try {
+    state.watchlist = await openWatchlist(PAGE.authenticated);
+  } catch (failure) {
+    console.warn(`watchlist not loaded: ${failure.message}`);
+    state.watchlist = await openWatchlist(false);
+  }
+  openDetailsOfView();
+  state.feed = connect({ onOpen: subscribe, onMessage: receive, onStatus: setConnection, ackEveryMs: WIRE.Ack.every_ms });
 }
 
 setUp();

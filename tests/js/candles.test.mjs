@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { addTrade, fromWire } from "../../trademonitor/static/trademonitor/candles.js";
+
+const MINUTE = 60_000;
+const LAYOUT = { start: 0, open: 1, high: 2, low: 3, close: 4, shares: 5, volume: 6, trades: 7 };
+
+test("wire candles become objects by the contract's indexes", () => {
+  assert.deepEqual(fromWire([[MINUTE, 100, 120, 90, 110, 7, 770, 2]], LAYOUT),
+    [{ start: MINUTE, open: 100, high: 120, low: 90, close: 110, shares: 7, volume: 770, trades: 2 }]);
+});
+
+test("a live trade extends the last candle: close is the trade, high and low widen", () => {
+  const candles = [{ start: 0, open: 100, high: 120, low: 90, close: 110, shares: 7, volume: 770, trades: 2 }];
+  assert.ok(addTrade(candles, { ms: 30_000, price: 130, quantity: 2 }, MINUTE));
+  assert.deepEqual(candles[0], { start: 0, open: 100, high: 130, low: 90, close: 130, shares: 9, volume: 1030, trades: 3 });
+  assert.ok(addTrade(candles, { ms: 59_999, price: 80, quantity: 1 }, MINUTE));
+  assert.equal(candles[0].low, 80);
+  assert.equal(candles[0].close, 80);
+});
+
+test("a trade of the next interval begins a candle; an older one waits for the reload", () => {
+  const candles = [];
+  assert.ok(addTrade(candles, { ms: 5 * MINUTE + 1, price: 200, quantity: 3 }, 5 * MINUTE));
+  assert.deepEqual(candles, [{ start: 5 * MINUTE, open: 200, high: 200, low: 200, close: 200, shares: 3, volume: 600, trades: 1 }]);
+  assert.ok(!addTrade(candles, { ms: 4 * MINUTE, price: 1, quantity: 1 }, 5 * MINUTE));
+  assert.equal(candles.length, 1);
+});

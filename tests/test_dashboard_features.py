@@ -1,0 +1,330 @@
+"""Issue 22's dashboard in a real browser (Debian's Chromium, Playwright) against daphne,
+the workers, Kafka and the ClickHouse endpoint: the chart, the watchlist, the view in the
+URL, steady sorting, dark mode, CSV export, the keyboard, reduced motion and axe-core."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from clickhouse import queries
+from tests.conftest import PROJECT_DIR
+from tests.test_dashboard_browser import SYMBOLS, browser, open_dashboard, row, search, site  # noqa: F401
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
+
+AXE = PROJECT_DIR / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def context(browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    yield context
+    context.close()
+    assert errors == []
+
+
+def detail(page, symbol: str):
+    return page.locator(f'tr[data-detail-for="{symbol}"]')
+
+
+def drill_down_ids(page, symbol: str) -> list[str]:
+    return detail(page, symbol).locator(".trades-scroll tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
+
+
+def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context):  # noqa: F811
+    pipeline, url = site
+    symbol = SYMBOLS[11]
+    for price in (10_000, 10_250, 9_900):
+        pipeline.send_trade(symbol, price, 3)
+    assert pipeline.wait_for(3) == 3
+    page = context.new_page()
+    open_dashboard(page, url)
+    search(page, symbol)
+    row(page, symbol).locator("button.toggle").click()
+    chart = detail(page, symbol).locator(".chart")
+    legend = detail(page, symbol).locator(".chart-legend")
+    expect(legend).to_have_attribute("data-close", "9900")
+    axes = chart.evaluate("c => [c.chartApi.priceScale('right').width(), c.chartApi.timeScale().height()]")
+    assert axes[0] > 30 and axes[1] > 15, axes  # a price axis and a time axis, drawn
+    assert chart.locator("canvas").count() >= 3
+
+    newest = pipeline.send_trade(symbol, 10_475, 2)  # the last candle follows, before any reload
+    expect(detail(page, symbol).locator(".trades-scroll tbody tr").first).to_have_attribute("data-trade-id", newest)
+    expect(legend).to_have_attribute("data-close", "10475")
+    expect(legend).to_contain_text("C $104.75")
+    [last] = queries.candles(pipeline.clickhouse(), symbol, *_today())[-1:]
+    assert int(last.close * 100) == 10475 and int(last.high * 100) == 10475 and int(last.low * 100) == 9900
+
+    detail(page, symbol).get_by_role("button", name="15 m", exact=True).click()  # interval and range reach the API
+    detail(page, symbol).get_by_role("button", name="6 h", exact=True).click()
+    expect(detail(page, symbol).get_by_role("button", name="15 m", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(legend).to_have_attribute("data-close", "10475")
+    assert "interval=15" in page.url and "range=360" in page.url
+
+
+def _today():
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    return now - dt.timedelta(days=1), now + dt.timedelta(days=1)
+
+
+def test_the_view_is_in_the_url_and_a_fresh_page_restores_it(site, context):  # noqa: F811
+    pipeline, url = site
+    pipeline.produce(500, SYMBOLS[:40], seed=21)
+    assert pipeline.wait_for(500) == 500
+    page = context.new_page()
+    open_dashboard(page, url)
+    page.fill("#search", "a")
+    page.select_option("#page-size", "25")
+    page.click('th button[data-sort="price"]')
+    page.click('th button[data-sort="price"]')  # ascending
+    page.click("#next-page")
+    first = page.locator("#symbols tbody tr.symbol-row").first.get_attribute("data-symbol")
+    page.locator("#symbols tbody tr.symbol-row").first.locator("button.toggle").click()
+    detail(page, first).get_by_role("button", name="5 m", exact=True).click()
+    detail(page, first).get_by_role("button", name="1 d", exact=True).click()
+    expect(page).to_have_url(f"{url}/?q=a&sort=price&dir=asc&page=2&rows=25&open={first}&interval=5&range=1440")
+    shown = page.locator("#symbols tbody tr.symbol-row").evaluate_all("rows => rows.map(r => r.dataset.symbol)")
+
+    fresh = context.browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    open_dashboard(fresh, page.url)
+    expect(fresh.locator("#search")).to_have_value("a")
+    expect(fresh.locator("#page-size")).to_have_value("25")
+    expect(fresh.locator('th:has(button[data-sort="price"])')).to_have_attribute("aria-sort", "ascending")
+    expect(fresh.locator("#page-info")).to_contain_text("page 2 of")
+    expect(detail(fresh, first)).to_be_visible()
+    expect(detail(fresh, first).get_by_role("button", name="5 m", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(detail(fresh, first).get_by_role("button", name="1 d", exact=True)).to_have_attribute("aria-pressed", "true")
+    assert fresh.locator("#symbols tbody tr.symbol-row").evaluate_all("rows => rows.map(r => r.dataset.symbol)") == shown
+    fresh.context.close()
+
+    page.goto(f"{url}/admin/login/")  # away and back: the view comes back with the page
+    page.go_back()
+    expect(page.locator("#search")).to_have_value("a")
+    expect(detail(page, first)).to_be_visible()
+
+
+def test_the_watchlist_survives_a_reload_in_the_browser_and_on_the_server(site, context):  # noqa: F811
+    pipeline, url = site
+    starred = SYMBOLS[20:23]
+    for number, symbol in enumerate(starred):
+        pipeline.send_trade(symbol, 1_000 + number, 10 + number)
+    assert pipeline.wait_for(3) == 3
+    page = context.new_page()
+    open_dashboard(page, url)
+    for symbol in starred:
+        search(page, symbol)
+        row(page, symbol).locator("button.star").click()
+        expect(row(page, symbol).locator("button.star")).to_have_attribute("aria-pressed", "true")
+    search(page, "")
+    page.click("#watchlist-view")
+    expect(page.locator("#symbols tbody tr.symbol-row")).to_have_count(3)
+    volume = sum((1_000 + n) * (10 + n) for n in range(3))
+    expect(page.locator("#watchlist-summary")).to_contain_text(
+        f"3 symbols, 3 trades, ${volume // 100:,}.{volume % 100:02d} volume (kept in this browser)")
+    page.reload()
+    expect(page.locator("#symbols tbody tr.symbol-row")).to_have_count(3)
+    assert sorted(page.locator("#symbols tbody tr.symbol-row").evaluate_all("r => r.map(x => x.dataset.symbol)")) \
+        == sorted(starred)
+
+    _create_user(pipeline.symbol_db, "trader", "a-long-test-password-22")
+    server = context.browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    server.goto(f"{url}/admin/login/?next=/")
+    server.fill("#id_username", "trader")
+    server.fill("#id_password", "a-long-test-password-22")
+    server.click("input[type=submit]")
+    server.goto(f"{url}/?view=watchlist")
+    expect(server.locator("#connection")).to_have_text("live", timeout=15_000)
+    expect(server.locator("#page-info")).to_contain_text("(0 symbols)")  # the browser's list is not the account's
+    server.click("#watchlist-view")
+    search(server, starred[0])
+    row(server, starred[0]).locator("button.star").click()
+    expect(row(server, starred[0]).locator("button.star")).to_have_attribute("aria-pressed", "true")
+    server.evaluate("localStorage.clear()")
+    server.reload()
+    expect(row(server, starred[0]).locator("button.star")).to_have_attribute("aria-pressed", "true")
+    assert server.request.get(f"{url}/api/watchlist").json() == {"symbols": [starred[0]]}
+    server.context.close()
+
+
+def _create_user(symbol_db: str, username: str, password: str) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{symbol_db}", "DJANGO_SUPERUSER_PASSWORD": password}
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", username,
+                    "--email", f"{username}@example.com"], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+
+
+def test_rows_resort_each_second_and_never_under_the_pointer(site, context):  # noqa: F811
+    pipeline, url = site
+    pipeline.produce(2_000, SYMBOLS[:60], seed=22)
+    assert pipeline.wait_for(2_000) == 2_000
+    page = context.new_page()
+    open_dashboard(page, url)
+    expect(page.locator("#total-trades")).to_have_text("2,000")
+    assert_sorted_by_volume(page)
+    expect(page.locator("#sort-status")).to_contain_text("Sorted by Volume ▼, re-sorted every second")
+
+    page.hover("#symbols tbody tr.symbol-row >> nth=2")  # the pointer on the table: nothing moves under it
+    before = symbols_shown(page)
+    pipeline.produce(1_000, SYMBOLS[:60], seed=23)
+    expect(page.locator("#total-trades")).to_have_text("3,000", timeout=30_000)
+    expect(page.locator("#sort-status")).to_have_attribute("data-paused", "true")
+    expect(page.locator("#sort-status")).to_contain_text("Sorting paused while the pointer is on the table")
+    assert symbols_shown(page) == before
+
+    page.mouse.move(5, 5)  # off the table: re-sorted at once, and in order
+    expect(page.locator("#sort-status")).to_have_attribute("data-paused", "false")
+    assert_sorted_by_volume(page)
+
+
+def symbols_shown(page) -> list[str]:
+    return page.locator("#symbols tbody tr.symbol-row").evaluate_all("rows => rows.map(r => r.dataset.symbol)")
+
+
+def assert_sorted_by_volume(page) -> None:
+    volumes = page.locator("#symbols tbody tr.symbol-row td.volume").evaluate_all(
+        "cells => cells.map(c => Number(c.textContent.replace(/[$,.]/g, '')))")
+    assert volumes == sorted(volumes, reverse=True) and volumes[0] > 0
+
+
+def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(site, browser):  # noqa: F811
+    pipeline, url = site
+    context = browser.new_context(color_scheme="dark")
+    page = context.new_page()
+    open_dashboard(page, url)
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    page.click("#theme")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 250, 250)"
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")  # the choice beats the system's
+    page.click("#theme")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    context.close()
+
+
+def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):  # noqa: F811
+    pipeline, url = site
+    symbol = SYMBOLS[30]
+    now = int(time.time() * 1000)
+    sent = [(symbol, 1_000 + 7 * i, 1 + i % 50, now - 1_000 * i, None) for i in range(230)]
+    pipeline.send_trades(sent)
+    assert pipeline.wait_for(230) == 230
+    page = context.new_page()
+    open_dashboard(page, url)
+    search(page, symbol)
+    row(page, symbol).locator("button.toggle").click()
+    scroller = detail(page, symbol).locator(".trades-scroll")
+    for expected in (50, 100, 150, 200, 230):
+        expect(detail(page, symbol).locator(".trades-scroll tbody tr")).to_have_count(expected)
+        scroller.evaluate("element => element.scrollTo(0, element.scrollHeight)")
+    expect(detail(page, symbol).locator(".csv-note")).to_contain_text("at most 1,000,000 rows")
+    with page.expect_download() as download:
+        detail(page, symbol).get_by_role("link", name=f"Download CSV of {symbol}'s trades, the last 1 h").click()
+    path = tmp_path / "trades.csv"
+    download.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert [r["trade_id"] for r in rows] == drill_down_ids(page, symbol)  # the same trades, in the same order
+    assert len(rows) == 230
+    value = sum(Decimal(r["value"]) for r in rows)
+    assert value == sum(Decimal(p) / 100 * q for _, p, q, _, _ in sent)
+    assert all(Decimal(r["price"]) * int(r["quantity"]) == Decimal(r["value"]) for r in rows)
+    assert all(len(r["price"].split(".")[1]) == 2 for r in rows)  # dollars as exact text
+    stored = pipeline.clickhouse().query(
+        "SELECT count(), sum(price * quantity) FROM trades WHERE symbol = {s:String}", parameters={"s": symbol})
+    assert stored.result_rows[0] == (230, value)
+
+
+def test_keyboard_only_opens_reads_and_closes_a_drill_down(site, context):  # noqa: F811
+    pipeline, url = site
+    symbol = SYMBOLS[40]
+    pipeline.send_trade(symbol, 4_200, 9)
+    assert pipeline.wait_for(1) == 1
+    page = context.new_page()
+    open_dashboard(page, url)
+    page.keyboard.press("/")
+    expect(page.locator("#search")).to_be_focused()
+    page.keyboard.type(symbol)
+    page.keyboard.press("ArrowDown")
+    expect(row(page, symbol)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(detail(page, symbol)).to_be_visible()
+    expect(detail(page, symbol).locator(".trades-scroll tbody tr")).to_have_count(1)
+    for _ in range(10):  # Tab through the row's buttons to the trades
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('trades-scroll')"):
+            break
+    expect(detail(page, symbol).locator(".trades-scroll")).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # focus is visible
+    page.keyboard.press("Escape")
+    expect(detail(page, symbol)).to_have_count(0)
+    expect(row(page, symbol)).to_be_focused()
+
+
+def test_reduced_motion_changes_colour_without_animation(site, browser):  # noqa: F811
+    pipeline, url = site
+    symbol = SYMBOLS[41]
+    pipeline.send_trade(symbol, 5_000, 1)
+    context = browser.new_context(reduced_motion="reduce")
+    page = context.new_page()
+    open_dashboard(page, url)
+    search(page, symbol)
+    expect(row(page, symbol).locator("td.price")).to_have_text("$50.00", timeout=10_000)
+    pipeline.send_trade(symbol, 5_100, 1)
+    expect(row(page, symbol)).to_have_class("symbol-row flash-up", timeout=5_000)
+    cell = row(page, symbol).locator("td.price")
+    assert cell.evaluate("c => getComputedStyle(c).transitionDuration") == "0s"
+    assert cell.evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(220, 244, 226)"  # --flash-up at once
+    context.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_axe_finds_no_violations_with_a_drill_down_open(site, context, theme):  # noqa: F811
+    pipeline, url = site
+    symbol = SYMBOLS[50]
+    pipeline.send_trade(symbol, 7_777, 70)
+    assert pipeline.wait_for(1) == 1
+    page = context.new_page()
+    page.add_init_script(f"localStorage.setItem('trademonitor.theme', '{theme}')")
+    page.add_init_script(path=AXE)  # as the page loads, so the site's CSP (no inline script) stays on
+    open_dashboard(page, url)
+    search(page, symbol)
+    row(page, symbol).locator("button.toggle").click()
+    expect(detail(page, symbol).locator(".chart-legend")).to_have_attribute("data-close", "7777")
+    page.click("#sql-panel summary")
+    violations = page.evaluate("""async () => (await axe.run(document)).violations
+        .map(v => `${v.impact} ${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)""")
+    assert violations == [], "\n".join(violations)
+
+
+def test_sql_panel_result_downloads_as_csv_with_exact_decimals(site, context, tmp_path):  # noqa: F811
+    pipeline, url = site
+    now = int(time.time() * 1000)
+    pipeline.send_trades([(SYMBOLS[60], 12_345, 3, now, None), (SYMBOLS[61], 1, 1, now, None)])
+    assert pipeline.wait_for(2) == 2
+    page = context.new_page()
+    open_dashboard(page, url)
+    page.click("#sql-panel summary")
+    page.fill("#sql", "SELECT symbol, price, price * quantity AS value FROM trades ORDER BY symbol")
+    page.click("#run-sql")
+    expect(page.locator("#sql-result td").first).to_have_text(SYMBOLS[60] if SYMBOLS[60] < SYMBOLS[61] else SYMBOLS[61])
+    with page.expect_download() as download:
+        page.click("#download-sql")
+    path = Path(tmp_path / "result.csv")
+    download.value.save_as(path)
+    expected = sorted([[SYMBOLS[60], "123.45", "370.35"], [SYMBOLS[61], "0.01", "0.01"]])
+    assert list(csv.reader(io.StringIO(path.read_text()))) == [["symbol", "price", "value"], *expected]

@@ -1,0 +1,33 @@
+// Candles for the chart: from the API's compact arrays, and the last one following live
+// trades. Prices in integer cents; times in epoch milliseconds. Pure: tested by tests/js/.
+
+/** contract.Candle arrays (indexes in `layout`) as objects. */
+export function fromWire(rows, layout) {
+  return rows.map((c) => ({
+    start: c[layout.start], open: c[layout.open], high: c[layout.high], low: c[layout.low], close: c[layout.close],
+    shares: c[layout.shares], volume: c[layout.volume], trades: c[layout.trades],
+  }));
+}
+
+/**
+ * `candles` with one more trade: its interval's candle is extended, or a new one begins.
+ * Close, high and low are exact at once; a trade older than the last candle is left to the
+ * next reload of the candles (returns false), as is a trade the loaded candles already held.
+ */
+export function addTrade(candles, { ms, price, quantity }, intervalMs) {
+  const start = Math.floor(ms / intervalMs) * intervalMs;
+  const last = candles[candles.length - 1];
+  if (last && start < last.start) return false;
+  if (!last || start > last.start) {
+    candles.push({ start, open: price, high: price, low: price, close: price, shares: quantity,
+      volume: price * quantity, trades: 1 });
+    return true;
+  }
+  last.close = price;
+  last.high = Math.max(last.high, price);
+  last.low = Math.min(last.low, price);
+  last.shares += quantity;
+  last.volume += price * quantity;
+  last.trades += 1;
+  return true;
+}

@@ -1,0 +1,80 @@
+// The drill-down's price chart: candles with a volume histogram, price and time axes in
+// the viewer's local time, and a crosshair read-out. TradingView's lightweight-charts,
+// pinned in package-lock.json and served from this site.
+
+import { CandlestickSeries, createChart, HistogramSeries }
+  from "../vendor/lightweight-charts/dist/lightweight-charts.standalone.production.mjs";
+import { money, NUMBER } from "./format.js";
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+const localTime = (seconds) => new Date(seconds * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+const tick = (seconds) => new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+function colours() {
+  return {
+    layout: { background: { color: css("--surface") }, textColor: css("--text"), attributionLogo: false },
+    grid: { vertLines: { color: css("--grid") }, horzLines: { color: css("--grid") } },
+  };
+}
+
+/** A chart in `container`, with `legend` showing the candle under the crosshair (or the last). */
+export function priceChart(container, legend) {
+  const chart = createChart(container, {
+    autoSize: true,
+    ...colours(),
+    localization: { timeFormatter: localTime, priceFormatter: (dollars) => money(Math.round(dollars * 100)) },
+    timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: tick },
+    rightPriceScale: { visible: true },
+  });
+  let up = css("--up"), down = css("--down");
+  const candleColours = () => ({ upColor: up, downColor: down, wickUpColor: up, wickDownColor: down });
+  const prices = chart.addSeries(CandlestickSeries, { ...candleColours(), borderVisible: false,
+    priceFormat: { type: "price", precision: 2, minMove: 0.01 } });
+  const volume = chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume" });
+  chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+  prices.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.25 } });
+
+  let candles = [];
+  const byTime = new Map();
+  const show = (candle) => {
+    legend.dataset.start = candle ? String(candle.start) : "";
+    legend.dataset.close = candle ? String(candle.close) : "";
+    legend.textContent = candle
+      ? `${localTime(candle.start / 1000)}  O ${money(candle.open)}  H ${money(candle.high)}  L ${money(candle.low)}` +
+        `  C ${money(candle.close)}  V ${NUMBER.format(candle.shares)} shares`
+      : "No trades in this range";
+  };
+  chart.subscribeCrosshairMove((point) => show(byTime.get(point.time) ?? candles[candles.length - 1]));
+
+  const bar = (c) => ({ time: c.start / 1000, open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
+  const volumeBar = (c) => ({ time: c.start / 1000, value: c.shares, color: c.close >= c.open ? up : down });
+  return {
+    chart,
+    /** Every candle anew (a load). */
+    set(all) {
+      candles = all;
+      byTime.clear();
+      for (const c of all) byTime.set(c.start / 1000, c);
+      prices.setData(all.map(bar));
+      volume.setData(all.map(volumeBar));
+      chart.timeScale().fitContent();
+      show(all[all.length - 1]);
+    },
+    /** The last candle changed or a new one began (a live trade). */
+    updateLast() {
+      const last = candles[candles.length - 1];
+      byTime.set(last.start / 1000, last);
+      prices.update(bar(last));
+      volume.update(volumeBar(last));
+      show(last);
+    },
+    retheme() {
+      up = css("--up");
+      down = css("--down");
+      chart.applyOptions(colours());
+      prices.applyOptions(candleColours());
+      volume.setData(candles.map(volumeBar));
+    },
+    remove() { chart.remove(); },
+  };
+}

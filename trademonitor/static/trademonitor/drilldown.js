@@ -1,0 +1,168 @@
+// A symbol's drill-down: its trades newest first (older ones paged in on scroll, new ones
+// live from the feed), a price chart whose last candle follows them, and a CSV download.
+
+import { addTrade, fromWire } from "./candles.js";
+import { priceChart } from "./chart.js";
+import { money, NUMBER, time } from "./format.js";
+import { INTERVALS, RANGES } from "./urlstate.js";
+
+const RANGE_LABELS = { 30: "30 m", 60: "1 h", 360: "6 h", 1440: "1 d" };
+const CANDLES_RELOAD_MS = 2000;  // after live trades: volume exact again, a missed trade drawn
+
+function cell(className, text) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.textContent = text;
+  return td;
+}
+
+function buttons(values, label, current, onPick) {
+  return values.map((value) => {
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: label(value) });
+    button.setAttribute("aria-pressed", String(value === current));
+    button.addEventListener("click", () => onPick(value));
+    return button;
+  });
+}
+
+/**
+ * The drill-down row for `symbol`. `context`: { layout (contract's field indexes), columns
+ * (the table's width), view ({interval, range}), whaleQuantity(), exportCap, onChart(interval, range) }.
+ */
+export function openDetail(symbol, context) {
+  const element = document.createElement("tr");
+  element.className = "detail";
+  element.dataset.detailFor = symbol;
+  const td = document.createElement("td");
+  td.colSpan = context.columns;
+  td.innerHTML = `<div class="detail-body">
+      <section class="trades-pane">
+        <p class="detail-tools"><a class="csv" download>Download CSV</a> <span class="csv-note"></span></p>
+        <div class="trades-scroll" tabindex="0" role="region"><table><thead><tr><th>Trade</th><th>Time (UTC)</th>
+          <th class="num">Price</th><th class="num">Quantity</th><th class="num">Value</th></tr></thead>
+          <tbody></tbody></table></div>
+      </section>
+      <section class="chart-pane">
+        <div class="chart-tools"><span class="intervals" role="group"></span><span class="ranges" role="group"></span></div>
+        <p class="chart-legend"></p>
+        <div class="chart" role="img"></div>
+      </section></div>`;
+  element.append(td);
+  const find = (selector) => td.querySelector(selector);
+  find(".trades-scroll").setAttribute("aria-label", `Trades of ${symbol}, newest first`);
+  find(".intervals").setAttribute("aria-label", `Candle interval of ${symbol}`);
+  find(".ranges").setAttribute("aria-label", `Chart range of ${symbol}`);
+  find(".chart").setAttribute("aria-label", `Price and volume candles of ${symbol}`);
+
+  const detail = {
+    symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [],
+    body: find("tbody"), scroller: find(".trades-scroll"), chart: priceChart(find(".chart"), find(".chart-legend")),
+  };
+  find(".chart").chartApi = detail.chart.chart;  // for the browser tests: its axes
+  detail.scroller.addEventListener("scroll", () => {
+    const { scrollTop, scrollHeight, clientHeight } = detail.scroller;
+    if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail);
+  });
+
+  const showChartControls = () => {
+    const { interval, range } = context.view();
+    find(".intervals").replaceChildren(...buttons(INTERVALS, (m) => `${m} m`, interval,
+      (m) => context.onChart(m, context.view().range)));
+    find(".ranges").replaceChildren(...buttons(RANGES, (m) => RANGE_LABELS[m], range,
+      (m) => context.onChart(context.view().interval, m)));
+    const csv = find("a.csv");
+    csv.href = `/api/symbols/${encodeURIComponent(symbol)}/trades.csv?minutes=${range}`;
+    csv.setAttribute("aria-label", `Download CSV of ${symbol}'s trades, the last ${RANGE_LABELS[range]}`);
+    find(".csv-note").textContent =
+      `the last ${RANGE_LABELS[range]}, newest first, at most ${NUMBER.format(context.exportCap)} rows`;
+  };
+
+  Object.assign(detail, {
+    /** The view's interval or range changed: controls and candles anew. */
+    refreshChart() { showChartControls(); loadCandles(detail, context); },
+    liveTrades(trades) { liveTrades(detail, trades, context); },
+    retheme() { detail.chart.retheme(); },
+    close() { clearTimeout(detail.candleTimer); detail.chart.remove(); element.remove(); },
+  });
+  showChartControls();
+  loadOlder(detail, context);
+  loadCandles(detail, context);
+  return detail;
+
+  async function loadOlder() {
+    if (detail.loading || detail.next === null) return;
+    detail.loading = true;
+    const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
+    try {
+      const response = await fetch(`/api/symbols/${encodeURIComponent(symbol)}/trades?limit=50${cursor}`);
+      const page = await response.json();
+      if (!response.ok) throw new Error(page.error);
+      for (const trade of page.trades) addRow(detail, trade, false, context);
+      detail.next = page.next;
+    } catch (failure) {
+      console.warn(`trades of ${symbol} not loaded: ${failure.message}`);  // scrolling again retries
+    } finally {
+      detail.loading = false;
+    }
+  }
+}
+
+function tradeRow(trade, fresh, context) {
+  const { layout } = context;
+  const id = trade[layout.Trade.id], ms = trade[layout.Trade.ms];
+  const price = trade[layout.Trade.price], quantity = trade[layout.Trade.quantity];
+  const whale = quantity > context.whaleQuantity();
+  const tr = document.createElement("tr");
+  tr.dataset.tradeId = id;
+  tr.dataset.ms = String(ms);
+  tr.className = [fresh ? "new" : "", whale ? "whale" : ""].join(" ").trim();
+  const size = cell("num", NUMBER.format(quantity));
+  if (whale) size.prepend(Object.assign(document.createElement("span"),
+    { className: "whale-badge", textContent: "WHALE", title: `more than ${NUMBER.format(context.whaleQuantity())} shares` }));
+  tr.append(cell("", id.slice(0, 8)), cell("", time(ms)), cell("num", money(price)), size, cell("num", money(price * quantity)));
+  return tr;
+}
+
+/** Adds a trade's row once; true when it was new. */
+function addRow(detail, trade, atTop, context) {
+  const id = trade[context.layout.Trade.id];
+  if (detail.ids.has(id)) return false;
+  detail.ids.add(id);
+  const tr = tradeRow(trade, atTop, context);
+  if (atTop) detail.body.prepend(tr); else detail.body.append(tr);
+  const ms = trade[context.layout.Trade.ms];
+  if (detail.newest === null || ms >= detail.newest) detail.newest = ms;
+  return true;
+}
+
+function liveTrades(detail, trades, context) {
+  const T = context.layout.Trade;
+  const intervalMs = context.view().interval * 60_000;
+  let drawn = false;
+  // Newest first from the server: the oldest unseen first, so the newest ends on top.
+  for (const trade of [...trades].reverse()) {
+    const newest = detail.newest;
+    if (!addRow(detail, trade, true, context) || (newest !== null && trade[T.ms] < newest)) continue;
+    drawn = addTrade(detail.candles, { ms: trade[T.ms], price: trade[T.price], quantity: trade[T.quantity] },
+      intervalMs) || drawn;
+  }
+  if (drawn) detail.chart.updateLast();
+  if (!detail.candleTimer) {
+    detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail, context); }, CANDLES_RELOAD_MS);
+  }
+}
+
+async function loadCandles(detail, context) {
+  const { interval, range } = context.view();
+  try {
+    const response = await fetch(
+      `/api/symbols/${encodeURIComponent(detail.symbol)}/candles?minutes=${range}&interval=${interval}`);
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error);
+    if (answer.interval !== context.view().interval) return;  // the view changed meanwhile: its own load follows
+    detail.candles = fromWire(answer.candles, context.layout.Candle);
+    detail.chart.set(detail.candles);
+  } catch (failure) {
+    console.warn(`candles of ${detail.symbol} not loaded: ${failure.message}`);  // the next trades reload them
+  }
+}

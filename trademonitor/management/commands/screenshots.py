@@ -1,4 +1,4 @@
-"""`manage.py screenshots`: run the system briefly and save the dashboard as PNGs."""
+"""`manage.py screenshots`: run the system and save the dashboard and a drill-down as PNGs, light and dark."""
 
 from __future__ import annotations
 
@@ -17,39 +17,57 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update"]
 
 
+THEMES = ("light", "dark")
+
+
 class Command(BaseCommand):
-    help = "Run producer, workers and web for a few seconds and screenshot the dashboard into --out."
+    help = ("Run producer, workers and web until --trades are shown, then screenshot the dashboard and a "
+            "drill-down with its chart, in light and dark, into --out.")
 
     def add_arguments(self, parser):
         parser.add_argument("--out", type=Path, default=settings.BASE_DIR / "docs")
         parser.add_argument("--port", type=int, default=8765)
-        parser.add_argument("--seconds", type=float, default=12)
+        parser.add_argument("--trades", type=int, default=20_000, help="trades on the page before the pictures")
 
-    def handle(self, *args, out: Path, port: int, seconds: float, **options):
+    def handle(self, *args, out: Path, port: int, trades: int, **options):
         from playwright.sync_api import sync_playwright
 
         out.mkdir(parents=True, exist_ok=True)
         demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--rate", "1000"],
                                 cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL)
+        saved = []
         try:
             _wait_for(f"http://127.0.0.1:{port}/healthz")
-            time.sleep(seconds)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_selector("#symbols tbody tr.symbol-row")
-                page.wait_for_timeout(2000)
-                page.screenshot(path=str(out / "dashboard.png"))
-                page.locator("#symbols tbody tr.symbol-row button.toggle").first.click()
-                page.wait_for_selector("tr.detail tbody tr")
-                page.wait_for_timeout(2500)
-                page.screenshot(path=str(out / "drilldown.png"))
+                for theme in THEMES:
+                    saved += _pictures(browser, f"http://127.0.0.1:{port}/", theme, trades, out)
                 browser.close()
         finally:
             demo.send_signal(signal.SIGTERM)
             demo.wait(60)
-        self.stdout.write(f"saved {out / 'dashboard.png'} and {out / 'drilldown.png'}")
+        self.stdout.write("saved " + ", ".join(str(path) for path in saved))
+
+
+def _pictures(browser, url: str, theme: str, trades: int, out: Path) -> list[Path]:
+    """The dashboard and the busiest symbol's drill-down, in `theme`."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme=theme)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function(  # enough trades for a chart worth seeing
+        "n => Number(document.querySelector('#total-trades').textContent.replace(/,/g, '')) >= n", arg=trades,
+        timeout=300_000)
+    page.wait_for_function("document.querySelector('#sort-status').dataset.paused === 'false'")
+    dashboard, drilldown = out / f"dashboard-{theme}.png", out / f"drilldown-{theme}.png"
+    page.screenshot(path=str(dashboard))
+    page.locator("#symbols tbody tr.symbol-row button.toggle").first.click()
+    page.wait_for_selector("tr.detail .trades-scroll tbody tr")
+    page.wait_for_function("document.querySelector('tr.detail .chart-legend').dataset.close !== ''")
+    page.mouse.move(0, 0)
+    page.locator("tr.detail").scroll_into_view_if_needed()
+    page.screenshot(path=str(drilldown))
+    context.close()
+    return [dashboard, drilldown]
 
 
 def _wait_for(url: str, timeout: float = 60) -> None:

@@ -22,15 +22,17 @@ export function priceChart(container, legend) {
   const chart = createChart(container, {
     autoSize: true,
     ...colours(),
-    localization: { timeFormatter: localTime, priceFormatter: (dollars) => money(Math.round(dollars * 100)) },
+    localization: { timeFormatter: localTime },
     timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: tick },
     rightPriceScale: { visible: true },
   });
   let up = css("--up"), down = css("--down");
   const candleColours = () => ({ upColor: up, downColor: down, wickUpColor: up, wickDownColor: down });
+  // The chart plots dollars as numbers; every figure it prints goes through money() from cents.
   const prices = chart.addSeries(CandlestickSeries, { ...candleColours(), borderVisible: false,
-    priceFormat: { type: "price", precision: 2, minMove: 0.01 } });
-  const volume = chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume" });
+    priceFormat: { type: "custom", minMove: 0.01, formatter: (dollars) => money(Math.round(dollars * 100)) } });
+  const volume = chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume",
+    lastValueVisible: false, priceLineVisible: false });
   chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
   prices.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.25 } });
 
@@ -47,7 +49,7 @@ export function priceChart(container, legend) {
   chart.subscribeCrosshairMove((point) => show(byTime.get(point.time) ?? candles[candles.length - 1]));
 
   const bar = (c) => ({ time: c.start / 1000, open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
-  const volumeBar = (c) => ({ time: c.start / 1000, value: c.shares, color: c.close >= c.open ? up : down });
+  const volumeBar = (c) => ({ time: c.start / 1000, value: c.shares, color: `${c.close >= c.open ? up : down}80` });
   return {
     chart,
     /** Every candle anew (a load). */

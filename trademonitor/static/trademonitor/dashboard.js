@@ -352,7 +352,8 @@ async function setUp() {
   $("#next-page").addEventListener("click", () => { state.view.page += 1; render(); });
   $("#watchlist-view").addEventListener("click", () => { state.view.watchlist = !state.view.watchlist; state.view.page = 1; render(); });
   const table = $("#symbols tbody");
-  table.addEventListener("pointerenter", () => { state.hovering = true; });
+  // A mouse or pen resting on the table pauses re-sorting; a finger's tap does not.
+  table.addEventListener("pointerenter", (event) => { state.hovering = event.pointerType !== "touch"; });
   table.addEventListener("pointerleave", () => { state.hovering = false; resortTick(); });
   table.addEventListener("keydown", onTableKey);
   document.addEventListener("keydown", onDocumentKey);

@@ -20,6 +20,9 @@ from clickhouse.connection import client_settings
 from trademonitor.symbols import BUNDLED_FILE
 from trademonitor.symbols import parse as parse_symbols
 
+# Fixtures of their own modules: the browser tests' site, and a migrated scratch schema.
+pytest_plugins = ["tests.browser", "tests.trades_data"]
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 

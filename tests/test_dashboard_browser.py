@@ -8,64 +8,13 @@ import sqlite3
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from clickhouse import queries
-from tests.conftest import BUNDLED_SYMBOLS, free_port
+from tests.browser import SYMBOLS, open_dashboard, row, search
 from tests.pipeline import Pipeline
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
-SYMBOLS = BUNDLED_SYMBOLS[:300]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def site(services, symbol_db):
-    """(pipeline, base URL): workers and daphne on a topic and database of the test's own."""
-    pipeline = Pipeline(symbol_db)
-    pipeline.start_pool(1, "--job", "ingest", "--job", "sentiment")
-    port = free_port()
-    pipeline.web_port = port
-    pipeline.start_web(port)
-    yield pipeline, f"http://127.0.0.1:{port}"
-    pipeline.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
-
-
-def open_dashboard(page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
-    expect(page.locator("#symbols tbody tr.symbol-row").first).to_be_visible()
-
-
-def row(page, symbol: str):
-    return page.locator(f'#symbols tbody tr.symbol-row[data-symbol="{symbol}"]')
-
-
-def search(page, text: str) -> None:
-    page.fill("#search", text)
-
 
 def test_lists_every_symbol_over_pages_with_paging_sorting_and_search(site, page):
     pipeline, url = site

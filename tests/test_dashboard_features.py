@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import expect
 
 from clickhouse import queries
+from tests.browser import SYMBOLS, open_dashboard, row, search
 from tests.conftest import PROJECT_DIR
-from tests.test_dashboard_browser import SYMBOLS, browser, open_dashboard, row, search, site  # noqa: F401
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
 
@@ -26,7 +26,7 @@ AXE = PROJECT_DIR / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
-def context(browser):  # noqa: F811
+def context(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     errors: list[str] = []
     context.on("weberror", lambda error: errors.append(str(error.error)))
@@ -43,7 +43,7 @@ def drill_down_ids(page, symbol: str) -> list[str]:
     return detail(page, symbol).locator(".trades-scroll tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
 
 
-def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context):  # noqa: F811
+def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context):
     pipeline, url = site
     symbol = SYMBOLS[11]
     for price in (10_000, 10_250, 9_900):
@@ -81,7 +81,7 @@ def _today():
     return now - dt.timedelta(days=1), now + dt.timedelta(days=1)
 
 
-def test_the_view_is_in_the_url_and_a_fresh_page_restores_it(site, context):  # noqa: F811
+def test_the_view_is_in_the_url_and_a_fresh_page_restores_it(site, context):
     pipeline, url = site
     pipeline.produce(500, SYMBOLS[:40], seed=21)
     assert pipeline.wait_for(500) == 500
@@ -117,7 +117,7 @@ def test_the_view_is_in_the_url_and_a_fresh_page_restores_it(site, context):  # 
     expect(detail(page, first)).to_be_visible()
 
 
-def test_the_watchlist_survives_a_reload_in_the_browser_and_on_the_server(site, context):  # noqa: F811
+def test_the_watchlist_survives_a_reload_in_the_browser_and_on_the_server(site, context):
     pipeline, url = site
     starred = SYMBOLS[20:23]
     for number, symbol in enumerate(starred):
@@ -166,7 +166,7 @@ def _create_user(symbol_db: str, username: str, password: str) -> None:
                     "--email", f"{username}@example.com"], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
 
 
-def test_rows_resort_each_second_and_never_under_the_pointer(site, context):  # noqa: F811
+def test_rows_resort_each_second_and_never_under_the_pointer(site, context):
     pipeline, url = site
     pipeline.produce(2_000, SYMBOLS[:60], seed=22)
     assert pipeline.wait_for(2_000) == 2_000
@@ -199,7 +199,7 @@ def assert_sorted_by_volume(page) -> None:
     assert volumes == sorted(volumes, reverse=True) and volumes[0] > 0
 
 
-def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(site, browser):  # noqa: F811
+def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(site, browser):
     pipeline, url = site
     context = browser.new_context(color_scheme="dark")
     page = context.new_page()
@@ -217,7 +217,7 @@ def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(s
     context.close()
 
 
-def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):  # noqa: F811
+def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):
     pipeline, url = site
     symbol = SYMBOLS[30]
     now = int(time.time() * 1000)
@@ -249,7 +249,7 @@ def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp
     assert stored.result_rows[0] == (230, value)
 
 
-def test_keyboard_only_opens_reads_and_closes_a_drill_down(site, context):  # noqa: F811
+def test_keyboard_only_opens_reads_and_closes_a_drill_down(site, context):
     pipeline, url = site
     symbol = SYMBOLS[40]
     pipeline.send_trade(symbol, 4_200, 9)
@@ -275,7 +275,7 @@ def test_keyboard_only_opens_reads_and_closes_a_drill_down(site, context):  # no
     expect(row(page, symbol)).to_be_focused()
 
 
-def test_reduced_motion_changes_colour_without_animation(site, browser):  # noqa: F811
+def test_reduced_motion_changes_colour_without_animation(site, browser):
     pipeline, url = site
     symbol = SYMBOLS[41]
     pipeline.send_trade(symbol, 5_000, 1)
@@ -293,7 +293,7 @@ def test_reduced_motion_changes_colour_without_animation(site, browser):  # noqa
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_axe_finds_no_violations_with_a_drill_down_open(site, context, theme):  # noqa: F811
+def test_axe_finds_no_violations_with_a_drill_down_open(site, context, theme):
     pipeline, url = site
     symbol = SYMBOLS[50]
     pipeline.send_trade(symbol, 7_777, 70)
@@ -311,7 +311,7 @@ def test_axe_finds_no_violations_with_a_drill_down_open(site, context, theme):  
     assert violations == [], "\n".join(violations)
 
 
-def test_sql_panel_result_downloads_as_csv_with_exact_decimals(site, context, tmp_path):  # noqa: F811
+def test_sql_panel_result_downloads_as_csv_with_exact_decimals(site, context, tmp_path):
     pipeline, url = site
     now = int(time.time() * 1000)
     pipeline.send_trades([(SYMBOLS[60], 12_345, 3, now, None), (SYMBOLS[61], 1, 1, now, None)])

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from clickhouse import queries
-from tests.test_schema import EPOCH, insert, make_trade, schema  # noqa: F401
+from tests.trades_data import EPOCH, insert, make_trade
 from trademonitor import export
 from trademonitor.models import Symbol, WatchlistEntry
 
@@ -22,7 +22,7 @@ DAY = (EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=1))
 
 
 @pytest.mark.services
-def test_candles_of_five_and_fifteen_minutes_merge_the_minutes_exactly(schema):  # noqa: F811
+def test_candles_of_five_and_fifteen_minutes_merge_the_minutes_exactly(schema):
     writer, reader = schema
     trades = [make_trade("AAPL", minute * 60_000 + 500, 10_000 + 37 * minute % 900, 1 + minute, 0, minute)
               for minute in range(31)]
@@ -41,7 +41,7 @@ def test_candles_of_five_and_fifteen_minutes_merge_the_minutes_exactly(schema): 
 
 
 @pytest.mark.services
-def test_the_export_walks_pages_without_repeating_or_skipping_ties(schema, monkeypatch):  # noqa: F811
+def test_the_export_walks_pages_without_repeating_or_skipping_ties(schema, monkeypatch):
     writer, reader = schema
     monkeypatch.setattr(queries, "EXPORT_PAGE", 7)
     # 40 trades on 8 distinct milliseconds: every page boundary falls inside a tie on ts.

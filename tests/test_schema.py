@@ -19,32 +19,10 @@ from hypothesis import strategies as st
 from clickhouse import ledger, native, queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migration, MigrationError, Migrator
-from clickhouse.writer import INSERT_SETTINGS, TRADE_COLUMNS, TRADE_WIRE_TYPES, insert_settings, insert_trades
+from clickhouse.writer import INSERT_SETTINGS, TRADE_COLUMNS, TRADE_WIRE_TYPES, insert_settings
+from tests.trades_data import EPOCH, insert, make_trade
 
 pytestmark = pytest.mark.services
-
-EPOCH = dt.datetime(2026, 3, 11, 13, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def schema(scratch_database):
-    """(writer, read-only reader) on a scratch database with every migration applied."""
-    Migrator(settings.CLICKHOUSE_URL, scratch_database).apply()
-    writer = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database=scratch_database))
-    reader = clickhouse_connect.get_client(
-        **client_settings(settings.CLICKHOUSE_READONLY_URL, database=scratch_database))
-    return writer, reader
-
-
-def make_trade(symbol: str, ms: int, cents: int, quantity: int, partition: int, offset: int) -> tuple:
-    return (uuid.uuid4(), EPOCH + dt.timedelta(milliseconds=ms), symbol, Decimal(cents) / 100, quantity,
-            partition, offset)
-
-
-def insert(writer, trades: list[tuple], token: str | None = None) -> None:
-    wire = [(str(i), int(ts.timestamp() * 1000), s, int(price * 100), q, p, o) for i, ts, s, price, q, p, o in trades]
-    insert_trades(writer, [list(column) for column in zip(*wire, strict=False)], token or str(uuid.uuid4()))
-
 
 def expected_totals(trades: list[tuple]) -> dict:
     totals: dict[str, dict] = {}

@@ -5,6 +5,7 @@ URL, steady sorting, dark mode, CSV export, the keyboard, reduced motion and axe
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import subprocess
@@ -39,6 +40,14 @@ def detail(page, symbol: str):
     return page.locator(f'tr[data-detail-for="{symbol}"]')
 
 
+def open_drill_down(page, url: str, symbol: str):
+    """The dashboard at `url` with `symbol`'s drill-down open; its row."""
+    open_dashboard(page, url)
+    search(page, symbol)
+    row(page, symbol).locator("button.toggle").click()
+    return detail(page, symbol)
+
+
 def drill_down_ids(page, symbol: str) -> list[str]:
     return detail(page, symbol).locator(".trades-scroll tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
 
@@ -50,9 +59,7 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
         pipeline.send_trade(symbol, price, 3)
     assert pipeline.wait_for(3) == 3
     page = context.new_page()
-    open_dashboard(page, url)
-    search(page, symbol)
-    row(page, symbol).locator("button.toggle").click()
+    open_drill_down(page, url, symbol)
     chart = detail(page, symbol).locator(".chart")
     legend = detail(page, symbol).locator(".chart-legend")
     expect(legend).to_have_attribute("data-close", "9900")
@@ -74,9 +81,7 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     assert "interval=15" in page.url and "range=360" in page.url
 
 
-def _today():
-    import datetime as dt
-
+def _today() -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.UTC)
     return now - dt.timedelta(days=1), now + dt.timedelta(days=1)
 
@@ -225,9 +230,7 @@ def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp
     pipeline.send_trades(sent)
     assert pipeline.wait_for(230) == 230
     page = context.new_page()
-    open_dashboard(page, url)
-    search(page, symbol)
-    row(page, symbol).locator("button.toggle").click()
+    open_drill_down(page, url, symbol)
     scroller = detail(page, symbol).locator(".trades-scroll")
     for expected in (50, 100, 150, 200, 230):
         expect(detail(page, symbol).locator(".trades-scroll tbody tr")).to_have_count(expected)
@@ -301,9 +304,7 @@ def test_axe_finds_no_violations_with_a_drill_down_open(site, context, theme):
     page = context.new_page()
     page.add_init_script(f"localStorage.setItem('trademonitor.theme', '{theme}')")
     page.add_init_script(path=AXE)  # as the page loads, so the site's CSP (no inline script) stays on
-    open_dashboard(page, url)
-    search(page, symbol)
-    row(page, symbol).locator("button.toggle").click()
+    open_drill_down(page, url, symbol)
     expect(detail(page, symbol).locator(".chart-legend")).to_have_attribute("data-close", "7777")
     page.click("#sql-panel summary")
     violations = page.evaluate("""async () => (await axe.run(document)).violations

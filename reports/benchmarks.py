@@ -88,115 +88,104 @@ def render(directory: Path) -> str:
     """BENCHMARKS.md from whatever figures are in `directory` (plots written beside them)."""
     rows = []
 
-    commit = "–"
 
-    def row(figure: str, value, goal: str, met: bool | None, seed: str = "not published") -> None:
+    def row(source: dict, figure: str, value, goal: str, met: bool | None, seed: str = "not published") -> None:
+        """One figure of `source` (a benchmark's JSON), with the commit it was measured on."""
         verdict = "" if met is None else ("met" if met else "**missed**")
         value = ("yes" if value else "**no**") if isinstance(value, bool) else value
-        rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} | {commit} |")
+        rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} | {_commit(source)} |")
 
     cores = os.cpu_count() or 1
     for name in ("ingest", "ingest-10m-2-processes"):
         replay = _load(directory, name)
-        commit = _commit(replay)
         if replay:
             seed_seconds = replay["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
-            row(f"ingest replay of {replay['trades']:,} trades, {replay['processes']} processes",
+            row(replay, f"ingest replay of {replay['trades']:,} trades, {replay['processes']} processes",
                 f"{replay['seconds']} s", "≤ 100 s", replay["seconds"] <= 100 and replay["exact"],
                 f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
     ingest = _load(directory, "ingest")
-    commit = _commit(ingest)
     if ingest:
         per_core = ingest["trades_per_s"] / cores
-        row("ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
+        row(ingest, "ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
             ingest["trades_per_s"] >= 100_000,
             f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")
-        row("ingest stored exactly what was sent (ids, per-symbol trades, shares, volume) and totals agree",
+        row(ingest, "ingest stored exactly what was sent (ids, per-symbol trades, shares, volume) and totals agree",
             ingest["exact"], "exact", ingest["exact"])
     query = _load(directory, "query")
-    commit = _commit(query)
     if query:
-        row(f"drill-down page on {query['trades']:,} trades, p99", f"{query['drilldown_p99_ms']} ms", "≤ 30 ms",
+        row(query, f"drill-down page on {query['trades']:,} trades, p99", f"{query['drilldown_p99_ms']} ms", "≤ 30 ms",
             query["drilldown_p99_ms"] <= 30)
-        row("dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
+        row(query, "dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
             query["snapshot_p99_ms"] <= 50)
-        row("totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
+        row(query, "totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
         if "alert_window_p99_ms" in query:
-            row("max-volume alert of one 5-minute window (from candles_1m), p99 / a day of windows",
+            row(query, "max-volume alert of one 5-minute window (from candles_1m), p99 / a day of windows",
                 f"{query['alert_window_p99_ms']} / {query['alert_day_of_windows_ms']} ms", "–", None)
     for rate, goal in ((300, 150), (2000, None), (5000, 500), (20000, 1000)):
         latency = _load(directory, f"latency-{rate}")
-        commit = _commit(latency)
         if latency:
             exact = "p90_ms" in latency  # measured per trade (pinned partitions), not by pairing
             figures = (f"{latency['p50_ms']} / {latency['p90_ms']} / {latency['p99_ms']} / {latency['max_ms']} ms"
                        if exact else f"{latency['p50_ms']} / – / {latency['p99_ms']} / – ms (paired, not exact)")
-            row(f"trade → browser at {rate:,} trades/s, p50 / p90 / p99 / max", figures,
+            row(latency, f"trade → browser at {rate:,} trades/s, p50 / p90 / p99 / max", figures,
                 f"p99 ≤ {goal:,} ms" if goal else "–", latency["p99_ms"] <= goal if goal else None)
             stages = [key[:-len("_p50_ms")] for key in latency if key.endswith("_p50_ms") and key != "p50_ms"]
             if stages:  # benchmarks/live.py TradeTimer: a trade's latency split, stage by stage
-                row(f"… where the time went at {rate:,}/s, p50 / p99 ms: " + ", ".join(stages),
+                row(latency, f"… where the time went at {rate:,}/s, p50 / p99 ms: " + ", ".join(stages),
                     " · ".join(f"{latency[f'{stage}_p50_ms']} / {latency[f'{stage}_p99_ms']}" for stage in stages),
                     "–", None)
     snapshot = _load(directory, "snapshot")
-    commit = _commit(snapshot)
     if snapshot:
-        row(f"snapshot at {snapshot['trades']:,} trades, {snapshot['clients']} clients connecting at once, time to "
-            "first frame p50 / p99 / max: beside a connected client (live copy) · with none (one ClickHouse read)",
+        row(snapshot, f"snapshot at {snapshot['trades']:,} trades, {snapshot['clients']} clients connecting at once, "
+            "time to first frame p50 / p99 / max: beside a connected client (live copy) · with none (one ClickHouse read)",
             f"{snapshot['warm_p50_ms']} / {snapshot['warm_p99_ms']} / {snapshot['warm_max_ms']} · "
             f"{snapshot['cold_p50_ms']} / {snapshot['cold_p99_ms']} / {snapshot['cold_max_ms']} ms "
             f"({snapshot['snapshot_bytes']:,} bytes; {snapshot['clickhouse_snapshot_reads']} ClickHouse reads)",
             "p99 ≤ 50 ms", snapshot["warm_p99_ms"] <= 50)
     busy = _load(directory, "query-ingesting")
-    commit = _commit(busy)
     if busy:
-        row(f"drill-down first page on {busy['trades']:,} trades while {busy['ingest_rate']:,} trades/s are "
+        row(busy, f"drill-down first page on {busy['trades']:,} trades while {busy['ingest_rate']:,} trades/s are "
             "inserted, p99", f"{busy['drilldown_p99_ms']} ms", "≤ 15 ms", busy["drilldown_p99_ms"] <= 15)
         variants = {key[len("drilldown_"):-len("_p99_ms")]: value for key, value in busy.items()
                     if key.startswith("drilldown_") and key.endswith("_p99_ms") and key != "drilldown_p99_ms"}
         if variants:
-            row("… the same page written other ways, p99", ", ".join(f"{name} {value} ms"
+            row(busy, "… the same page written other ways, p99", ", ".join(f"{name} {value} ms"
                                                                    for name, value in variants.items()), "–", None)
     curve = [(n, fan) for n in FANOUT_CLIENTS if (fan := _load(directory, f"fanout-{n}"))]
     if curve:
-        commit = _commit(curve[-1][1])
         on_time = [n for n, f in curve
                    if f["clients_told_everything"] == n and (f["worst_client_age_p99_ms"] or 0) <= 1000]
-        row("fan-out at 5,000 trades/s: clients, each told of every trade, worst client's update age p99",
+        row(curve[-1][1], "fan-out at 5,000 trades/s: clients, each told of every trade, worst client's update age p99",
             "; ".join(f"{n}: {f['clients_told_everything']} of {n}, {f['worst_client_age_p99_ms']} ms"
                       for n, f in curve),
             "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
     slow = _load(directory, "slowclients")
-    commit = _commit(slow)
     if slow:
-        row(f"{slow['clients']} clients that never read, {slow['seconds'] / 60:.0f} min at {slow['rate']:,}/s: "
+        row(slow, f"{slow['clients']} clients that never read, {slow['seconds'] / 60:.0f} min at {slow['rate']:,}/s: "
             "daphne's RSS growth (highest − before); the reading client's trades and p99",
             f"{slow['rss_growth_mb']} MB ({slow['rss_before_mb']} → {slow['rss_highest_mb']}); "
             f"{slow['received']:,} of {slow['sent']:,}, p99 {slow['p99_ms']} ms; {slow['closed_behind']} closed behind",
             "≤ 50 MB, reader exact", slow["rss_growth_mb"] <= 50 and slow["received"] == slow["sent"])
     codec = _load(directory, "codec")
-    commit = _commit(codec)
     if codec:
         paths = [key[:-len("_median_ms")] for key in codec if key.endswith("_median_ms") and "encode" not in key]
-        row(f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
+        row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
             f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths), "–", None)
     fanout = _load(directory, "fanout")
-    commit = _commit(fanout)
     if fanout and "clients_told_everything" in fanout:
-        row(f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered", *_delivery(fanout))
+        row(fanout, f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered", *_delivery(fanout))
     soak = _load(directory, "soak")
-    commit = _commit(soak)
     if soak:
         worst = soak.get("max_rss_growth_process")
-        row(f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth of the "
+        row(soak, f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth of the "
             f"process that grew most{f' ({worst})' if worst else ''}",
             f"{soak['max_rss_growth']:.1%}", "≤ 10 %", soak["max_rss_growth"] <= 0.10)
         fds_worst = soak.get("fd_growth_process")
-        row(f"soak: open file descriptors, end − start, of the process that grew most"
+        row(soak, f"soak: open file descriptors, end − start, of the process that grew most"
             f"{f' ({fds_worst})' if fds_worst else ''}", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
-        row("soak: stored exactly what was sent", soak["exact"], "exact", soak["exact"])
+        row(soak, "soak: stored exactly what was sent", soak["exact"], "exact", soak["exact"])
         if "delivery" in soak:
-            row("soak: updates delivered to the clients", *_delivery(soak["delivery"]))
+            row(soak, "soak: updates delivered to the clients", *_delivery(soak["delivery"]))
 
     plots = [plot for plot in (_ingest_plot(directory), _latency_plot(directory)) if plot]
     machine = (f"{platform.system()} {platform.machine()}, {cores} cores, "

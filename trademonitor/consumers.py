@@ -113,7 +113,7 @@ class DeltaHub:
             SNAPSHOT_READS.inc()
             copy = LiveCopy(frame, settings.KAFKA_TOPIC, dashboard.RECENT_ALERTS)
             for message in self._uncopied:
-                self._add_to(copy, message)
+                copy.add(message)
             if feed == self._feed:  # else deltas went by unheard while it was read: read again
                 self.copy, self._copy_read_at = copy, time.monotonic()
         finally:
@@ -121,16 +121,9 @@ class DeltaHub:
 
     def _copy(self, message: contract.Message) -> None:
         if self.copy is not None:
-            self._add_to(self.copy, message)
+            self.copy.add(message)
         if self._uncopied is not None:
             self._uncopied.append(message)
-
-    @staticmethod
-    def _add_to(copy: LiveCopy, message: contract.Message) -> None:
-        if message["type"] == contract.ALERTS_NEW:
-            copy.add_alerts(message["alerts"])
-        else:
-            copy.add(message)
 
     async def _run(self, listening: asyncio.Event) -> None:
         layer = get_channel_layer()

@@ -92,7 +92,14 @@ class LiveCopy:
         self.unlisted_whales: dict[str, int] = {}  # whales of symbols without a row yet, as snapshot_message
         self._text: str | None = None
 
-    def add(self, delta: contract.Delta) -> None:
+    def add(self, message: contract.Message) -> None:
+        """Any message the hub receives: alerts revise the list, deltas add what the copy lacks."""
+        if message["type"] == contract.ALERTS_NEW:
+            self.add_alerts(message["alerts"])
+        else:
+            self._add_delta(message)
+
+    def _add_delta(self, delta: contract.Delta) -> None:
         if not self.filter.is_new(delta):
             return
         self.filter.advance(delta)

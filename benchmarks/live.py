@@ -46,7 +46,7 @@ from django.conf import settings
 import contract
 from benchmarks.stats import percentile
 from harness.acks import Acknowledger
-from harness.pool import database_url, start_pool, start_web, stop_pool, worker_pids
+from harness.pool import database_url, free_port, memory_mb, start_pool, start_web, stop_pool, worker_pids
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally
 from infra.kafka import client_config, ensure_topic
@@ -165,7 +165,7 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
     `settings_environment` overrides settings of the pool and daphne."""
     topic = stream.topic
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
-    port = _free_port()
+    port = free_port()
     with scratch_database() as (database, writer, _reader), scratch_django_database() as django_database:
         environment = {
             "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
@@ -318,7 +318,7 @@ def slowclients(clients: int, rate: int, seconds: float) -> dict:
         daphne = processes["daphne"]
         ready, done = threading.Event(), threading.Event()
         client = timer.run(url, ready, done)
-        before = _rss_mb(daphne)
+        before = memory_mb(daphne)
         idle = [_never_reading(url) for _ in range(clients)]
         highest = before
         sampling = threading.Event()
@@ -326,7 +326,7 @@ def slowclients(clients: int, rate: int, seconds: float) -> dict:
         def sample() -> None:
             nonlocal highest
             while not sampling.wait(0.5):
-                highest = max(highest, _rss_mb(daphne))
+                highest = max(highest, memory_mb(daphne))
 
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -338,7 +338,7 @@ def slowclients(clients: int, rate: int, seconds: float) -> dict:
         for connection in idle:
             connection.close()
         figures.update(rss_before_mb=round(before, 1), rss_highest_mb=round(highest, 1),
-                       rss_after_mb=round(_rss_mb(daphne), 1), rss_growth_mb=round(highest - before, 1),
+                       rss_after_mb=round(memory_mb(daphne), 1), rss_growth_mb=round(highest - before, 1),
                        closed_behind=int(_metric(url, "trademonitor_websocket_clients_behind_total")))
 
     run_system(stream, listen, with_processes=True)
@@ -356,7 +356,7 @@ def snapshot(trades: int, clients: int) -> dict:
         environment = {"CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
                        "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
                        "DATABASE_URL": django_database}
-        port = _free_port()
+        port = free_port()
         web = start_web(environment, port, log=WEB_LOG)
         url = f"ws://127.0.0.1:{port}/ws/live"
         try:
@@ -406,14 +406,6 @@ def _never_reading(url: str) -> socket.socket:
                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
                         f"Origin: http://{host}:{port}\r\n\r\n").encode())
     return connection
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise ProcessLookupError(pid)
 
 
 def fanout(clients: int, rate: int, seconds: float) -> dict:
@@ -603,9 +595,3 @@ def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:
             return
         time.sleep(0.5)
     raise RuntimeError(f"consumer group {group} did not settle")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -42,6 +42,7 @@ SUITE = {
     "query-ingesting": ("query.run", {"trades": 10_000_000, "ingest_rate": 5000}),
     "slowclients": ("live.slowclients", {"clients": 30, "rate": 5000, "seconds": 300}),
     "codec": ("codec.run", {"rows": 5000, "batches": 200}),
+    "export": ("export.run", {"trades": 1_100_000}),
 }
 
 
@@ -171,6 +172,13 @@ def render(directory: Path) -> str:
         paths = [key[:-len("_median_ms")] for key in codec if key.endswith("_median_ms") and "encode" not in key]
         row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
             f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths), "–", None)
+    export = _load(directory, "export")
+    if export:
+        row(export, f"CSV download of one symbol's {export['rows']:,} newest trades (the cap) through daphne: first "
+            "byte, last byte, rows a second; daphne's RSS before and at its peak",
+            f"{export['first_byte_ms']} ms, {export['seconds']} s, {export['rows_per_second']:,}/s "
+            f"({export['megabytes']} MB); {export['daphne_rss_before_mb']} → {export['daphne_peak_rss_mb']} MB",
+            "streamed, exact", export["exact"])
     fanout = _load(directory, "fanout")
     if fanout and "clients_told_everything" in fanout:
         row(fanout, f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered", *_delivery(fanout))

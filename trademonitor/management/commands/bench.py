@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
                    ("--rate", int, 5000), ("--seconds", float, 30)]),
     "codec": ("the trades insert: clickhouse/native.py against clickhouse-connect's python and rust codecs",
               "codec.run", [("--rows", int, 5_000), ("--batches", int, 200)]),
+    "export": ("one symbol's trades as CSV through daphne: time to first and last byte, daphne's memory",
+               "export.run", [("--trades", int, 1_100_000)]),
     "ledger": ("the insert-intent ledger on EmbeddedRocksDB against ReplacingMergeTree FINAL", "ledger.run",
                [("--cycles", int, 1000)]),
     "soak": ("the whole system for minutes: memory, file descriptors, exactness", "soak.run",

@@ -7,7 +7,9 @@ their count and the sum of their values."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 import time
 import urllib.request
 from decimal import Decimal
@@ -22,9 +24,11 @@ from trademonitor.export import EXPORT_MAX_ROWS
 from trademonitor.symbols import bundled_universe
 
 WEB_LOG = Path(settings.BASE_DIR) / ".devservices" / "bench-export-daphne.log"
+# The file's truth: the newest trades of its range, as many as the cap allows.
 NEWEST_SQL = """
     SELECT count(), sum(value), argMax(id, (ts, id)), argMin(id, (ts, id)) FROM (
-        SELECT id, ts, price * quantity AS value FROM trades WHERE symbol = {symbol:String}
+        SELECT id, ts, price * quantity AS value FROM trades
+        WHERE symbol = {symbol:String} AND ts >= {start:DateTime64(3, 'UTC')}
         ORDER BY ts DESC, id DESC LIMIT {limit:UInt32})
 """
 
@@ -40,13 +44,13 @@ def run(trades: int) -> dict:
                          "DATABASE_URL": django_database}, port, log=WEB_LOG)
         try:
             figures["daphne_rss_before_mb"] = round(memory_mb(web.pid), 1)
-            body = _download(f"http://127.0.0.1:{port}/api/symbols/{symbol}/trades.csv?minutes=1440", figures)
+            body, start = _download(f"http://127.0.0.1:{port}/api/symbols/{symbol}/trades.csv?minutes=1440", figures)
             figures["daphne_peak_rss_mb"] = round(memory_mb(web.pid, "VmHWM"), 1)
         finally:
             stop_pool(web, 20)
         rows = list(csv.DictReader(io.StringIO(body.decode())))
         count, value, newest, oldest = writer.query(
-            NEWEST_SQL, parameters={"symbol": symbol, "limit": EXPORT_MAX_ROWS}).result_rows[0]
+            NEWEST_SQL, parameters={"symbol": symbol, "start": start, "limit": EXPORT_MAX_ROWS}).result_rows[0]
     exact = (len(rows) == count and sum(Decimal(r["value"]) for r in rows) == value
              and rows[0]["trade_id"] == str(newest) and rows[-1]["trade_id"] == str(oldest))
     figures.update({"rows": len(rows), "exact": exact,
@@ -56,10 +60,12 @@ def run(trades: int) -> dict:
     return figures
 
 
-def _download(url: str, figures: dict) -> bytes:
+def _download(url: str, figures: dict) -> tuple[bytes, dt.datetime]:
+    """The file, and the start of its range (from its name, to the minute)."""
     started = time.perf_counter()
     chunks = []
     with urllib.request.urlopen(url, timeout=600) as response:
+        [stamp] = re.findall(r"-trades-(\d{8}T\d{4})Z-", response.headers["Content-Disposition"])
         first = response.read1()
         figures["first_byte_ms"] = round((time.perf_counter() - started) * 1000, 1)
         chunks.append(first)
@@ -68,4 +74,4 @@ def _download(url: str, figures: dict) -> bytes:
     figures["seconds"] = round(time.perf_counter() - started, 2)
     body = b"".join(chunks)
     figures["megabytes"] = round(len(body) / 1e6, 1)
-    return body
+    return body, dt.datetime.strptime(stamp, "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)

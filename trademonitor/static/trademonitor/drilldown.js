@@ -61,7 +61,7 @@ export function openDetail(symbol, context) {
   find(".chart").chartApi = detail.chart.chart;  // for the browser tests: its axes
   detail.scroller.addEventListener("scroll", () => {
     const { scrollTop, scrollHeight, clientHeight } = detail.scroller;
-    if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail);
+    if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail, context);
   });
 
   const showChartControls = () => {
@@ -88,22 +88,23 @@ export function openDetail(symbol, context) {
   loadOlder(detail, context);
   loadCandles(detail, context);
   return detail;
+}
 
-  async function loadOlder() {
-    if (detail.loading || detail.next === null) return;
-    detail.loading = true;
-    const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
-    try {
-      const response = await fetch(`/api/symbols/${encodeURIComponent(symbol)}/trades?limit=50${cursor}`);
-      const page = await response.json();
-      if (!response.ok) throw new Error(page.error);
-      for (const trade of page.trades) addRow(detail, trade, false, context);
-      detail.next = page.next;
-    } catch (failure) {
-      console.warn(`trades of ${symbol} not loaded: ${failure.message}`);  // scrolling again retries
-    } finally {
-      detail.loading = false;
-    }
+/** The next page of older trades (the first page when none is shown yet). */
+async function loadOlder(detail, context) {
+  if (detail.loading || detail.next === null) return;
+  detail.loading = true;
+  const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
+  try {
+    const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/trades?limit=50${cursor}`);
+    const page = await response.json();
+    if (!response.ok) throw new Error(page.error);
+    for (const trade of page.trades) addRow(detail, trade, false, context);
+    detail.next = page.next;
+  } catch (failure) {
+    console.warn(`trades of ${detail.symbol} not loaded: ${failure.message}`);  // scrolling again retries
+  } finally {
+    detail.loading = false;
   }
 }
 

@@ -1,8 +1,10 @@
 """`bench export`: one symbol's trades downloaded as CSV through daphne, as the drill-down's
-"Download CSV" link does: time to the first byte and to the last, rows a second, and
+"Download CSV" link does: time to the first byte and to the last, rows a second,
 daphne's memory before and at its peak, which show whether the file is streamed or
-gathered. The file is checked against ClickHouse: the newest EXPORT_MAX_ROWS trades,
-their count and the sum of their values."""
+gathered, and a drill-down's first page requested meanwhile, one after another, which
+shows whether the download holds up the site's other requests. The file is checked
+against ClickHouse: the newest EXPORT_MAX_ROWS trades, their count and the sum of their
+values."""
 
 from __future__ import annotations
 
@@ -10,14 +12,18 @@ import csv
 import datetime as dt
 import io
 import re
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 
 from benchmarks.query import load
+from benchmarks.stats import percentile
 from harness.pool import database_url, free_port, memory_mb, start_web, stop_pool
 from harness.scratch import scratch_database, scratch_django_database
 from trademonitor.export import EXPORT_MAX_ROWS
@@ -44,7 +50,9 @@ def run(trades: int) -> dict:
                          "DATABASE_URL": django_database}, port, log=WEB_LOG)
         try:
             figures["daphne_rss_before_mb"] = round(memory_mb(web.pid), 1)
-            body, start = _download(f"http://127.0.0.1:{port}/api/symbols/{symbol}/trades.csv?minutes=1440", figures)
+            base = f"http://127.0.0.1:{port}/api/symbols/{symbol}"
+            with _requests_beside(f"{base}/trades?limit=50", figures):
+                body, start = _download(f"{base}/trades.csv?minutes=1440", figures)
             figures["daphne_peak_rss_mb"] = round(memory_mb(web.pid, "VmHWM"), 1)
         finally:
             stop_pool(web, 20)
@@ -58,6 +66,28 @@ def run(trades: int) -> dict:
     if not exact:
         raise RuntimeError(f"the CSV differs from ClickHouse: {len(rows)} rows against {count}")
     return figures
+
+
+@contextmanager
+def _requests_beside(url: str, figures: dict) -> Iterator[None]:
+    """`url` requested over and over while the block runs: p50, p99 and max ms, and the count."""
+    done, times = threading.Event(), []
+
+    def ask() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            urllib.request.urlopen(url, timeout=60).read()
+            times.append((time.perf_counter() - started) * 1000)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    figures.update({"beside_requests": len(times), "beside_p50_ms": round(percentile(times, 0.5), 1),
+                    "beside_p99_ms": round(percentile(times, 0.99), 1), "beside_max_ms": round(max(times), 1)})
 
 
 def _download(url: str, figures: dict) -> tuple[bytes, dt.datetime]:

@@ -206,11 +206,17 @@ def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, i
     return [Candle(*row) for row in client.query(CANDLES_SQL, parameters=parameters).result_rows]
 
 
-# The export walks a symbol's trades in the drill-down's order, in pages of at most
-# EXPORT_PAGE rows: each page stays within the read-only user's max_result_rows.
+# The export: a symbol's trades as CSV, written by ClickHouse (money with its two decimals
+# by toDecimalString, never a float), walked in the drill-down's order in pages of at most
+# EXPORT_PAGE rows, each within the read-only user's max_result_rows.
 EXPORT_PAGE = 50_000
-EXPORT_SQL = """
-    SELECT id, ts, symbol, price, quantity
+EXPORT_CSV_SQL = """
+    SELECT id,
+           concat(replaceOne(toString(ts), ' ', 'T'), 'Z'),
+           symbol,
+           toDecimalString(price, 2),
+           quantity,
+           toDecimalString(toDecimal128(price, 2) * quantity, 2)  -- as the views: no Decimal64 overflow
     FROM trades
     WHERE symbol = {symbol:String}
       AND ts >= {start:DateTime64(3, 'UTC')}
@@ -218,22 +224,34 @@ EXPORT_SQL = """
     ORDER BY ts DESC, id DESC
     LIMIT {limit:UInt32}
 """
+EXPORT_COLUMNS = ("trade_id", "time_utc", "symbol", "price", "quantity", "value")
 
 
-def trades_since(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, limit: int) -> Iterator[Trade]:
-    """`symbol`'s trades with start <= ts < end, most recent first, at most `limit`, read a page
-    at a time (keyset on (ts, id), so a page never repeats or skips a trade of the range)."""
-    before_ts, before_id = end, UUID(int=0)
+def trades_csv(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, limit: int) -> Iterator[bytes]:
+    """`symbol`'s trades with start <= ts < end, most recent first, at most `limit`, as CSV
+    lines (no header) in the chunks ClickHouse sends. Each page starts after the last line of
+    the one before (keyset on (ts, id)), so no trade of the range is repeated or skipped."""
+    before: tuple[dt.datetime, UUID] = (end, UUID(int=0))
     while limit > 0:
         page = min(limit, EXPORT_PAGE)
-        parameters = {"symbol": symbol, "start": start, "before_ts": before_ts, "before_id": before_id, "limit": page}
-        rows = client.query(EXPORT_SQL, parameters=parameters).result_rows
-        for row in rows:
-            yield Trade(*row)
-        if len(rows) < page:
+        parameters = {"symbol": symbol, "start": start, "before_ts": before[0], "before_id": before[1],
+                      "limit": page}
+        lines, tail = 0, b""
+        with client.raw_stream(EXPORT_CSV_SQL, parameters=parameters, fmt="CSV") as stream:
+            for chunk in stream:
+                yield chunk
+                lines += chunk.count(b"\n")
+                tail = (tail + chunk)[-1024:]
+        if lines < page:
             return
-        limit -= len(rows)
-        before_ts, before_id = rows[-1][1], rows[-1][0]
+        limit -= lines
+        before = _csv_key(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+
+
+def _csv_key(line: bytes) -> tuple[dt.datetime, UUID]:
+    """(ts, id) of an export line: "id","2026-11-28T15:04:05.123Z",..."""
+    trade_id, moment = (field.strip(b'"').decode() for field in line.split(b",", 2)[:2])
+    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00")), UUID(trade_id)
 
 
 # A symbol missing on one side reads as zeros there (the read-only user may not set

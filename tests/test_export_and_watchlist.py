@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -40,6 +39,13 @@ def test_candles_of_five_and_fifteen_minutes_merge_the_minutes_exactly(schema):
         queries.candles(reader, "AAPL", *DAY, 2)
 
 
+def export_rows(reader, symbol: str, start: dt.datetime, end: dt.datetime, limit: int) -> list[list[str]]:
+    body = export.HEADER + b"".join(queries.trades_csv(reader, symbol, start, end, limit))
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert rows[0] == list(queries.EXPORT_COLUMNS)
+    return rows[1:]
+
+
 @pytest.mark.services
 def test_the_export_walks_pages_without_repeating_or_skipping_ties(schema, monkeypatch):
     writer, reader = schema
@@ -49,25 +55,26 @@ def test_the_export_walks_pages_without_repeating_or_skipping_ties(schema, monke
     trades.append(make_trade("MSFT", -3_600_000, 1, 1, 0, 99))  # before the range
     insert(writer, trades)
     start, end = EPOCH - dt.timedelta(minutes=1), EPOCH + dt.timedelta(minutes=1)
-    got = list(queries.trades_since(reader, "MSFT", start, end, limit=1_000))
-    in_one_query = [row[0] for row in reader.query(  # ClickHouse's own order of the range, unpaged
+    in_one_query = [str(row[0]) for row in reader.query(  # ClickHouse's own order of the range, unpaged
         "SELECT id FROM trades WHERE ts >= {start:DateTime64(3, 'UTC')} ORDER BY ts DESC, id DESC",
         parameters={"start": start}).result_rows]
     assert len(in_one_query) == 40
-    assert [t.id for t in got] == in_one_query
-    assert [t.id for t in queries.trades_since(reader, "MSFT", start, end, limit=23)] == in_one_query[:23]
+    assert [row[0] for row in export_rows(reader, "MSFT", start, end, 1_000)] == in_one_query
+    assert [row[0] for row in export_rows(reader, "MSFT", start, end, 23)] == in_one_query[:23]
+    assert [row[0] for row in export_rows(reader, "MSFT", start, end, 14)] == in_one_query[:14]  # two full pages
 
 
-def test_csv_money_is_exact_text_and_chunks_hold_every_row(monkeypatch):
-    monkeypatch.setattr(export, "ROWS_PER_CHUNK", 2)
-    trades = [queries.Trade(uuid.UUID(int=n), EPOCH + dt.timedelta(milliseconds=n), "BRK.A",
-                            Decimal("0.10") * n + Decimal("0.01"), 3 * n + 1) for n in range(5)]
-    chunks = list(export.csv_chunks(trades))
-    assert len(chunks) == 3
-    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
-    assert rows[0] == list(export.HEADER)
-    assert rows[1] == [str(uuid.UUID(int=0)), "2026-03-11T13:00:00.000Z", "BRK.A", "0.01", "1", "0.01"]
-    assert rows[5][3:] == ["0.41", "13", "5.33"]  # 0.41 × 13, not 5.329999…
+@pytest.mark.services
+def test_csv_money_is_exact_text_written_by_clickhouse(schema):
+    writer, reader = schema
+    trades = [make_trade("BRK.A", n, 10 * n + 1, 3 * n + 1, 0, n) for n in range(5)]  # $0.01, $0.11, … $0.41
+    trades.append(make_trade("BRK.A", 9, 999_999_999, 4_294_967_295, 1, 0))  # past Decimal64 and a float's 2^53
+    insert(writer, trades)
+    rows = export_rows(reader, "BRK.A", *DAY, 1_000)
+    assert rows[0] == [str(trades[5][0]), "2026-03-11T13:00:00.009Z", "BRK.A", "9999999.99", "4294967295",
+                       str(Decimal("9999999.99") * 4_294_967_295)]
+    assert rows[1][3:] == ["0.41", "13", "5.33"]  # 0.41 × 13, not 5.329999…
+    assert rows[-1][1:] == ["2026-03-11T13:00:00.000Z", "BRK.A", "0.01", "1", "0.01"]
     assert export.filename("A", EPOCH, EPOCH + dt.timedelta(hours=1)) == "A-trades-20260311T1300Z-20260311T1400Z.csv"
 
 

@@ -128,8 +128,7 @@ def trades_csv(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHtt
     except ValueError as exc:
         return error(400, str(exc))
     end = min(end, dt.datetime.now(dt.UTC))  # the range's trades as they stand now
-    trades = queries.trades_since(dashboard.client(), symbol, start, end, export.EXPORT_MAX_ROWS)
-    response = StreamingHttpResponse(export.asynchronous(export.csv_chunks(trades)), content_type="text/csv")
+    response = StreamingHttpResponse(export.stream(symbol, start, end), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{export.filename(symbol, start, end)}"'
     response["X-Row-Cap"] = str(export.EXPORT_MAX_ROWS)
     return response

@@ -148,7 +148,8 @@ async def _next_close(communicator) -> dict:
             return output
 
 
-@pytest.mark.parametrize("path", ["/api/symbols", "/api/symbols/ENTG/trades", "/api/symbols/ENTG/candles"])
+@pytest.mark.parametrize("path", ["/api/symbols", "/api/symbols/ENTG/trades", "/api/symbols/ENTG/candles",
+                                  "/api/symbols/ENTG/trades.csv"])
 def test_clickhouse_away_is_a_503_without_its_words(web, settings, monkeypatch, path):
     from trademonitor import dashboard
 

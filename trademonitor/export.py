@@ -27,14 +27,21 @@ def filename(symbol: str, start: dt.datetime, end: dt.datetime) -> str:
     return f"{symbol}-trades-{start:%Y%m%dT%H%M}Z-{end:%Y%m%dT%H%M}Z.csv"
 
 
-async def stream(symbol: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[bytes]:
-    """The file, chunk by chunk as ClickHouse sends it. Asynchronous, because daphne would
-    gather a sync iterator's whole output before sending any; each chunk is read in a worker
-    thread on a client of the download's own, whose response stays open between chunks, so
-    it is shared with no other request and never holds Django's one thread for sync code."""
+def stream(symbol: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[bytes]:
+    """The file, piece by piece as ClickHouse sends it. The first piece is read here, in the
+    caller's thread: ClickHouse away or refusing raises before a byte is sent (a 503, not a
+    cut-off file). The rest is asynchronous, because daphne would gather a sync iterator's
+    whole output before sending any; each piece is read in a worker thread on a client of the
+    download's own, whose response stays open between pieces, so it is shared with no other
+    request and never holds Django's one thread for sync code."""
     chunks = _chunks(symbol, start, end)
+    return _sent(next(chunks), chunks)
+
+
+async def _sent(first: bytes, chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     step = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
     try:
+        yield first
         while (chunk := await step()) is not None:
             yield chunk
     finally:  # finished, or the visitor went away: the client is closed either way

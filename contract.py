@@ -36,6 +36,7 @@ TRADES: Final = "trades"
 STATUS: Final = "status"
 ALERTS: Final = "alerts"
 SUBSCRIBE: Final = "subscribe"  # browser -> web: the symbols whose drill-down is open
+MAX_SUBSCRIPTIONS: Final = 20  # symbols a client may follow at once (a longer list is refused)
 ACK: Final = "ack"  # browser -> web: how many frames it has received, so the server can bound what is unread
 ACK_EVERY_SECONDS: Final = 0.5  # how often a reading client acknowledges; DASHBOARD_UNREAD_BYTES allows for it
 
@@ -102,9 +103,11 @@ LAYOUTS: Final = (Last, Totals, Row, Trade, Candle)
 
 def layout() -> dict[str, dict[str, int]]:
     """Every compact array's field indexes, for the browser: {"Last": {"price": 3, ...}, ...},
-    and how often it acknowledges frames ({"Ack": {"every_ms": ...}})."""
+    how often it acknowledges frames ({"Ack": {"every_ms": ...}}) and how many symbols it may
+    follow ({"Subscribe": {"max_symbols": ...}})."""
     fields = {kind.__name__: {field.name.lower(): field.value for field in kind} for kind in LAYOUTS}
-    return {**fields, "Ack": {"every_ms": int(ACK_EVERY_SECONDS * 1000)}}
+    return {**fields, "Ack": {"every_ms": int(ACK_EVERY_SECONDS * 1000)},
+            "Subscribe": {"max_symbols": MAX_SUBSCRIPTIONS}}
 
 
 # -- message shapes ---------------------------------------------------------------------

@@ -103,5 +103,6 @@ def test_the_page_layout_names_every_field_by_its_index():
     layout = contract.layout()
     assert layout["Row"] == {field.name.lower(): field.value for field in Row}
     assert layout["Last"]["price"] == Last.PRICE == 3
-    assert set(layout) == {"Last", "Totals", "Row", "Trade", "Candle", "Ack"}
+    assert set(layout) == {"Last", "Totals", "Row", "Trade", "Candle", "Ack", "Subscribe"}
     assert layout["Ack"] == {"every_ms": 500}
+    assert layout["Subscribe"] == {"max_symbols": contract.MAX_SUBSCRIPTIONS}

@@ -53,7 +53,6 @@ GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest
 STATUS_INTERVAL = 2.0
 COPY_REFRESH_SECONDS = 60.0
 MAX_FRAME = 4096
-MAX_SUBSCRIPTIONS = 20
 
 
 class DeltaHub:
@@ -361,7 +360,7 @@ def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict | No
     if request.get("type") != contract.SUBSCRIBE:
         return None
     symbols = request.get("symbols")
-    if not isinstance(symbols, list) or len(symbols) > MAX_SUBSCRIPTIONS:
+    if not isinstance(symbols, list) or len(symbols) > contract.MAX_SUBSCRIPTIONS:
         return None
     if not all(isinstance(symbol, str) and 0 < len(symbol) <= 16 for symbol in symbols):
         return None

@@ -21,3 +21,8 @@ test("hostile or unknown values fall back to the defaults", () => {
   assert.deepEqual(view, { ...DEFAULTS, open: ["AAPL"] });
   assert.equal(readView(`?q=${"x".repeat(500)}`).q.length, 100);
 });
+
+test("no more drill-downs open than the feed serves", () => {
+  const symbols = Array.from({ length: 30 }, (_, i) => `S${i}`);
+  assert.deepEqual(readView(`?open=${symbols.join(",")}`, 20).open, symbols.slice(0, 20));
+});

@@ -23,6 +23,7 @@ const PAGE = config("page-config");
 const { Last: LAST, Totals: TOTALS, Row: ROW } = WIRE;
 const COLUMNS = makeColumns(LAST);
 const SORT_VALUES = Object.fromEntries(COLUMNS.filter((c) => c.sort).map((c) => [c.key, c.sort]));
+const MAX_OPEN = WIRE.Subscribe.max_symbols;  // drill-downs the feed serves live trades to
 const RESORT_MS = 1000;  // rows change in place; the order catches up once a second
 const ALERTS_SHOWN = 10;
 
@@ -33,7 +34,7 @@ const priceOf = (row) => (row.last ? row.last[LAST.price] : null);
 
 const state = {
   rows: new Map(),        // symbol -> {symbol, name, trades, shares, volume, last, change, whales}
-  view: readView(location.search),
+  view: readView(location.search, MAX_OPEN),
   shown: new Map(),       // symbol -> <tr> on the current page, in order
   open: new Map(),        // symbol -> drill-down
   changes: 0,             // row updates since the last sort
@@ -242,6 +243,8 @@ const detailContext = {
 function toggleDetail(symbol) {
   if (state.open.has(symbol)) closeDetail(symbol);
   else {
+    // The feed serves live trades to at most MAX_OPEN drill-downs: the oldest one makes room.
+    if (state.open.size >= MAX_OPEN) closeDetail(state.open.keys().next().value);
     state.open.set(symbol, openDetail(symbol, detailContext));
     afterDetailsChanged(symbol);
   }
@@ -327,7 +330,7 @@ function showViewInControls() {
 }
 
 function restoreView() {
-  state.view = readView(location.search);
+  state.view = readView(location.search, MAX_OPEN);
   showViewInControls();
   openDetailsOfView();
   for (const detail of state.open.values()) detail.refreshChart();

@@ -14,8 +14,9 @@ export const DEFAULTS = Object.freeze({
 const oneOf = (value, allowed, fallback) => (allowed.includes(value) ? value : fallback);
 const wholeNumber = (text) => (/^\d{1,6}$/.test(text ?? "") ? Number(text) : NaN);
 
-/** The view a query string describes; anything unknown or out of range falls back to the default. */
-export function readView(search) {
+/** The view a query string describes; anything unknown or out of range falls back to the default.
+ * At most `maxOpen` drill-downs: the feed serves live trades to no more. */
+export function readView(search, maxOpen = 20) {
   const params = new URLSearchParams(search);
   const page = wholeNumber(params.get("page"));
   return {
@@ -24,7 +25,8 @@ export function readView(search) {
     dir: oneOf(params.get("dir"), ["asc", "desc"], DEFAULTS.dir),
     page: page >= 1 ? page : DEFAULTS.page,
     rows: oneOf(wholeNumber(params.get("rows")), PAGE_SIZES, DEFAULTS.rows),
-    open: [...new Set((params.get("open") ?? "").split(",").filter((s) => /^[A-Za-z0-9.\-]{1,16}$/.test(s)))],
+    open: [...new Set((params.get("open") ?? "").split(",").filter((s) => /^[A-Za-z0-9.\-]{1,16}$/.test(s)))]
+      .slice(0, maxOpen),
     interval: oneOf(wholeNumber(params.get("interval")), INTERVALS, DEFAULTS.interval),
     range: oneOf(wholeNumber(params.get("range")), RANGES, DEFAULTS.range),
     watchlist: params.get("view") === "watchlist",

@@ -277,6 +277,16 @@ def test_keyboard_only_opens_reads_and_closes_a_drill_down(site, context):
     expect(detail(page, symbol)).to_have_count(0)
     expect(row(page, symbol)).to_be_focused()
 
+    search(page, "")  # the table re-sorting under live trades: the focus moves with the row
+    row(page, symbol).focus()
+    renders = int(page.evaluate("document.body.dataset.renders"))
+    pipeline.send_trade(symbol, 100_000, 10_000)  # $10,000,000: to the top of "Volume ▼"
+    page.wait_for_function("n => Number(document.body.dataset.renders) > n", arg=renders)
+    expect(page.locator("#symbols tbody tr.symbol-row").first).to_have_attribute("data-symbol", symbol)
+    expect(row(page, symbol)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(detail(page, symbol)).to_be_visible()
+
 
 def test_reduced_motion_changes_colour_without_animation(site, browser):
     pipeline, url = site

@@ -9,7 +9,8 @@ import { connect } from "./feed.js";
 import { decimalCents, money, NUMBER } from "./format.js";
 import { matching, sorted, totals } from "./rows.js";
 import { setUpSqlPanel } from "./sqlpanel.js";
-import { fillRow, flash, makeColumns, renderHeader, rowElement, showOpen, showSort, showStarred } from "./table.js";
+import { fillRow, flash, makeColumns, placeRows, renderHeader, rowElement, showOpen, showSort, showStarred }
+  from "./table.js";
 import { setUpTheme } from "./theme.js";
 import { readView, writeView } from "./urlstate.js";
 import { openWatchlist } from "./watchlist.js";
@@ -162,8 +163,9 @@ function render() {
     if (state.open.has(row.symbol)) elements.push(state.open.get(row.symbol).element);
   }
   state.shown = shown;
-  $("#symbols tbody").replaceChildren(...elements);
+  placeRows($("#symbols tbody"), elements);
   rovingFocus(focused);
+  document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
   state.changes = 0;
   $("#page-info").textContent = `page ${state.view.page} of ${pages} (${NUMBER.format(rows.length)} symbols)`;
   showSort($("#symbols thead tr"), { key: state.view.sort, direction: direction() });

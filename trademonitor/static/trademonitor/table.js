@@ -92,6 +92,17 @@ export function fillRow(tr, row, columns) {
   });
 }
 
+/** `elements` in `body`, in order, moving only those out of place: a row that stays keeps its
+ * flash and its focus, and one that moves gets its focus back. */
+export function placeRows(body, elements) {
+  const focused = document.activeElement;
+  elements.forEach((element, i) => {
+    if (body.children[i] !== element) body.insertBefore(element, body.children[i] ?? null);
+  });
+  while (body.children.length > elements.length) body.lastElementChild.remove();
+  if (focused !== document.activeElement && body.contains(focused)) focused.focus({ preventScroll: true });
+}
+
 /** Restarts the row's flash: green for a rise, red for a fall. */
 export function flash(tr, direction) {
   tr.classList.remove("flash-up", "flash-down");

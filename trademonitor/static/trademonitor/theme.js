@@ -1,4 +1,5 @@
 // Light or dark: the system's preference until the visitor picks one, which is remembered.
+// theme-boot.js sets the first one before the page is drawn.
 
 const KEY = "trademonitor.theme";
 const prefersDark = () => matchMedia("(prefers-color-scheme: dark)").matches;
@@ -14,7 +15,7 @@ function apply(theme, button) {
 }
 
 export function setUpTheme(button, onChange) {
-  apply(localStorage.getItem(KEY) ?? (prefersDark() ? "dark" : "light"), button);
+  apply(currentTheme(), button);
   button.addEventListener("click", () => {
     const theme = currentTheme() === "dark" ? "light" : "dark";
     localStorage.setItem(KEY, theme);

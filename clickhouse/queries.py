@@ -198,10 +198,15 @@ CANDLES_SQL = """
 """
 
 
-def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, interval: int = 1) -> list[Candle]:
-    """`symbol`'s candles of `interval` minutes (one of CANDLE_INTERVALS) for minutes in [start, end)."""
+def check_interval(interval: int) -> None:
+    """ValueError unless `interval` is one of CANDLE_INTERVALS (minutes)."""
     if interval not in CANDLE_INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(map(str, CANDLE_INTERVALS))} minutes")
+
+
+def candles(client: Client, symbol: str, start: dt.datetime, end: dt.datetime, interval: int = 1) -> list[Candle]:
+    """`symbol`'s candles of `interval` minutes (one of CANDLE_INTERVALS) for minutes in [start, end)."""
+    check_interval(interval)
     parameters = {"symbol": symbol, "start": start, "end": end, "interval": interval}
     return [Candle(*row) for row in client.query(CANDLES_SQL, parameters=parameters).result_rows]
 

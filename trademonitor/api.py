@@ -145,8 +145,7 @@ def _range(minutes: int, interval: int) -> tuple[dt.datetime, dt.datetime]:
     """The last `minutes` up to the end of the current interval: [start, end) in UTC."""
     if not 1 <= minutes <= MAX_CANDLE_MINUTES:
         raise ValueError(f"minutes must be between 1 and {MAX_CANDLE_MINUTES}")
-    if interval not in queries.CANDLE_INTERVALS:
-        raise ValueError(f"interval must be one of {', '.join(map(str, queries.CANDLE_INTERVALS))} minutes")
+    queries.check_interval(interval)
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     end = now - dt.timedelta(minutes=now.minute % interval) + dt.timedelta(minutes=interval)
     return end - dt.timedelta(minutes=minutes), end

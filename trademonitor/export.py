@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Generator, Iterator
+from itertools import chain
 
 from asgiref.sync import sync_to_async
 
@@ -51,14 +52,15 @@ async def _sent(first: bytes, chunks: Generator[bytes, None, None]) -> AsyncIter
 def _chunks(symbol: str, start: dt.datetime, end: dt.datetime) -> Generator[bytes, None, None]:
     client = reader()
     try:
-        yield from _coalesced([HEADER], queries.trades_csv(client, symbol, start, end, EXPORT_MAX_ROWS))
+        yield from _coalesced(chain([HEADER], queries.trades_csv(client, symbol, start, end, EXPORT_MAX_ROWS)))
     finally:
         client.close()
 
 
-def _coalesced(first: list[bytes], chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """`first`, then `chunks`, as pieces of about CHUNK_BYTES."""
-    pending, size = first, sum(map(len, first))
+def _coalesced(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks` joined into pieces of about CHUNK_BYTES."""
+    pending: list[bytes] = []
+    size = 0
     for chunk in chunks:
         pending.append(chunk)
         size += len(chunk)

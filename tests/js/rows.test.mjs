@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { inOrder, matching, sorted, totals } from "../../trademonitor/static/trademonitor/rows.js";
+import { matching, sorted, totals } from "../../trademonitor/static/trademonitor/rows.js";
 
 const rows = [
   { symbol: "MSFT", name: "Microsoft", trades: 3, volume: 80352900 },
@@ -14,12 +14,6 @@ test("sorting is total: ties go by symbol, both directions", () => {
   assert.deepEqual(byTrades, ["AMZN", "AAPL", "MSFT"]);
   assert.deepEqual(sorted(rows, (r) => r.volume, -1).map((r) => r.symbol), ["AAPL", "MSFT", "AMZN"]);
   assert.deepEqual(sorted(rows, (r) => r.volume, 1).map((r) => r.symbol), ["AMZN", "MSFT", "AAPL"]);
-});
-
-test("inOrder tells a drifted order from a sorted one", () => {
-  const ordered = sorted(rows, (r) => r.volume, -1);
-  assert.ok(inOrder(ordered, (r) => r.volume, -1));
-  assert.ok(!inOrder([ordered[1], ordered[0], ordered[2]], (r) => r.volume, -1));
 });
 
 test("search matches symbol or name in any case; the watchlist narrows", () => {

@@ -15,11 +15,6 @@ export function sorted(rows, value, direction) {
   });
 }
 
-/** True when `rows` are in the order `sorted` would put them. */
-export function inOrder(rows, value, direction) {
-  return sorted(rows, value, direction).every((row, i) => row === rows[i]);
-}
-
 /** Trades and volume (cents) summed over `rows`. */
 export function totals(rows) {
   let trades = 0, volume = 0;

@@ -1,12 +1,13 @@
-"""When a worker flushes its batch (workers.consumer.flush_due), and how a batch splits into
-per-partition spans: pure logic, no services."""
+"""When a worker flushes its batch (workers.consumer.flush_due), how a batch splits into
+per-partition spans, and what a fetch keeps when a rebalance comes in the middle of it:
+pure logic, no services."""
 
 from __future__ import annotations
 
 import time
 
 from workers.batch import Batch
-from workers.consumer import WorkerOptions, flush_due, poll_timeout
+from workers.consumer import Worker, WorkerOptions, flush_due, poll_timeout
 from workers.validation import Rejection
 
 OPTIONS = WorkerOptions(slot=0, group="g", max_batch_rows=3, max_batch_ms=20, min_flush_interval_ms=100)
@@ -89,3 +90,42 @@ def test_each_partition_is_one_span_whose_token_is_its_range():
     assert spans[1].deduplication_token == "trades-1-40-41"
     assert [(tp.partition, tp.offset) for tp in batch.offsets_to_commit()] == [(0, 9), (1, 42)]
     assert (batch.consumed, batch.inserted) == (6, 5)
+
+
+class RebalancedConsumer:
+    """A consumer in librdkafka's order of events: poll() returns a message, and the
+    consume() after it serves a rebalance (running the worker's revoke callback inside
+    the call) and returns what the new assignment fetched, if `rebalance` is set."""
+
+    def __init__(self, worker: Worker, first: FakeMessage, rest: list[FakeMessage], rebalance: bool):
+        self.worker, self.first, self.rest, self.rebalance = worker, first, rest, rebalance
+
+    def poll(self, timeout: float) -> FakeMessage:
+        return self.first
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        if self.rebalance:
+            self.worker._on_revoke(self, [])
+        return self.rest
+
+
+def idle_worker() -> Worker:
+    """A worker between batches, without its clients: only the fetch runs."""
+    worker = Worker.__new__(Worker)
+    worker.job, worker.options, worker.batch, worker.replaying = None, OPTIONS, Batch(), {}
+    worker._last_flush, worker._revocations, worker._unsettled = 0.0, 0, []
+    return worker
+
+
+def test_the_first_message_is_dropped_when_a_rebalance_comes_before_the_rest():
+    worker = idle_worker()
+    first, refetched = FakeMessage(7), [FakeMessage(7), FakeMessage(8)]
+    worker.consumer = RebalancedConsumer(worker, first, refetched, rebalance=True)
+    assert worker._fetch(100) == refetched  # offset 7 once, as the new assignment fetched it
+
+
+def test_without_a_rebalance_the_first_message_leads_the_rest():
+    worker = idle_worker()
+    first, rest = FakeMessage(7), [FakeMessage(8), FakeMessage(9)]
+    worker.consumer = RebalancedConsumer(worker, first, rest, rebalance=False)
+    assert worker._fetch(100) == [first, *rest]

@@ -20,7 +20,7 @@ from django.conf import settings
 import contract
 from clickhouse import ledger, queries
 from devservices.services import configured_services
-from infra.kafka import client_config
+from infra.kafka import client_config, ensure_topic
 from infra.layer import Receiver
 from producer import malformed
 from producer.trades import now_ms
@@ -230,6 +230,58 @@ def wait_until(condition, timeout: float = 30.0, what: str = "the condition") ->
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def rebalancing(group: str, topic: str):
+    """Rebalance `group` again and again while the block runs: a plain consumer joins it
+    (subscribed to a topic of its own, so it takes none of the workers' partitions) and,
+    once the group has settled, leaves it. Each join and each leave revokes and reassigns
+    every worker's partitions. Yields a list holding the number of rebalances so far."""
+    rebalances = [0]
+    done = threading.Event()
+
+    def churn() -> None:
+        while not done.is_set():
+            _join_and_leave(group, topic, done)
+            rebalances[0] += 2
+
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    try:
+        yield rebalances
+    finally:
+        done.set()
+        churner.join(30)
+
+
+def _join_and_leave(group: str, topic: str, done: threading.Event) -> None:
+    settled = threading.Event()
+    member = Consumer(client_config(**{"group.id": group, "session.timeout.ms": 6000}))
+    member.subscribe([topic], on_assign=lambda *_: settled.set())
+    while not settled.is_set() and not done.is_set():
+        member.poll(0.1)
+    member.close()
+
+
+def test_exact_while_the_group_rebalances_again_and_again(pipeline):
+    """Rebalances while a backlog is read: each revokes partitions from workers halfway
+    through fetching, flushing and committing. A rebalance served between the poll for a
+    batch's first message and the fetch of the rest once inserted that message twice; the
+    window is microseconds wide, so tests/test_batching.py pins that case and this test
+    guards everything else a rebalance interrupts."""
+    pipeline.produce(200_000, SYMBOLS, seed=12)
+    ensure_topic(f"{pipeline.topic}.churn", 1)
+    pool = pipeline.start_pool(2, "--max-batch-rows", "2000")
+    with rebalancing(pipeline.group, f"{pipeline.topic}.churn") as rebalances:
+        wait_until(lambda: pipeline.count() >= 200_000 or pool.poll() is not None, timeout=300,
+                   what="the backlog ingested")
+    assert rebalances[0] >= 10
+
+    assert pipeline.wait_for(200_000) == 200_000
+    pipeline.wait_committed(200_000)
+    assert pipeline.stop(pool) == 0
+    pipeline.assert_exact()
 
 
 def test_deltas_over_the_channel_layer_add_up_to_clickhouse(pipeline):

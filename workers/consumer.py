@@ -136,6 +136,7 @@ class Worker:
         self._last_flush = 0.0
         self._unsettled: list[Span] = []  # the last flush's ranges: inserted and committed, not yet recorded done
         self._last_collection = 0.0
+        self._revocations = 0  # partitions revoked or lost so far (see _fetch)
         self.consumer = Consumer(self._consumer_config())
 
     def _consumer_config(self) -> Config:
@@ -180,14 +181,22 @@ class Worker:
         """Up to `wanted` messages. With no batch open the first message ends the wait, and
         whatever else has arrived is taken with it: consume() waits out its whole timeout
         unless `wanted` messages come, which held the first trade after a quiet spell up
-        to 50 ms."""
+        to 50 ms.
+
+        The second call can serve a rebalance. librdkafka then drops what the old assignment
+        fetched from that call's result, but not the first message, returned by the call
+        before: it is dropped here. Kept, it would be inserted twice, by this worker after
+        its partition was revoked and by the partition's next owner, which resumes at the
+        last commit (or by this worker again, if it is that owner)."""
         timeout = poll_timeout(self.batch, self.options, self._last_flush)
         if self.batch.consumed or self.replaying or wanted == 1:
             return self.consumer.consume(num_messages=wanted, timeout=timeout)
         first = self.consumer.poll(timeout)
         if first is None:
             return []
-        return [first, *self.consumer.consume(num_messages=wanted - 1, timeout=0)]
+        revocations = self._revocations
+        rest = self.consumer.consume(num_messages=wanted - 1, timeout=0)
+        return rest if self._revocations != revocations else [first, *rest]
 
     def _take(self, messages: list[Message]) -> None:
         if self.replaying:
@@ -440,6 +449,7 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Finish what was consumed from these partitions before another worker takes them.
+        self._revocations += 1
         self._abandon_replays()
         self.flush()
         self._settle()
@@ -449,6 +459,7 @@ class Worker:
         # Someone else owns them now: what we hold must not be committed. ClickHouse
         # deduplication and resume positions make a later re-read harmless.
         logger.warning("lost %s; dropping the unflushed batch", partitions)
+        self._revocations += 1
         self._abandon_replays()
         self.batch, self._unsettled = Batch(), []  # no longer ours to record
 

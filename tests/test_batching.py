@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import time
 
+from workers import jobs
+from workers.alerts import AlertsJob
 from workers.batch import Batch
 from workers.consumer import Worker, WorkerOptions, flush_due, poll_timeout
+from workers.ingest import IngestJob
+from workers.sentiment import SentimentJob
 from workers.validation import Rejection
 
 OPTIONS = WorkerOptions(slot=0, group="g", max_batch_rows=3, max_batch_ms=20, min_flush_interval_ms=100)
@@ -67,6 +71,13 @@ def test_while_reading_a_backlog_the_clock_does_not_close_a_batch():
 
 def test_an_empty_batch_is_never_flushed():
     assert not flush_due(batch_of(0, age_ms=5_000), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
+
+
+def test_a_job_flushes_no_more_often_than_its_own_interval_or_the_pools():
+    assert jobs.min_flush_interval_ms(IngestJob, 100) == 100
+    assert jobs.min_flush_interval_ms(SentimentJob, 100) == SentimentJob.min_flush_interval_ms > 100
+    assert jobs.min_flush_interval_ms(SentimentJob, 5000) == 5000
+    assert jobs.min_flush_interval_ms(AlertsJob, 100) == 100  # an elected job never flushes
 
 
 def test_the_poll_waits_no_longer_than_until_the_batch_is_due():

@@ -49,6 +49,10 @@ class ConsumerJob(ABC):
     # recorded once; the others count their rejects in metrics only.
     dead_letters: ClassVar[bool] = False
     dead_letter_suffix: ClassVar[str] = ".dlq"  # its dead letters go to topic + suffix
+    # The least time between two flushes of a caught-up worker of this job, when the pool's
+    # (--min-flush-interval-ms) is shorter: a job whose figures need not be fresh to the
+    # tenth of a second inserts less often, and leaves ClickHouse to the jobs that must be.
+    min_flush_interval_ms: ClassVar[int] = 0
 
     def __init__(self, topic: str):
         self.topics = [topic]
@@ -106,6 +110,12 @@ def load(name: str, topic: str) -> tuple[JobSpec, type[Job]]:
     if not (isinstance(job_class, type) and issubclass(job_class, (ConsumerJob, ElectedJob))):
         raise ValueError(f"{path} is not a ConsumerJob or an ElectedJob (workers/jobs.py)")
     return JobSpec(path, (("topic", topic),)), job_class
+
+
+def min_flush_interval_ms(job_class: type[Job], pool_ms: int) -> int:
+    """A job's workers' least time between flushes: the pool's, or the job's own when longer."""
+    own = job_class.min_flush_interval_ms if issubclass(job_class, ConsumerJob) else 0
+    return max(pool_ms, own)
 
 
 def consumer_group(base: str, job_name: str) -> str:

@@ -28,6 +28,9 @@ def classify(quantity: int, threshold: int) -> str:
 class SentimentJob(ConsumerJob):
     name = "sentiment"
     delta_group = contract.SENTIMENT_GROUP
+    # Each trade is inserted again here, as often as ingest inserts it, which doubled
+    # ClickHouse's inserts; the whale column can lag a second (BENCHMARKS.md).
+    min_flush_interval_ms = 1000
 
     def __init__(self, topic: str, threshold: int | None = None, rules: TradeRules | None = None):
         super().__init__(topic)

@@ -61,7 +61,8 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             worker_options = WorkerOptions(slot=0, group=jobs.consumer_group(group, job_class.name),
                                            max_batch_rows=max_batch_rows, max_batch_ms=max_batch_ms,
-                                           min_flush_interval_ms=min_flush_interval_ms,
+                                           min_flush_interval_ms=jobs.min_flush_interval_ms(
+                                               job_class, min_flush_interval_ms),
                                            drain_seconds=drain_seconds)
             job_processes = min(processes, job_class.max_processes or processes)
             pool.append(PoolJob(spec, job_class.name, worker_options, job_processes))

@@ -1,6 +1,7 @@
 """A dashboard client's unread frames are bounded: one that stops acknowledging is closed
 with the resync code once DASHBOARD_UNREAD_BYTES is passed, while one beside it that
-acknowledges gets every delta (trademonitor/live.py, Unread)."""
+acknowledges gets every delta (trademonitor/live.py, Unread). And clients cost Redis nothing
+of their own: the process's hub receives for all of them."""
 
 from __future__ import annotations
 
@@ -111,3 +112,30 @@ async def test_an_acknowledgement_of_more_than_was_sent_closes_as_a_bad_request(
         assert await _closed(client) == contract.BAD_REQUEST
     finally:
         await client.disconnect()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+async def test_clients_add_no_redis_subscription_of_their_own():
+    """The hub subscribes once for the process; each client gets its deltas from the hub,
+    so connecting more clients subscribes nothing more in Redis."""
+    import redis.asyncio as redis
+
+    from trademonitor.asgi import application
+
+    server = redis.Redis.from_url(django_settings.REDIS_URL)
+    clients = [WebsocketCommunicator(application, "/ws/live", headers=ORIGIN) for _ in range(4)]
+    try:
+        assert (await clients[0].connect(timeout=30))[0]
+        await _frames_until(clients[0], contract.SNAPSHOT)
+        subscribed = len(await server.pubsub_channels())
+        for client in clients[1:]:
+            assert (await client.connect(timeout=30))[0]
+            await _frames_until(client, contract.SNAPSHOT)
+        assert subscribed >= len(contract.DELTA_GROUPS)  # the hub's, or this test would prove nothing
+        # At most as many: another test's web process may be unsubscribing meanwhile.
+        assert len(await server.pubsub_channels()) <= subscribed
+    finally:
+        for client in clients:
+            await client.disconnect()
+        await server.aclose()

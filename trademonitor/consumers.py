@@ -244,6 +244,11 @@ DRILLDOWN_READS = Counter("trademonitor_drilldown_reads_total", "ClickHouse read
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
+    # No channel of its own (get_channel_layer gives None for an alias not configured): the
+    # hub receives every delta once for all the process's clients and hands it to each, and a
+    # channel would cost every connection a Redis subscription that nothing sends to.
+    channel_layer_alias = "none: the hub receives for every client"
+
     async def connect(self):
         user = self.scope.get("user")
         if settings.DASHBOARD_LOGIN_REQUIRED and not (user and user.is_authenticated):

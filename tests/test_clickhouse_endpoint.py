@@ -159,6 +159,27 @@ def test_read_only_user_cannot_write_or_lift_readonly(ch, scratch_database):
     assert ro.command("SELECT count() FROM trades") == 0
 
 
+def test_a_kept_parse_is_checked_against_the_grants_again_in_another_database(ch, scratch_database):
+    """The endpoint keeps the parse of a query a grant check has read (chendpoint/server.py,
+    ParseCache); what the parse names is checked against the user's grants every time."""
+    other = f"other_{uuid.uuid4().hex[:12]}"  # outside the read users' grant (trademonitor*)
+    admin = clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_URL, database="default"))
+    admin.command(f"CREATE DATABASE {other}")
+    try:
+        for database in (scratch_database, other):
+            admin.command(f"CREATE TABLE {database}.probe (x UInt8) ENGINE = Memory")
+        granted, refused = (clickhouse_connect.get_client(**client_settings(settings.CLICKHOUSE_READONLY_URL,
+                                                                           database=database))
+                            for database in (scratch_database, other))
+        for _ in range(2):  # the second is served from the kept parse
+            assert granted.command("SELECT count() FROM probe") == 0
+        with pytest.raises(DatabaseError) as error:
+            refused.command("SELECT count() FROM probe")
+        assert error.value.code == 497 and f"{other}.probe" in str(error.value)
+    finally:
+        admin.command(f"DROP DATABASE IF EXISTS {other} SYNC")
+
+
 def test_wrong_password_is_refused_with_516(services):
     wrong = {**client_settings(settings.CLICKHOUSE_URL), "password": "not-the-password"}
     with pytest.raises(DatabaseError) as error:

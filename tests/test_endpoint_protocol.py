@@ -20,6 +20,7 @@ from devservices.chendpoint.protocol import (
     split_inline_insert,
     split_insert,
 )
+from devservices.chendpoint.server import ParseCache
 
 
 def test_url_parameters_split_into_settings_params_and_http_only_ones():
@@ -122,3 +123,35 @@ def test_multipart_form_carries_query_and_parameters():
     apply_form(request, body, "multipart/form-data; boundary=XyZ")
     assert request.query == "SELECT {s:String}"
     assert request.params == {"s": "ÅÄ" + "A" * 10000}
+
+
+class CountingConnection:
+    """What ParseCache reads of a pooled connection; counts the parses it asks for."""
+
+    def __init__(self):
+        self.profile, self.settings, self.parses = {"readonly": "1"}, {}, 0
+
+    def query(self, sql: str, fmt: str, params: dict) -> tuple[bytes, None]:
+        self.parses += 1
+        return f"SelectWithUnionQuery (children 1)\n {sql} {sorted(params.items())}".encode(), None
+
+
+def test_a_parse_is_kept_under_its_text_parameters_and_settings():
+    parses, connection = ParseCache(), CountingConnection()
+    first = parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"})
+    assert parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"}) == first and connection.parses == 1
+    parses.parse(connection, "SELECT {x:UInt8}", {"x": "2"})
+    connection.settings = {"dialect": "kusto"}  # another parse of the same text
+    parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"})
+    assert connection.parses == 3
+
+
+def test_parses_kept_are_bounded_in_number_and_size():
+    parses, connection = ParseCache(), CountingConnection()
+    for n in range(ParseCache.MAX_ENTRIES + 1):
+        parses.parse(connection, f"SELECT {n}", {})
+    parses.parse(connection, "SELECT 0", {})  # the oldest went
+    huge = "SELECT '" + "x" * ParseCache.MAX_ENTRY_CHARS + "'"
+    parses.parse(connection, huge, {})
+    parses.parse(connection, huge, {})
+    assert connection.parses == ParseCache.MAX_ENTRIES + 1 + 1 + 2

@@ -26,7 +26,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,9 +223,10 @@ class Users:
 
 
 # -- grants ----------------------------------------------------------------------------
-def check_select_grants(user: User, ast: str, current_database: str, databases: set[str]) -> None:
+def check_select_grants(user: User, ast: str, current_database: str, databases: Callable[[], set[str]]) -> None:
     """Refuse (ACCESS_DENIED) what `user`'s SELECT grants do not cover, reading the
-    query's `EXPLAIN AST` text. `databases` are the engine's databases."""
+    query's `EXPLAIN AST` text. `databases` lists the engine's databases, asked only for a
+    query that names `db.table` where an expression stands (`x IN db.table`)."""
     lines = ast.splitlines()
     root, argument = _node(lines[0]) if lines else ("", None)
     if root == "Set":
@@ -249,7 +250,7 @@ def check_select_grants(user: User, ast: str, current_database: str, databases: 
                 _deny(user, f"table function {name}() is not granted")
         elif node == "Function" and SOURCE_FUNCTION.match(name):
             _deny(user, f"function {name}() is not granted")
-        elif node == "Identifier" and "." in name and name.split(".", 1)[0] in databases:
+        elif node == "Identifier" and "." in name and name.split(".", 1)[0] in databases():
             _check_table(user, name, current_database)  # `x IN db.table`
         previous = node
     return None

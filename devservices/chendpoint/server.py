@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,6 +81,7 @@ class EndpointServer(ThreadingHTTPServer):
         super().__init__(address, RequestHandler)
         self.engine = engine
         self.users = users
+        self.parses = ParseCache()
         self._active = 0
         self._idle = threading.Condition()
 
@@ -229,7 +232,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise EngineError(SYNTAX_ERROR, f"Code: {SYNTAX_ERROR}. DB::Exception: Syntax error (Multi-statements are "
                                             "not allowed): failed at end of query. (SYNTAX_ERROR)")
         if user.restricted:
-            _check_grants(connection, user, query, request)
+            _check_grants(connection, user, query, request, self.server.parses)
         result, stats = connection.query(query, request.default_format, request.params)
         # USE and SET change the session: over HTTP they last one request, as on the server.
         keeps_session = first_keyword(query) not in ("USE", "SET")
@@ -269,11 +272,46 @@ class RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
-def _check_grants(connection: PooledConnection, user: User, query: str, request: QueryRequest) -> None:
+def _check_grants(connection: PooledConnection, user: User, query: str, request: QueryRequest,
+                  parses: ParseCache) -> None:
     """Refuse what the user's grants do not cover, from the engine's own parse of the query."""
-    ast = connection.query(f"EXPLAIN AST {without_format(query)}", "TabSeparatedRaw", request.params)[0].decode()
-    databases = set(connection.query("SHOW DATABASES", "TabSeparatedRaw", {})[0].decode().split())
-    check_select_grants(user, ast, connection.database, databases)
+    ast = parses.parse(connection, query, request.params)
+    check_select_grants(user, ast, connection.database, functools.cache(lambda: _databases(connection)))
+
+
+def _databases(connection: PooledConnection) -> set[str]:
+    return set(connection.query("SHOW DATABASES", "TabSeparatedRaw", {})[0].decode().split())
+
+
+class ParseCache:
+    """The engine's parse (`EXPLAIN AST`) of the queries grant checks have read, the most
+    recent MAX_ENTRIES. A parse depends only on the query's text, its parameters and the
+    session's settings (`dialect` changes it), so it is kept under all three; the grants are
+    checked against it afresh every time. The web's reads repeat the same few statements,
+    and the parse cost every one of them a second query."""
+
+    MAX_ENTRIES = 1024
+    MAX_ENTRY_CHARS = 64 << 10  # a huge query is parsed every time rather than held
+
+    def __init__(self) -> None:
+        self._parses: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parse(self, connection: PooledConnection, query: str, params: dict[str, str]) -> str:
+        key = (query, tuple(sorted(params.items())), tuple(sorted(connection.profile.items())),
+               tuple(sorted(connection.settings.items())))
+        with self._lock:
+            ast = self._parses.get(key)
+            if ast is not None:
+                self._parses.move_to_end(key)
+                return ast
+        ast = connection.query(f"EXPLAIN AST {without_format(query)}", "TabSeparatedRaw", params)[0].decode()
+        if len(query) + len(ast) <= self.MAX_ENTRY_CHARS:
+            with self._lock:
+                self._parses[key] = ast
+                if len(self._parses) > self.MAX_ENTRIES:
+                    self._parses.popitem(last=False)
+        return ast
 
 
 def _refuse_local_files(query: str) -> None:

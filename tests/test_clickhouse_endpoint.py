@@ -176,6 +176,12 @@ def test_a_kept_parse_is_checked_against_the_grants_again_in_another_database(ch
         with pytest.raises(DatabaseError) as error:
             refused.command("SELECT count() FROM probe")
         assert error.value.code == 497 and f"{other}.probe" in str(error.value)
+        # A table named by a parameter: the same text, parsed again for each value.
+        by_name = "SELECT count() FROM {database:Identifier}.probe"
+        assert granted.command(by_name, parameters={"database": scratch_database}) == 0
+        with pytest.raises(DatabaseError) as error:
+            granted.command(by_name, parameters={"database": other})
+        assert error.value.code == 497
     finally:
         admin.command(f"DROP DATABASE IF EXISTS {other} SYNC")
 

@@ -139,11 +139,19 @@ class CountingConnection:
 def test_a_parse_is_kept_under_its_text_parameters_and_settings():
     parses, connection = ParseCache(), CountingConnection()
     first = parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"})
-    assert parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"}) == first and connection.parses == 1
-    parses.parse(connection, "SELECT {x:UInt8}", {"x": "2"})
+    assert parses.parse(connection, "SELECT {x:UInt8}", {"x": "2"}) == first  # a value is a literal
+    assert connection.parses == 1
+    parses.parse(connection, "SELECT {x:UInt8}", {"y": "1"})
     connection.settings = {"dialect": "kusto"}  # another parse of the same text
     parses.parse(connection, "SELECT {x:UInt8}", {"x": "1"})
     assert connection.parses == 3
+
+
+def test_a_query_that_may_name_a_table_by_parameter_is_parsed_for_each_value():
+    parses, connection = ParseCache(), CountingConnection()
+    for table in ("trademonitor.trades", "system.processes"):
+        assert table in parses.parse(connection, "SELECT * FROM {t: identifier}", {"t": table})
+    assert connection.parses == 2
 
 
 def test_parses_kept_are_bounded_in_number_and_size():

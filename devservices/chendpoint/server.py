@@ -286,9 +286,14 @@ def _databases(connection: PooledConnection) -> set[str]:
 class ParseCache:
     """The engine's parse (`EXPLAIN AST`) of the queries grant checks have read, the most
     recent MAX_ENTRIES. A parse depends only on the query's text, its parameters and the
-    session's settings (`dialect` changes it), so it is kept under all three; the grants are
+    session's settings (`dialect` changes it), so it is kept under those; the grants are
     checked against it afresh every time. The web's reads repeat the same few statements,
-    and the parse cost every one of them a second query."""
+    and the parse cost every one of them a second query.
+
+    A parameter's value stands in the parse as a literal, and no grant turns on a literal:
+    the parse of one drill-down serves every symbol's. Only an `Identifier` parameter names
+    what is read (`FROM {table:Identifier}`), so a query that may hold one is kept under
+    its values too."""
 
     MAX_ENTRIES = 1024
     MAX_ENTRY_CHARS = 64 << 10  # a huge query is parsed every time rather than held
@@ -298,7 +303,8 @@ class ParseCache:
         self._lock = threading.Lock()
 
     def parse(self, connection: PooledConnection, query: str, params: dict[str, str]) -> str:
-        key = (query, tuple(sorted(params.items())), tuple(sorted(connection.profile.items())),
+        values = sorted(params.items()) if "identifier" in query.lower() else sorted(params)
+        key = (query, tuple(values), tuple(sorted(connection.profile.items())),
                tuple(sorted(connection.settings.items())))
         with self._lock:
             ast = self._parses.get(key)

@@ -34,6 +34,9 @@ import time
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -108,7 +111,7 @@ class DeltaHub:
         # The window not yet sent too: the read may not count all of it (a lagging replica).
         feed, self._uncopied = self._feed, list(self.window)
         try:
-            frame = await sync_to_async(dashboard.snapshot_message)()
+            frame = await database_sync_to_async(dashboard.snapshot_message)()
             SNAPSHOT_READS.inc()
             copy = LiveCopy(frame, settings.KAFKA_TOPIC, dashboard.RECENT_ALERTS)
             for message in self._uncopied:
@@ -192,7 +195,7 @@ class DeltaHub:
         """One status frame every STATUS_INTERVAL for all clients (one query, not one a client)."""
         while True:
             await asyncio.sleep(STATUS_INTERVAL)
-            status = await _survive(sync_to_async(dashboard.ingestion_status)(), "status")
+            status = await _survive(database_sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
                 # A client's first frame is its snapshot.
                 await self._broadcast(json.dumps({"type": contract.STATUS, **status}), snapshot_sent_only=True)
@@ -280,16 +283,20 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.deliver(backlog)
 
     async def dispatch(self, message):
-        # Channels closes stale database connections before every message, in a thread hop;
-        # what a client sends (acknowledgements, subscriptions) uses no database, and at 300
-        # clients those hops took a tenth of daphne's CPU (BENCHMARKS.md).
-        if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-        else:
-            await super().dispatch(message)
+        # Channels closes stale database connections before every message, in a thread hop.
+        # A client's messages never use the database: the hub's reads do, and close stale
+        # connections around each (database_sync_to_async). The hops took a tenth of
+        # daphne's CPU at 300 clients, and part of every connection's cost (BENCHMARKS.md).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
-    async def disconnect(self, code):
+    async def websocket_disconnect(self, message):
+        # Channels' own would also leave groups (this consumer has none) and close stale
+        # database connections (see dispatch).
         HUB.leave(self)
+        raise StopConsumer()
 
     async def receive(self, text_data=None, bytes_data=None):
         request = _parse_request(text_data, bytes_data)

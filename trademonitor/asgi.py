@@ -1,7 +1,11 @@
 """ASGI entry point, served by daphne: Django for HTTP, Channels for WebSockets."""
 
 import os
+from pprint import pformat
+from typing import Any
 
+import autobahn.websocket.protocol
+import txaio
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademonitor.settings")
@@ -14,6 +18,21 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from trademonitor.routing import websocket_urlpatterns  # noqa: E402
+
+
+def pformat_for_debug_lines(obj: object, *args: Any, **kwargs: Any) -> str:
+    """autobahn's pformat: it is used only for debug lines, so it formats only when they are logged."""
+    # txaio defines these once autobahn has chosen Twisted; mypy cannot see them.
+    if txaio.get_global_log_level() in ("debug", "trace"):  # type: ignore[attr-defined]
+        return pformat(obj, *args, **kwargs)
+    return "(not formatted: autobahn logs no debug lines)"
+
+
+# autobahn pretty-prints its whole configuration for a debug line on every WebSocket
+# connection, whether debug lines are logged or not: a ninth of what a connecting client
+# cost daphne (BENCHMARKS.md).
+autobahn.websocket.protocol.pformat = pformat_for_debug_lines  # type: ignore[assignment]
+
 
 application = ProtocolTypeRouter(
     {

@@ -10,9 +10,11 @@ import re
 import subprocess
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.test import Client
 
 from tests.conftest import PROJECT_DIR
 from tests.deployment import kubernetes_environment, manage
@@ -105,6 +107,27 @@ async def test_a_socket_without_login_is_closed_when_login_is_required(settings)
                                                                            (b"host", b"127.0.0.1")])
     connected, code = await communicator.connect()
     assert (connected, code) == (False, 4401)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_with_a_login_is_let_in_when_login_is_required(settings):
+    from trademonitor.asgi import application
+
+    settings.DASHBOARD_LOGIN_REQUIRED = True
+
+    def session_of_a_logged_in_viewer() -> str:
+        client = Client()
+        client.force_login(User.objects.create_user("viewer", password="a-long-test-password"))
+        return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    session = await sync_to_async(session_of_a_logged_in_viewer)()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session}".encode()
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=[(b"origin", b"http://127.0.0.1"),
+                                                                           (b"host", b"127.0.0.1"),
+                                                                           (b"cookie", cookie)])
+    connected, _subprotocol = await communicator.connect()
+    assert connected is True
+    await communicator.disconnect()
 
 
 async def test_a_socket_from_another_origin_is_refused():

@@ -16,6 +16,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from trademonitor.routing import websocket_urlpatterns  # noqa: E402
 
@@ -34,10 +35,23 @@ def pformat_for_debug_lines(obj: object, *args: Any, **kwargs: Any) -> str:
 autobahn.websocket.protocol.pformat = pformat_for_debug_lines  # type: ignore[assignment]
 
 
+class UserWhenLoginRequired:
+    """The session's user in the scope, looked up only while DASHBOARD_LOGIN_REQUIRED is on:
+    the lookup is a thread hop per connection, for a user nothing else reads."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.with_user = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        application = self.with_user if settings.DASHBOARD_LOGIN_REQUIRED else self.inner
+        return await application(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Origin first (no cross-site pages), then the session's user (DASHBOARD_LOGIN_REQUIRED).
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(UserWhenLoginRequired(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -22,7 +22,7 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
     "slowclients": ("WebSocket clients that never read beside one that does: daphne's memory", "live.slowclients",
                     [("--clients", int, 30), ("--rate", int, 5000), ("--seconds", float, 300)]),
     "snapshot": ("many WebSocket clients connecting at once to a loaded database: time to the snapshot",
-                 "live.snapshot", [("--trades", int, 10_000_000), ("--clients", int, 50)]),
+                 "live.snapshot", [("--trades", int, 10_000_000), ("--clients", int, 50), ("--rounds", int, 10)]),
     "drilldown": ("ClickHouse reads for open drill-downs, many clients", "live.drilldown",
                   [("--clients", int, 200), ("--open-drilldowns", int, 20), ("--symbols", int, 5),
                    ("--rate", int, 5000), ("--seconds", float, 30)]),

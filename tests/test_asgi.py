@@ -1,5 +1,6 @@
 """The ASGI entry point's one adjustment of the WebSocket stack (trademonitor/asgi.py)."""
 
+import gc
 import pprint
 
 import autobahn.websocket.protocol
@@ -28,3 +29,9 @@ def test_autobahn_formats_its_debug_lines_only_when_they_are_logged(autobahn_log
     autobahn_log_level("debug")
     configuration = [("autoPingInterval", 20, "WebSocketServerFactory"), ("maxMessagePayloadSize", 0, "x")]
     assert autobahn.websocket.protocol.pformat(configuration) == pprint.pformat(configuration)
+
+
+def test_what_the_web_process_loads_is_kept_out_of_full_collections():
+    import trademonitor.asgi  # noqa: F401 (daphne imports it at start)
+
+    assert gc.get_freeze_count() > 10_000  # Django and the apps, at least

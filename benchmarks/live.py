@@ -22,12 +22,9 @@ beside one that is (its live copy serves them).
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import functools
 import logging
 import multiprocessing
-import os
 import pickle
 import socket
 import tempfile
@@ -40,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import websockets
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
@@ -51,6 +47,7 @@ from harness.acks import Acknowledger
 from harness.pool import database_url, free_port, memory_mb, start_pool, start_web, stop_pool, worker_pids
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally
+from harness.wsclient import Closed, Connection, opening_handshake
 from infra.kafka import client_config, ensure_topic
 from producer.trades import TradeGenerator
 from trademonitor.symbols import bundled_universe
@@ -114,38 +111,44 @@ class Stream:
 
 
 
-async def _client(url: str, on_delta, stop: asyncio.Event, ready: asyncio.Event | None = None,
-                  drill_down: str | None = None) -> int:
-    """One dashboard client until `stop`: `on_delta(frame text, ms received)` for every delta;
-    with `drill_down`, it has that symbol's drill-down open, as the page subscribes.
+async def _client(url: str, on_delta, reconnections: list[int], ready: asyncio.Event | None = None,
+                  drill_down: str | None = None) -> None:
+    """One dashboard client until cancelled: `on_delta(frame text, ms received)` for every
+    delta; with `drill_down`, it has that symbol's drill-down open, as the page subscribes.
     Reconnects like the page when the server closes (4503: start again from a snapshot) or
-    the connection breaks. Returns its reconnections."""
-    reconnections = -1
-    while not stop.is_set():
-        reconnections += 1
+    the connection breaks, counting each time in `reconnections[0]`."""
+    while True:
         try:
-            async with websockets.connect(url, max_size=None, origin=f"http://{url.split('/')[2]}") as socket_:
-                if drill_down:
-                    await socket_.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": [drill_down]}).decode())
-                acks = Acknowledger()
-                while not stop.is_set():
-                    try:
-                        frame = await asyncio.wait_for(socket_.recv(), timeout=0.5)
-                    except TimeoutError:
-                        continue
-                    if (ack := acks.count()) is not None:
-                        await socket_.send(ack)
-                    # A frame's kind and a delta's counts come from its first bytes (contract.py):
-                    # decoding 45 KB frames would cost the clients more CPU than daphne.
-                    kind = contract.frame_type(frame)
-                    if kind == contract.DELTA:
-                        on_delta(frame, time.time_ns() // 1_000_000)
-                    elif kind == contract.SNAPSHOT and ready is not None:
-                        ready.set()
-        except (websockets.ConnectionClosed, OSError) as exc:
-            logger.warning("dashboard client disconnected (%s); reconnecting", exc)
-            await asyncio.sleep(0.5)
-    return reconnections
+            connection = await Connection.open(url)
+        except OSError as exc:
+            logger.warning("dashboard client could not connect (%s); retrying", exc)
+        else:
+            try:
+                await _read_dashboard(connection, on_delta, ready, drill_down)
+            except (Closed, OSError) as exc:
+                logger.warning("dashboard client disconnected (%s); reconnecting", exc)
+            finally:
+                connection.close()
+        reconnections[0] += 1
+        await asyncio.sleep(0.5)
+
+
+async def _read_dashboard(connection: Connection, on_delta, ready: asyncio.Event | None,
+                          drill_down: str | None) -> None:
+    if drill_down:
+        connection.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": [drill_down]}).decode())
+    acks = Acknowledger()
+    while True:
+        frame = await connection.receive()
+        if (ack := acks.count()) is not None:
+            connection.send(ack)
+        # A frame's kind and a delta's counts come from its first bytes (contract.py):
+        # decoding 45 KB frames would cost the clients more CPU than daphne.
+        kind = contract.frame_type(frame)
+        if kind == contract.DELTA:
+            on_delta(frame, time.time_ns() // 1_000_000)
+        elif kind == contract.SNAPSHOT and ready is not None:
+            ready.set()
 
 
 DEMO_JOBS = ("--job", "ingest", "--job", "sentiment", "--job", "alerts")
@@ -210,18 +213,25 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
     `started()` once all have their snapshot; runs until `stop()` is true.
     The first clients have a drill-down open, one of `drill_downs` each. Returns how many
     times the clients reconnected."""
-    closing = asyncio.Event()
+    reconnections = [0]
     readies = [asyncio.Event() for _ in range(count)]
     opened = list(drill_downs or [])
-    tasks = [asyncio.create_task(_client(url, functools.partial(on_delta, i), closing, ready,
+    tasks = [asyncio.create_task(_client(url, functools.partial(on_delta, i), reconnections, ready,
                                          opened[i] if i < len(opened) else None))
              for i, ready in enumerate(readies)]
-    await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
-    started()
-    while not stop():
-        await asyncio.sleep(0.2)
-    closing.set()
-    return sum(await asyncio.gather(*tasks))
+    try:
+        await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
+        started()
+        while not stop() and not any(task.done() for task in tasks):
+            await asyncio.sleep(0.2)
+    finally:
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [outcome for outcome in outcomes if not isinstance(outcome, asyncio.CancelledError)]
+    if failures:
+        raise failures[0]  # a client failed (an update it could not count): the figures are void
+    return reconnections[0]
 
 
 STAGES = ("poll_wait", "batch_wait", "insert", "publish", "hub", "send")
@@ -382,60 +392,27 @@ def snapshot(trades: int, clients: int, rounds: int) -> dict:
 async def _first_frames(url: str, count: int, resident: bool) -> tuple[list[float], int]:
     """Each of `count` clients' time from connecting to having its whole first frame, all
     started at once and staying connected until all have it, as pages opened together do;
-    with `resident`, beside a client connected before them. And the first frame's size.
+    with `resident`, beside a client connected before them. And the first frame's size."""
 
-    The clients are plain sockets that read the frame's bytes, not `websockets`: on this
-    machine the clients share the server's two cores, and 50 `websockets` handshakes and
-    decodes cost the client process more CPU than the server spends (BENCHMARKS.md).
-    """
-    origin = f"http://{url.split('/')[2]}"
-
-    async def first_frame() -> tuple[float, int, asyncio.StreamWriter]:
-        host, port = url.split("/")[2].split(":")
+    async def first_frame() -> tuple[float, int, Connection]:
         started = time.perf_counter()
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(_opening_handshake(url))
-        response = await reader.readuntil(b"\r\n\r\n")
-        if not response.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"the socket was refused: {response.splitlines()[0]!r}")
-        frame = await _read_message(reader)
+        connection = await Connection.open(url)
+        frame = await connection.receive_bytes()
         elapsed = (time.perf_counter() - started) * 1000
         if contract.frame_type(frame[:64].decode(errors="replace")) != contract.SNAPSHOT:
             raise RuntimeError(f"a client's first frame was {frame[:64]!r}, not the snapshot")
-        return elapsed, len(frame), writer
+        return elapsed, len(frame), connection
 
-    async with contextlib.AsyncExitStack() as stack:
-        if resident:
-            first = await stack.enter_async_context(websockets.connect(url, max_size=None, origin=origin))
-            await first.recv()
-        results = await asyncio.gather(*(first_frame() for _ in range(count)))
-        for _elapsed, _size, writer in results:
-            writer.close()
-    return [elapsed for elapsed, _size, _writer in results], results[0][1]
-
-
-async def _read_message(reader: asyncio.StreamReader) -> bytes:
-    """One whole text message from the server (its frames are not masked)."""
-    parts = []
-    while True:
-        head = await reader.readexactly(2)
-        if head[0] & 0x0F not in (0x1, 0x0):  # text, or its continuation
-            raise RuntimeError(f"expected a text frame, got opcode {head[0] & 0x0F}")
-        length = head[1] & 0x7F
-        if length >= 126:
-            length = int.from_bytes(await reader.readexactly(2 if length == 126 else 8), "big")
-        parts.append(await reader.readexactly(length))
-        if head[0] & 0x80:  # the message's last frame
-            return b"".join(parts)
-
-
-def _opening_handshake(url: str) -> bytes:
-    """A WebSocket opening request for `url`, from the site's own origin."""
-    host, port = url.split("/")[2].split(":")
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET /ws/live HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: http://{host}:{port}\r\n\r\n").encode()
+    first = None
+    if resident:
+        first = await Connection.open(url)
+        await first.receive_bytes()
+    results = await asyncio.gather(*(first_frame() for _ in range(count)))
+    for *_figures, connection in results:
+        connection.close()
+    if first is not None:
+        first.close()
+    return [elapsed for elapsed, _size, _connection in results], results[0][1]
 
 
 def _never_reading(url: str) -> socket.socket:
@@ -445,7 +422,7 @@ def _never_reading(url: str) -> socket.socket:
     connection = socket.socket()
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     connection.connect((host, int(port)))
-    connection.sendall(_opening_handshake(url))
+    connection.sendall(opening_handshake(url))
     return connection
 
 

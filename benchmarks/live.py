@@ -74,9 +74,10 @@ class Stream:
         self.done = threading.Event()
 
     def save_sent_times(self, path: Path) -> None:
-        """Every symbol's production times, in the order sent, for the clients to time trades."""
+        """Every symbol's production times, in the order sent, and each delivered trade's by
+        its (partition, offset), for the clients to time trades and their stages."""
         with self.lock, open(path, "wb") as file:
-            pickle.dump({symbol: list(times) for symbol, times in self.sent_at.items()}, file)
+            pickle.dump(({symbol: list(times) for symbol, times in self.sent_at.items()}, self.sent_at_offset), file)
 
     def _delivered(self, sent_ms: int, error, message) -> None:
         if error is None:
@@ -237,6 +238,27 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
 STAGES = ("poll_wait", "batch_wait", "insert", "publish", "hub", "send")
 
 
+def split_stages(spans: list[dict], at: int, produced_at: dict[tuple[int, int], int],
+                 stages: dict[str, list[int]]) -> None:
+    """Each trade's stages, from the stamps of the spans a frame read at `at` carries
+    (contract.StagedSpan) and when each trade was produced, by (partition, offset):
+    appended to `stages` (STAGES)."""
+    for span in spans:
+        partition, (first, last), stamps = int(span["partition"]), span["offsets"], span["stamps"]
+        polls = stamps["polls"]
+        poll = 0
+        for offset in range(first, last + 1):
+            produced = produced_at.get((partition, offset))
+            if produced is None:
+                continue
+            while poll + 1 < len(polls) and polls[poll + 1][0] <= offset:
+                poll += 1
+            moments = (produced, polls[poll][1], stamps["flushed"], stamps["inserted"], stamps["received"],
+                       stamps["sent"], at)
+            for stage, start, end in zip(STAGES, moments, moments[1:], strict=False):
+                stages[stage].append(end - start)
+
+
 class TradeTimer:
     """One client's exact per-trade latency: a symbol's trades are counted in the order
     they were sent (Stream), so the n trades an update adds to a symbol are the n oldest
@@ -263,22 +285,8 @@ class TradeTimer:
                 self.samples.extend(at - queue.popleft() for _ in range(paired))
                 self.accounted += count
                 self.unpaired += count - paired
-        for staged in decoded.get("stages", []):
-            self._split(int(staged["partition"]), staged["offsets"], staged["stamps"], at)
+        split_stages(decoded.get("stages", []), at, self.stream.sent_at_offset, self.stages)
 
-    def _split(self, partition: int, offsets: list[int], stamps: dict, at: int) -> None:
-        polls = stamps["polls"]
-        poll = 0
-        for offset in range(offsets[0], offsets[1] + 1):
-            produced = self.stream.sent_at_offset.get((partition, offset))
-            if produced is None:
-                continue
-            while poll + 1 < len(polls) and polls[poll + 1][0] <= offset:
-                poll += 1
-            moments = (produced, polls[poll][1], stamps["flushed"], stamps["inserted"], stamps["received"],
-                       stamps["sent"], at)
-            for stage, start, end in zip(STAGES, moments, moments[1:], strict=False):
-                self.stages[stage].append(end - start)
 
     def run(self, url: str, ready: threading.Event, done: threading.Event) -> threading.Thread:
         """The client, in a thread of its own until `done`; `ready` once it has its snapshot."""
@@ -486,13 +494,15 @@ def _metric(url: str, name: str) -> float:
 class Told:
     """What a fleet of clients was told, client by client: the trades each was told of
     (exact counts, so one client's repeats cannot hide another's losses), the per-trade
-    ages of the timed clients' trades, and how often they reconnected."""
+    ages of the timed clients' trades and where that time went (TradeTimer's stages),
+    and how often they reconnected."""
 
     clients: int
     delivered: list[int] = field(default_factory=list)  # trades each client was told of
     ages: list[int] = field(default_factory=list)  # ms from production to the update, per trade
     worst_client_p99_ms: float = 0.0  # the highest p99 of a timed client
     reconnections: int = 0
+    stages: dict[str, list[int]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
     def figures(self, sent: int) -> dict:
         """Per-client delivery against `sent`: the lowest client's count, and how many
@@ -509,6 +519,9 @@ class Told:
             "worst_client_age_p99_ms": round(self.worst_client_p99_ms, 1),
             "timed_trades": len(self.ages),
             "reconnections": self.reconnections,
+            **{f"{stage}_{name}_ms": round(percentile(durations, quantile), 1)
+               for stage, durations in self.stages.items() if durations
+               for name, quantile in (("p50", 0.5), ("p99", 0.99))},
         }
 
 
@@ -548,9 +561,11 @@ class ClientFleet:
         self._done.set()
         told = Told(self.clients)
         for _ in self._processes:
-            delivered, ages, worst_p99, reconnections = self._results.get(timeout=300)
+            delivered, ages, stages, worst_p99, reconnections = self._results.get(timeout=300)
             told.delivered.extend(delivered)
             told.ages.extend(ages)
+            for stage, durations in stages.items():
+                told.stages[stage].extend(durations)
             told.worst_client_p99_ms = max(told.worst_client_p99_ms, worst_p99)
             told.reconnections += reconnections
         for process in self._processes:
@@ -563,6 +578,7 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
     delivered = [0] * count
     timed = {i for i in range(count) if sent_times and i % time_every == 0}
     counted: dict[int, list[tuple[int, dict[str, int]]]] = {i: [] for i in timed}
+    staged: dict[int, list[tuple[int, list[dict]]]] = {i: [] for i in timed}
 
     def on_delta(client: int, frame: str, at: int) -> None:
         # Counts from the frame's first bytes (contract.delta_counts): decoding every frame
@@ -571,20 +587,24 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
         assert counts is not None, frame[:100]
         delivered[client] += counts[0]
         if client in timed:
-            symbols = orjson.loads(frame)["symbols"]
-            counted[client].append((at, {s: t[contract.Totals.TRADES] for s, t in symbols.items()}))
+            decoded = orjson.loads(frame)
+            counted[client].append((at, {s: t[contract.Totals.TRADES] for s, t in decoded["symbols"].items()}))
+            staged[client].append((at, decoded.get("stages", [])))
 
     reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
     ages: list[int] = []
+    stages: dict[str, list[int]] = {stage: [] for stage in STAGES}
     worst_p99 = 0.0
     if timed and sent_times is not None:
         with open(sent_times, "rb") as file:
-            sent_at: dict[str, list[int]] = pickle.load(file)
+            sent_at, sent_at_offset = pickle.load(file)
         for client in sorted(timed):
             mine = _trade_ages(counted[client], sent_at)
             ages.extend(mine)
             worst_p99 = max(worst_p99, percentile(mine, 0.99) if mine else 0.0)
-    results.put((delivered, ages, worst_p99, reconnections))
+            for at, spans in staged[client]:
+                split_stages(spans, at, sent_at_offset, stages)
+    results.put((delivered, ages, stages, worst_p99, reconnections))
 
 
 def _trade_ages(updates: list[tuple[int, dict[str, int]]], sent_at: dict[str, list[int]]) -> list[int]:

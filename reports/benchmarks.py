@@ -59,6 +59,15 @@ def run_suite(directory: Path, only: list[str] | None = None) -> None:
         logger.info("%s: %s", name, figures)
 
 
+def _where_the_time_went(row, figures: dict, where: str) -> None:
+    """A row of the stages a trade's latency splits into (benchmarks/live.py TradeTimer), if measured."""
+    stages = [key[:-len("_p50_ms")] for key in figures
+              if key.endswith("_p50_ms") and key not in ("p50_ms", "age_p50_ms")]
+    if stages:
+        row(figures, f"… where the time went {where}, p50 / p99 ms: " + ", ".join(stages),
+            " · ".join(f"{figures[f'{stage}_p50_ms']} / {figures[f'{stage}_p99_ms']}" for stage in stages), "–", None)
+
+
 def _delivery(delivery: dict) -> tuple[str, str, bool]:
     """(measured, goal, met) of a run with a fleet of clients (benchmarks/live.Told.figures):
     client by client, never a sum that lets one client's repeats hide another's losses."""
@@ -130,11 +139,7 @@ def render(directory: Path) -> str:
                        if exact else f"{latency['p50_ms']} / – / {latency['p99_ms']} / – ms (paired, not exact)")
             row(latency, f"trade → browser at {rate:,} trades/s, p50 / p90 / p99 / max", figures,
                 f"p99 ≤ {goal:,} ms" if goal else "–", latency["p99_ms"] <= goal if goal else None)
-            stages = [key[:-len("_p50_ms")] for key in latency if key.endswith("_p50_ms") and key != "p50_ms"]
-            if stages:  # benchmarks/live.py TradeTimer: a trade's latency split, stage by stage
-                row(latency, f"… where the time went at {rate:,}/s, p50 / p99 ms: " + ", ".join(stages),
-                    " · ".join(f"{latency[f'{stage}_p50_ms']} / {latency[f'{stage}_p99_ms']}" for stage in stages),
-                    "–", None)
+            _where_the_time_went(row, latency, f"at {rate:,}/s")
     snapshot = _load(directory, "snapshot")
     if snapshot:
         rounds = (f"{snapshot['rounds']} rounds; worst round's p99 {snapshot['warm_worst_round_p99_ms']} ms"
@@ -162,6 +167,8 @@ def render(directory: Path) -> str:
             "; ".join(f"{n}: {f['clients_told_everything']} of {n}, {f['worst_client_age_p99_ms']} ms"
                       for n, f in curve),
             "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
+        for n, fan in curve:
+            _where_the_time_went(row, fan, f"at {n} clients (their timed tenth)")
     slow = _load(directory, "slowclients")
     if slow:
         row(slow, f"{slow['clients']} clients that never read, {slow['seconds'] / 60:.0f} min at {slow['rate']:,}/s: "

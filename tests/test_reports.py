@@ -21,6 +21,10 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
         "fanout": {"clients": 200, "rate": 5000, "clients_told_everything": 199, "clients_missing": 1,
                    "clients_repeating": 0, "min_client_delivered": 149_000, "sent": 150_000, "age_p99_ms": 800,
                    "worst_client_age_p99_ms": 950, "reconnections": 0, "commit": "abc123def456"},
+        "fanout-100": {"clients": 100, "rate": 5000, "clients_told_everything": 100, "clients_missing": 0,
+                       "clients_repeating": 0, "min_client_delivered": 150_000, "sent": 150_000, "age_p50_ms": 300,
+                       "age_p99_ms": 600, "worst_client_age_p99_ms": 640, "reconnections": 0,
+                       "insert_p50_ms": 70, "insert_p99_ms": 300, "hub_p50_ms": 50, "hub_p99_ms": 110},
     }
     for name, values in figures.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(values))
@@ -36,6 +40,8 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
            "**missed** |" in page
     # The latency split into its stages, in the order measured.
     assert "| … where the time went at 300/s, p50 / p99 ms: poll_wait, insert | 5 / 40 · 30 / 60 |" in page
+    assert "| … where the time went at 100 clients (their timed tenth), p50 / p99 ms: insert, hub | 70 / 300 · " \
+           "50 / 110 |" in page  # a fan-out's stages; its ages are not a stage
     assert "| 11.0 MB (90.0 → 101.0); 1,500,000 of 1,500,000, p99 900 ms; 30 closed behind | ≤ 50 MB, reader " \
            "exact | met |" in page
     assert "549 / – / 1175 / – ms (paired, not exact)" in page and "not recorded |" in page

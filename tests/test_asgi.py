@@ -3,6 +3,7 @@
 import gc
 import pprint
 
+import autobahn.util
 import autobahn.websocket.protocol
 import pytest
 import txaio
@@ -24,11 +25,14 @@ def autobahn_log_level():
 def test_autobahn_formats_its_debug_lines_only_when_they_are_logged(autobahn_log_level):
     import trademonitor.asgi  # noqa: F401 (daphne imports it at start)
 
+    protocol = autobahn.websocket.protocol
     autobahn_log_level("info")
-    assert autobahn.websocket.protocol.pformat([Unprintable()]) == "(not formatted: autobahn logs no debug lines)"
+    assert protocol.pformat([Unprintable()]) == "(not formatted: autobahn logs no debug lines)"
+    assert protocol.hltype(Unprintable) == protocol.hlval(Unprintable()) == "(not formatted: autobahn logs no debug lines)"
     autobahn_log_level("debug")
     configuration = [("autoPingInterval", 20, "WebSocketServerFactory"), ("maxMessagePayloadSize", 0, "x")]
-    assert autobahn.websocket.protocol.pformat(configuration) == pprint.pformat(configuration)
+    assert protocol.pformat(configuration) == pprint.pformat(configuration)
+    assert protocol.hlval(42) == autobahn.util.hlval(42) and "Unprintable" in protocol.hltype(Unprintable)
 
 
 def test_what_the_web_process_loads_is_kept_out_of_full_collections():

@@ -1,8 +1,9 @@
 """ASGI entry point, served by daphne: Django for HTTP, Channels for WebSockets."""
 
+import functools
 import gc
 import os
-from pprint import pformat
+from collections.abc import Callable
 from typing import Any
 
 import autobahn.websocket.protocol
@@ -21,19 +22,28 @@ from django.conf import settings  # noqa: E402
 
 from trademonitor.routing import websocket_urlpatterns  # noqa: E402
 
-
-def pformat_for_debug_lines(obj: object, *args: Any, **kwargs: Any) -> str:
-    """autobahn's pformat: it is used only for debug lines, so it formats only when they are logged."""
-    # txaio defines these once autobahn has chosen Twisted; mypy cannot see them.
-    if txaio.get_global_log_level() in ("debug", "trace"):  # type: ignore[attr-defined]
-        return pformat(obj, *args, **kwargs)
-    return "(not formatted: autobahn logs no debug lines)"
+NOT_FORMATTED = "(not formatted: autobahn logs no debug lines)"
 
 
-# autobahn pretty-prints its whole configuration for a debug line on every WebSocket
-# connection, whether debug lines are logged or not: a ninth of what a connecting client
-# cost daphne (BENCHMARKS.md).
-autobahn.websocket.protocol.pformat = pformat_for_debug_lines  # type: ignore[assignment]
+def for_debug_lines(format_: Callable[..., str]) -> Callable[..., str]:
+    """`format_`, applied only while autobahn's debug lines are logged."""
+
+    @functools.wraps(format_)
+    def formatted_if_logged(*args: Any, **kwargs: Any) -> str:
+        # txaio defines its level functions once autobahn has chosen Twisted; mypy cannot see them.
+        if txaio.get_global_log_level() in ("debug", "trace"):  # type: ignore[attr-defined]
+            return format_(*args, **kwargs)
+        return NOT_FORMATTED
+
+    return formatted_if_logged
+
+
+# autobahn formats the arguments of its debug lines whether they are logged or not: its
+# whole configuration on every WebSocket connection, the method and the peer on every
+# frame it sends (docs/benchmarks/design.md). Its protocol module formats with these for
+# debug lines only, but for one error line of a client's handshake (daphne serves).
+for _name in ("pformat", "hltype", "hlval"):
+    setattr(autobahn.websocket.protocol, _name, for_debug_lines(getattr(autobahn.websocket.protocol, _name)))
 
 
 class UserWhenLoginRequired:
@@ -58,8 +68,8 @@ application = ProtocolTypeRouter(
 )
 
 # What is loaded by now (Django, the apps, the libraries) lives as long as the process.
-# Frozen, it is left out of the collector's full passes: they scanned about 150,000
-# objects, and each paused the process for 40-90 ms while clients were connecting
-# (BENCHMARKS.md). Garbage from start-up is collected first, not kept forever.
+# Frozen, it is left out of the collector's full passes, which walked all of it and
+# paused daphne while clients were connecting (docs/benchmarks/design.md). Garbage from
+# start-up is collected first, not kept forever.
 gc.collect()
 gc.freeze()

@@ -285,8 +285,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Channels closes stale database connections before every message, in a thread hop.
         # A client's messages never use the database: the hub's reads do, and close stale
-        # connections around each (database_sync_to_async). The hops took a tenth of
-        # daphne's CPU at 300 clients, and part of every connection's cost (BENCHMARKS.md).
+        # connections around each (database_sync_to_async). The hops were a large part of
+        # daphne's CPU with many clients (docs/benchmarks/design.md).
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

@@ -1,10 +1,11 @@
-"""What a published figure records about where it was measured: the commit, and whether
-the working tree differed from it."""
+"""What a published figure records about where it was measured: the commit, whether the
+working tree differed from it, and how fast the machine was."""
 
 from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -25,3 +26,15 @@ def provenance() -> dict[str, str]:
                   ":!RELIABILITY.md")
     return {"commit": commit + ("+changes" if changed else ""),
             "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def machine_ms() -> float:
+    """Milliseconds a fixed pure-Python loop takes here, the best of three. This machine's
+    speed changes by up to twice over a day (it shares its host): figures measured at
+    different speeds are compared by this, not by their commits alone."""
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(10_000_000))
+        timings.append((time.perf_counter() - started) * 1000)
+    return round(min(timings), 1)

@@ -91,7 +91,10 @@ def _load(directory: Path, name: str) -> dict | None:
 
 def _commit(figures: dict | None) -> str:
     """The commit a figure was measured on (figures from before commits were recorded: unknown)."""
-    return f"`{figures['commit']}`" if figures and figures.get("commit") else "not recorded"
+    if not figures or not figures.get("commit"):
+        return "not recorded"
+    speed = figures.get("machine_ms")
+    return f"`{figures['commit']}`" + (f" (machine {speed[0]} / {speed[1]} ms)" if speed else "")
 
 
 def render(directory: Path) -> str:
@@ -219,7 +222,10 @@ def render(directory: Path) -> str:
         "The seed's published figure: 10,000,000 trades in 20 s on 48 cores, "
         f"{SEED_TRADES_PER_S_PER_CORE:,.0f} trades a second a core.",
         "",
-        f"Machine: {machine}.",
+        f"Machine: {machine}. Its speed changes by up to twice over a day (it shares its host): "
+        "\"machine\" beside a commit is how long a fixed Python loop (`sum(range(10_000_000))`, the best of "
+        "three) took just before and just after the benchmark (`harness/provenance.py`); compare figures "
+        "measured at different speeds with that in mind.",
         "",
         "| figure | measured | goal | | seed, per core | commit |",
         "|---|---|---|---|---|---|",

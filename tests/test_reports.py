@@ -20,7 +20,8 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
         "latency-20000": {"p50_ms": 549, "p99_ms": 1175},  # measured before the exact method: labelled so
         "fanout": {"clients": 200, "rate": 5000, "clients_told_everything": 199, "clients_missing": 1,
                    "clients_repeating": 0, "min_client_delivered": 149_000, "sent": 150_000, "age_p99_ms": 800,
-                   "worst_client_age_p99_ms": 950, "reconnections": 0, "commit": "abc123def456"},
+                   "worst_client_age_p99_ms": 950, "reconnections": 0, "commit": "abc123def456",
+                   "machine_ms": [310.2, 330.5]},
         "fanout-100": {"clients": 100, "rate": 5000, "clients_told_everything": 100, "clients_missing": 0,
                        "clients_repeating": 0, "min_client_delivered": 150_000, "sent": 150_000, "age_p50_ms": 300,
                        "age_p99_ms": 600, "worst_client_age_p99_ms": 640, "reconnections": 0,
@@ -47,7 +48,8 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
     assert "549 / – / 1175 / – ms (paired, not exact)" in page and "not recorded |" in page
     # One client short of every trade is a miss, whatever the others received.
     assert "199 of 200 clients told of all 150,000 trades (1 missing some, 0 repeating; lowest 149,000)" in page
-    assert "| every client, every trade | **missed** |" in page
+    assert "| every client, every trade | **missed** | not published | `abc123def456` (machine 310.2 / 330.5 ms) |" \
+        in page  # how fast the machine was, before and after
     assert (tmp_path / "ingest-processes.png").stat().st_size > 0
     assert (tmp_path / "latency-rate.png").stat().st_size > 0
 

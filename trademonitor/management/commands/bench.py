@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from harness.provenance import provenance
+from harness.provenance import machine_ms, provenance
 
 # name: (help, benchmark function in benchmarks/, its options as (flag, type, default))
 BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
@@ -52,9 +52,11 @@ class Command(BaseCommand):
         _description, function, parameters = BENCHMARKS[benchmark]
         module, _, name = function.partition(".")
         run = getattr(importlib.import_module(f"benchmarks.{module}"), name)
+        speed_before = machine_ms()
         figures = run(**{flag.lstrip("-").replace("-", "_"): options[flag.lstrip("-").replace("-", "_")]
                          for flag, _kind, _default in parameters})
         figures.update(provenance())  # every published figure records the commit it was measured on
+        figures["machine_ms"] = [speed_before, machine_ms()]  # and how fast the machine was, before and after
         if options["json"]:
             self.stdout.write(json.dumps(figures))
         else:

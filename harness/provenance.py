@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -38,3 +39,10 @@ def machine_ms() -> float:
         sum(range(10_000_000))
         timings.append((time.perf_counter() - started) * 1000)
     return round(min(timings), 1)
+
+
+def measured(run: Callable[[], dict]) -> dict:
+    """`run()`'s figures with their provenance, and the machine's speed just before and after."""
+    before = machine_ms()
+    figures = run()
+    return {**figures, **provenance(), "machine_ms": [before, machine_ms()]}

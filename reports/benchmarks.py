@@ -7,6 +7,7 @@ trades a second, 10,417 a core. Ours are shown per core too, for the comparison.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -14,7 +15,7 @@ import os
 import platform
 from pathlib import Path
 
-from harness.provenance import provenance
+from harness.provenance import measured
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ def run_suite(directory: Path, only: list[str] | None = None) -> None:
             continue
         module, _, attribute = function.partition(".")
         logger.info("bench %s %s", name, arguments)
-        figures = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)(**arguments)
-        figures.update(provenance())
+        run = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)
+        figures = measured(functools.partial(run, **arguments))
         (directory / f"{name}.json").write_text(json.dumps(figures, indent=1) + "\n")
         logger.info("%s: %s", name, figures)
 

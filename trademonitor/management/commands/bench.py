@@ -1,11 +1,12 @@
 """`manage.py bench <name>`: benchmarks that print figures, last line one JSON object."""
 
+import functools
 import importlib
 import json
 
 from django.core.management.base import BaseCommand
 
-from harness.provenance import machine_ms, provenance
+from harness.provenance import measured
 
 # name: (help, benchmark function in benchmarks/, its options as (flag, type, default))
 BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
@@ -52,11 +53,10 @@ class Command(BaseCommand):
         _description, function, parameters = BENCHMARKS[benchmark]
         module, _, name = function.partition(".")
         run = getattr(importlib.import_module(f"benchmarks.{module}"), name)
-        speed_before = machine_ms()
-        figures = run(**{flag.lstrip("-").replace("-", "_"): options[flag.lstrip("-").replace("-", "_")]
-                         for flag, _kind, _default in parameters})
-        figures.update(provenance())  # every published figure records the commit it was measured on
-        figures["machine_ms"] = [speed_before, machine_ms()]  # and how fast the machine was, before and after
+        arguments = {flag.lstrip("-").replace("-", "_"): options[flag.lstrip("-").replace("-", "_")]
+                     for flag, _kind, _default in parameters}
+        # Every published figure records the commit it was measured on, and the machine's speed.
+        figures = measured(functools.partial(run, **arguments))
         if options["json"]:
             self.stdout.write(json.dumps(figures))
         else:

@@ -259,6 +259,13 @@ def split_stages(spans: list[dict], at: int, produced_at: dict[tuple[int, int], 
                 stages[stage].append(end - start)
 
 
+def stage_figures(stages: dict[str, list[int]]) -> dict[str, float]:
+    """p50 and p99 of each stage that has durations (split_stages)."""
+    return {f"{stage}_{name}_ms": round(percentile(durations, quantile), 1)
+            for stage, durations in stages.items() if durations
+            for name, quantile in (("p50", 0.5), ("p99", 0.99))}
+
+
 class TradeTimer:
     """One client's exact per-trade latency: a symbol's trades are counted in the order
     they were sent (Stream), so the n trades an update adds to a symbol are the n oldest
@@ -303,11 +310,7 @@ class TradeTimer:
                    "p50_ms": round(percentile(samples, 0.5), 1), "p90_ms": round(percentile(samples, 0.9), 1),
                    "p99_ms": round(percentile(samples, 0.99), 1), "max_ms": max(samples, default=0),
                    "staged_trades": len(self.stages["send"])}
-        for stage, durations in self.stages.items():
-            if durations:
-                figures[f"{stage}_p50_ms"] = round(percentile(durations, 0.5), 1)
-                figures[f"{stage}_p99_ms"] = round(percentile(durations, 0.99), 1)
-        return figures
+        return {**figures, **stage_figures(self.stages)}
 
 
 def latency(rate: int, seconds: float) -> dict:
@@ -519,9 +522,7 @@ class Told:
             "worst_client_age_p99_ms": round(self.worst_client_p99_ms, 1),
             "timed_trades": len(self.ages),
             "reconnections": self.reconnections,
-            **{f"{stage}_{name}_ms": round(percentile(durations, quantile), 1)
-               for stage, durations in self.stages.items() if durations
-               for name, quantile in (("p50", 0.5), ("p99", 0.99))},
+            **stage_figures(self.stages),
         }
 
 
@@ -577,8 +578,8 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
                    time_every: int) -> None:
     delivered = [0] * count
     timed = {i for i in range(count) if sent_times and i % time_every == 0}
-    counted: dict[int, list[tuple[int, dict[str, int]]]] = {i: [] for i in timed}
-    staged: dict[int, list[tuple[int, list[dict]]]] = {i: [] for i in timed}
+    # Per timed client, each update: when it was read, its trades per symbol, its stamps.
+    updates: dict[int, list[tuple[int, dict[str, int], list[dict]]]] = {i: [] for i in timed}
 
     def on_delta(client: int, frame: str, at: int) -> None:
         # Counts from the frame's first bytes (contract.delta_counts): decoding every frame
@@ -588,8 +589,8 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
         delivered[client] += counts[0]
         if client in timed:
             decoded = orjson.loads(frame)
-            counted[client].append((at, {s: t[contract.Totals.TRADES] for s, t in decoded["symbols"].items()}))
-            staged[client].append((at, decoded.get("stages", [])))
+            updates[client].append((at, {s: t[contract.Totals.TRADES] for s, t in decoded["symbols"].items()},
+                                    decoded.get("stages", [])))
 
     reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
     ages: list[int] = []
@@ -599,20 +600,20 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
         with open(sent_times, "rb") as file:
             sent_at, sent_at_offset = pickle.load(file)
         for client in sorted(timed):
-            mine = _trade_ages(counted[client], sent_at)
+            mine = _trade_ages(updates[client], sent_at)
             ages.extend(mine)
             worst_p99 = max(worst_p99, percentile(mine, 0.99) if mine else 0.0)
-            for at, spans in staged[client]:
+            for at, _counts, spans in updates[client]:
                 split_stages(spans, at, sent_at_offset, stages)
     results.put((delivered, ages, stages, worst_p99, reconnections))
 
 
-def _trade_ages(updates: list[tuple[int, dict[str, int]]], sent_at: dict[str, list[int]]) -> list[int]:
+def _trade_ages(updates: list[tuple[int, dict[str, int], list[dict]]], sent_at: dict[str, list[int]]) -> list[int]:
     """Each trade's age when the first update counting it arrived: a symbol's trades are
     counted in the order they were sent (Stream), so the n an update adds are the next n."""
     seen: dict[str, int] = defaultdict(int)
     ages = []
-    for at, counts in updates:
+    for at, counts, _spans in updates:
         for symbol, n in counts.items():
             first = seen[symbol]
             ages.extend(at - sent for sent in sent_at.get(symbol, [])[first:first + n])

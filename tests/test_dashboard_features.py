@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clickhouse import queries
+from producer.trades import now_ms
 from tests.browser import SYMBOLS, open_dashboard, row, search
 from tests.conftest import PROJECT_DIR
 
@@ -55,8 +56,10 @@ def drill_down_ids(page, symbol: str) -> list[str]:
 def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context):
     pipeline, url = site
     symbol = SYMBOLS[11]
-    for price in (10_000, 10_250, 9_900):
-        pipeline.send_trade(symbol, price, 3)
+    # All four trades fall in one minute's candle, whenever the test runs: a minute's start
+    # plus a few milliseconds, never later than now by more than those milliseconds.
+    minute = now_ms() // 60_000 * 60_000
+    pipeline.send_trades([(symbol, price, 3, minute + n, None) for n, price in enumerate((10_000, 10_250, 9_900))])
     assert pipeline.wait_for(3) == 3
     page = context.new_page()
     open_drill_down(page, url, symbol)
@@ -67,7 +70,7 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     assert axes[0] > 30 and axes[1] > 15, axes  # a price axis and a time axis, drawn
     assert chart.locator("canvas").count() >= 3
 
-    newest = pipeline.send_trade(symbol, 10_475, 2)  # the last candle follows, before any reload
+    [newest] = pipeline.send_trades([(symbol, 10_475, 2, minute + 3, None)])  # the last candle follows, before any reload
     expect(detail(page, symbol).locator(".trades-scroll tbody tr").first).to_have_attribute("data-trade-id", newest)
     expect(legend).to_have_attribute("data-close", "10475")
     expect(legend).to_contain_text("C $104.75")

@@ -16,7 +16,6 @@ import time
 import uuid
 
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
 from clickhouse import queries
@@ -24,7 +23,7 @@ from harness.pool import database_url, start_pool, stop_pool
 from harness.progress import progress
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally, produce
-from infra.kafka import client_config, ensure_topic, worker_consumer_config
+from infra.kafka import delete_topics, ensure_topic, worker_consumer_config
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def run(trades: int, processes: int) -> dict:
                 f"symbol_totals differs from trades for {d['symbol']}" for d in queries.totals_check(writer)]
         raw_seconds, raw_shares = raw_consume(topic, trades, processes)
     finally:
-        AdminClient(client_config()).delete_topics([topic])
+        delete_topics(topic)
     rate = trades / seconds
     raw_rate = trades / raw_seconds
     cores = os.cpu_count() or 1

@@ -48,7 +48,7 @@ from harness.pool import database_url, free_port, memory_mb, start_pool, start_w
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally
 from harness.wsclient import Closed, Connection, opening_handshake
-from infra.kafka import client_config, ensure_topic
+from infra.kafka import client_config, delete_topics, ensure_topic
 from producer.trades import TradeGenerator
 from trademonitor.symbols import bundled_universe
 
@@ -195,7 +195,7 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
         finally:
             stop_pool(web, 20)
             stop_pool(pool)
-            AdminClient(client_config()).delete_topics([topic, f"{topic}.alerts"])
+            delete_topics(topic)
 
 
 def _stream_until_idle(stream: Stream, writer) -> None:

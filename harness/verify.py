@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
 from clickhouse import ledger, queries
@@ -32,7 +31,7 @@ from harness.pool import database_url, start_pool, stop_pool, worker_pids
 from harness.progress import progress
 from harness.scratch import scratch_database, scratch_django_database
 from harness.tally import Tally, produce
-from infra.kafka import client_config, ensure_topic
+from infra.kafka import client_config, delete_topics, ensure_topic
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = Fa
                                      for row in queries.totals_check(writer)] + unfinished)
     finally:
         if not keep:
-            AdminClient(client_config()).delete_topics([name])
+            delete_topics(name)
     return report
 
 

@@ -74,3 +74,13 @@ def ensure_topic(name: str, partitions: int, bootstrap_servers: str | None = Non
         return False
     logger.info("created topic %s with %d partitions", name, partitions)
     return True
+
+
+def delete_topics(name: str, timeout: float = 10.0) -> list[str]:
+    """Delete `name` and the topics named after it (`name.dlq`, `name.alerts`): a scratch
+    topic's whole family. Returns what was asked to go; deletion completes in the broker."""
+    admin = AdminClient(client_config())
+    family = [t for t in admin.list_topics(timeout=timeout).topics if t == name or t.startswith(f"{name}.")]
+    if family:
+        admin.delete_topics(family)
+    return family

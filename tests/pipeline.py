@@ -20,7 +20,7 @@ from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
 from harness.pool import database_url, start_pool, start_web, worker_pids
 from harness.tally import Tally
-from infra.kafka import MESSAGE_MAX_BYTES, client_config, ensure_topic
+from infra.kafka import MESSAGE_MAX_BYTES, client_config, delete_topics, ensure_topic
 from producer.trades import TradeGenerator, now_ms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -231,3 +231,8 @@ class Pipeline:
             admin.command(f"DROP DATABASE IF EXISTS {self.database} SYNC")
         except Exception:  # noqa: BLE001 - the endpoint of a test may be gone already
             pass
+        try:
+            delete_topics(self.topic)  # a broker keeping thousands of old partitions starts slowly
+        except Exception:  # noqa: BLE001 - the broker of a test may be gone already
+            pass
+

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from infra.kafka import client_config, ensure_topic
+from infra.kafka import client_config, delete_topics, ensure_topic
 
 pytestmark = pytest.mark.services
 
@@ -73,3 +75,19 @@ def test_trades_topic_has_three_partitions(services):
 
     metadata = AdminClient(client_config()).list_topics(timeout=10)
     assert len(metadata.topics[settings.KAFKA_TOPIC].partitions) == 3
+
+
+def test_delete_topics_takes_a_topics_family_and_nothing_else(services):
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    family = [name, f"{name}.dlq", f"{name}.alerts"]
+    bystander = f"{name}x"  # shares the prefix, not the family
+    for topic in [*family, bystander]:
+        assert ensure_topic(topic, 1)
+    assert sorted(delete_topics(name)) == sorted(family)
+    admin = AdminClient(client_config())
+    deadline = time.monotonic() + 30
+    while set(family) & set(admin.list_topics(timeout=10).topics):  # deletion completes in the broker
+        assert time.monotonic() < deadline, "the family is still there"
+        time.sleep(0.2)
+    assert bystander in admin.list_topics(timeout=10).topics
+    delete_topics(bystander)

@@ -18,7 +18,8 @@ views feed (`symbol_totals`, `candles_1m`) exactly once. A flush runs in this or
    deduplicates a retry only when it is cut the same way. Errors, timeouts and
    UNKNOWN_STATUS_OF_INSERT are retried with the identical insert, on a cluster
    against any replica of the partition's shard.
-4. The delta goes to the dashboards, then Kafka's offsets are committed.
+4. Each partition's delta goes to the dashboards as soon as its insert returned;
+   after the last, Kafka's offsets are committed.
 5. The ranges are recorded DONE with the worker's next ledger write: the next flush's
    (a partition's new PENDING range replaces its old one), or after a quiet second,
    a revocation or the drain, always while the worker still owns the partitions.

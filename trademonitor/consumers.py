@@ -335,6 +335,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             shared = (update, contract.encode_delta_frame(update))
         update, frame = shared
         await self.send(text_data=frame)
+        if not self.subscribed:  # most clients: no drill-down open, no walk over the update's symbols
+            return
         for symbol in self.subscribed.intersection(update["symbols"]):
             text = trades.get(symbol) if trades else await sync_to_async(trades_frame)(symbol)
             if text is not None:

@@ -76,7 +76,7 @@ def worker_pids(supervisor: int) -> list[int]:
     for child in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone, or being reaped (ESRCH) as it is read
             continue
         if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
             pids.append(int(child))

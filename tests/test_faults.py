@@ -232,7 +232,7 @@ def state(pid: int) -> str:
     """The process's state letter (R, S, T stopped, Z zombie...); "" once it is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):  # ESRCH: reaped while read
         return ""
 
 

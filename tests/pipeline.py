@@ -235,4 +235,3 @@ class Pipeline:
             delete_topics(self.topic)  # a broker keeping thousands of old partitions starts slowly
         except Exception:  # noqa: BLE001 - the broker of a test may be gone already
             pass
-

@@ -332,7 +332,7 @@ class Worker:
             started = time.monotonic()
             inserted_ms = self._insert(job, span)
             insert_seconds += time.monotonic() - started
-            self._publish(job, batch.only(span), span, flushed_ms, inserted_ms)
+            self._publish(job, batch, span, flushed_ms, inserted_ms)
         self.metrics.INSERT_SECONDS.labels(**labels).observe(insert_seconds)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
@@ -348,12 +348,12 @@ class Worker:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
                                          dead_lettered=str(sink is not None).lower()).inc()
 
-    def _publish(self, job: ConsumerJob, part: Batch, span: Span, flushed_ms: int, inserted_ms: int) -> None:
+    def _publish(self, job: ConsumerJob, batch: Batch, span: Span, flushed_ms: int, inserted_ms: int) -> None:
         """One delta a partition, as each was one insert: a snapshot holds all or nothing of
         it (trademonitor/live.py, DeltaFilter). It names every offset the span consumed,
         good or dead-lettered: consecutive deltas of a partition then cover consecutive
         offsets, and the dashboard can tell a lost one."""
-        delta = job.delta(part)
+        delta = job.delta(batch.only(span))
         if delta is None:
             return
         delta["consumed"] = {str(span.partition): [span.first, span.last]}

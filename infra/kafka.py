@@ -78,9 +78,23 @@ def ensure_topic(name: str, partitions: int, bootstrap_servers: str | None = Non
 
 def delete_topics(name: str, timeout: float = 10.0) -> list[str]:
     """Delete `name` and the topics named after it (`name.dlq`, `name.alerts`): a scratch
-    topic's whole family. Returns what was asked to go; deletion completes in the broker."""
+    topic's whole family. Returns those the controller took (or found gone already); the
+    broker then removes them in the background. It waits for the answers: a client closed
+    before then drops the requests it has not sent yet, and the topics stay."""
     admin = AdminClient(client_config())
     family = [t for t in admin.list_topics(timeout=timeout).topics if t == name or t.startswith(f"{name}.")]
-    if family:
-        admin.delete_topics(family)
-    return family
+    if not family:
+        return []
+    deleted = []
+    for topic, future in admin.delete_topics(family, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":  # else gone already
+                logger.warning("topic %s not deleted: %s", topic, exc)
+                continue
+        except TimeoutError:
+            logger.warning("topic %s not deleted: no answer in %.0f s", topic, timeout)
+            continue
+        deleted.append(topic)
+    return deleted

@@ -250,17 +250,31 @@ class Kafka(Service):
         )
         stamp.write_text(digest)
 
+    @property
+    def shutdown_proxy_ports(self) -> tuple[int, int, int]:
+        """(proxy, PROXIED, UNADVERTISED): the ports of tests/kafka_proxy.py and of the two
+        listeners it stands in front of. Kafka advertises PROXIED at the proxy's port, so a
+        client that bootstraps there reaches the broker through the proxy only; UNADVERTISED
+        is in no broker's registration, so its Metadata answers list no broker, as a lone
+        broker's last answers do while it shuts down."""
+        port = self.address[1]
+        return port + 3, port + 2, port + 4
+
     def _server_properties(self) -> str:
         host, port = self.address
         controller = port + 1
+        proxy, proxied, unadvertised = self.shutdown_proxy_ports
         return "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{host}:{controller}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller},"
+            f"PROXIED://{host}:{proxied},UNADVERTISED://{host}:{unadvertised}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port},PROXIED://{host}:{proxy}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,"
+            "UNADVERTISED:PLAINTEXT",
             f"log.dirs={self.home / 'data'}",
             "num.partitions=3",
             "offsets.topic.replication.factor=1",

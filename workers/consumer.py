@@ -190,7 +190,8 @@ class Worker:
         last commit (or by this worker again, if it is that owner)."""
         timeout = poll_timeout(self.batch, self.options, self._last_flush)
         if self.batch.consumed or self.replaying or wanted == 1:
-            return self.consumer.consume(num_messages=wanted, timeout=timeout)
+            messages: list[Message] = self.consumer.consume(num_messages=wanted, timeout=timeout)
+            return messages
         first = self.consumer.poll(timeout)
         if first is None:
             return []

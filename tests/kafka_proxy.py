@@ -20,21 +20,21 @@ import struct
 import threading
 import time
 
+from tests.proxy import Proxy
+
 METADATA = 3  # the Metadata request's API key
 
 
-class KafkaShutdownProxy:
+class KafkaShutdownProxy(Proxy):
     def __init__(self, port: int, upstream_port: int, unadvertised_port: int):
         self.upstream = ("127.0.0.1", upstream_port)
         self.unadvertised = ("127.0.0.1", unadvertised_port)
-        self._listener = socket.create_server(("127.0.0.1", port))
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
         self._shutting_down_until = 0.0
         self._down_until = 0.0
         self.answered_with_no_broker = 0
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(port)
 
     def shut_down(self, seconds: float, shutting_down: float) -> float:
         """For `shutting_down` seconds, answer each Metadata request with no broker and close
@@ -45,24 +45,15 @@ class KafkaShutdownProxy:
         return self._shutting_down_until + seconds
 
     def close(self) -> None:
-        self._closed = True
-        self._listener.close()
+        super().close()
         self._drop(self._take_open())
 
     def _go_down(self, seconds: float) -> None:
         self._down_until = time.monotonic() + seconds
         self._drop(self._take_open())
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if time.monotonic() < self._down_until:
-                client.close()  # the broker is away: refused, as near as an open port allows
-                continue
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+    def _refuses(self) -> bool:
+        return time.monotonic() < self._down_until  # the broker is away: refused, as near as an open port allows
 
     def _serve(self, client: socket.socket) -> None:
         try:

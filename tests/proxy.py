@@ -18,19 +18,49 @@ import threading
 from urllib.parse import unquote_plus
 
 
-class LosingProxy:
+class Proxy:
+    """A local TCP listener that serves each connection in a thread of its own (`_serve`)
+    and refuses those `_refuses` says; subclasses set themselves up before calling
+    `__init__`, which starts accepting."""
+
+    def __init__(self, port: int = 0):
+        self._listener = socket.create_server(("127.0.0.1", port))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._refuses():
+                client.close()
+                continue
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _refuses(self) -> bool:
+        return False
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class LosingProxy(Proxy):
     def __init__(self, upstream_port: int):
         self.upstream = ("127.0.0.1", upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._to_drop = 0
         self.dropped = 0  # answers lost, each to an insert ClickHouse answered 200
-        self._closed = False
         self._hold_table: str | None = None
         self.held = threading.Event()  # an answer is being withheld
         self._released = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def drop(self, inserts: int) -> None:
         with self._lock:
@@ -41,17 +71,8 @@ class LosingProxy:
             self._hold_table = table
 
     def close(self) -> None:
-        self._closed = True
         self._released.set()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+        super().close()
 
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(self.upstream)

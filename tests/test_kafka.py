@@ -100,7 +100,6 @@ def test_delete_topics_takes_a_topics_family_and_nothing_else(services):
     assert delete_topics(bystander) == [bystander]
 
 
-
 OUTAGES = 2
 PAIRS = 3  # with librdkafka 2.16, most pairs stayed wedged after the first outage, every run
 
@@ -162,6 +161,6 @@ def until_all_move(pairs: list[Traffic], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while stuck := [i for i, (pair, (delivered, consumed)) in enumerate(zip(pairs, start, strict=True))
                     if pair.delivered <= delivered or pair.consumed <= consumed]:
-        assert time.monotonic() < deadline, f"{what}: pairs {stuck} of {len(pairs)} neither send nor read"
+        assert time.monotonic() < deadline, f"{what}: pairs {stuck} of {len(pairs)} have not both sent and read"
         for pair in pairs:
             pair.step()

@@ -301,10 +301,15 @@ def test_reduced_motion_changes_colour_without_animation(site, browser):
     search(page, symbol)
     expect(row(page, symbol).locator("td.price")).to_have_text("$50.00", timeout=10_000)
     pipeline.send_trade(symbol, 5_100, 1)
-    expect(row(page, symbol)).to_have_class("symbol-row flash-up", timeout=5_000)
-    cell = row(page, symbol).locator("td.price")
-    assert cell.evaluate("c => getComputedStyle(c).transitionDuration") == "0s"
-    assert cell.evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(220, 244, 226)"  # --flash-up at once
+    # Read while the row flashes, in one go: the flash lasts a second, and on a busy machine
+    # a second round trip to the page came after it (CI at bfa0580).
+    flashing = page.wait_for_function("""symbol => {
+        const row = document.querySelector(`#symbols tr.symbol-row[data-symbol="${symbol}"]`);
+        if (!row || !row.classList.contains("flash-up")) return null;
+        const style = getComputedStyle(row.querySelector("td.price"));
+        return {transition: style.transitionDuration, background: style.backgroundColor};
+    }""", arg=symbol, timeout=5_000).json_value()
+    assert flashing == {"transition": "0s", "background": "rgb(220, 244, 226)"}  # --flash-up at once
     context.close()
 
 

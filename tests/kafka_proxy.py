@@ -2,9 +2,9 @@
 
 A lone broker that stops gracefully is fenced before its listeners close: for that moment a
 Metadata answer lists no broker and no partition leader, and then each connection drops.
-librdkafka 2.10 and later drop the brokers such an answer leaves out; a client whose broker
-thread sees the connection close before its main thread reads the answer is left with no
-broker and no way back (librdkafka#5301).
+librdkafka 2.10 and later drop the brokers such an answer leaves out; from 2.11 a client
+whose broker thread sees the connection close before its main thread reads the answer is left
+with no broker and no way back (librdkafka#5301).
 
 Clients reach the broker through its PROXIED listener, which Kafka advertises at the proxy's
 port (devservices Kafka.shutdown_proxy_ports), so every connection a client opens, bootstrap
@@ -72,7 +72,8 @@ class KafkaShutdownProxy(Proxy):
                     answer = self._ask_unadvertised(request)
                     with writing:
                         client.sendall(answer)
-                    self.answered_with_no_broker += 1
+                    with self._lock:  # connections are served in threads of their own
+                        self.answered_with_no_broker += 1
                     break  # the broker's last word on this connection
                 upstream.sendall(request)
         self._drop([client, upstream])

@@ -153,6 +153,7 @@ async def _read_dashboard(connection: Connection, on_delta, ready: asyncio.Event
 
 
 DEMO_JOBS = ("--job", "ingest", "--job", "sentiment", "--job", "alerts")
+DEMO_PROCESSES = 2  # worker processes a job, as `make demo` runs the pool (manage.py demo)
 
 
 def symbol_partition(symbol: str) -> int:
@@ -182,10 +183,10 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
             **(settings_environment or {}),
         }
         # As `make demo` runs it: runworkers' defaults, the three jobs.
-        pool = start_pool(topic, f"{topic}-group", environment, 2, *DEMO_JOBS, *pool_arguments)
+        pool = start_pool(topic, f"{topic}-group", environment, DEMO_PROCESSES, *DEMO_JOBS, *pool_arguments)
         web = start_web(environment, port, log=WEB_LOG)
         try:
-            _wait_for_group(f"{topic}-group", members=2)
+            _wait_for_group(f"{topic}-group", members=DEMO_PROCESSES)
             url = f"ws://127.0.0.1:{port}/ws/live"
             if with_processes:
                 workers = {f"worker-{i}": pid for i, pid in enumerate(worker_pids(pool.pid))}

@@ -206,6 +206,12 @@ def ack(frames: int) -> str:
     return json.dumps(Ack(type=ACK, frames=frames))
 
 
+def encode(frame: Any) -> str:
+    """A frame as the server sends it: JSON without the space json.dumps puts after every
+    `,` and `:`, a tenth of a snapshot's bytes (docs/benchmarks/design.md)."""
+    return json.dumps(frame, separators=(",", ":"))
+
+
 def encode_delta_frame(frame: DeltaFrame) -> str:
     """A delta frame as JSON whose first keys are type, trades and newest_ms, in that order,
     so a client can read them from the frame's first bytes (`delta_counts`)."""
@@ -213,10 +219,11 @@ def encode_delta_frame(frame: DeltaFrame) -> str:
                "symbols": frame["symbols"], "whales": frame["whales"]}
     if "stages" in frame:
         ordered["stages"] = frame["stages"]
-    return json.dumps(ordered)
+    return encode(ordered)
 
 
-_DELTA_COUNTS = re.compile(r'^\{"type": "delta", "trades": (\d+), "newest_ms": (\d+)')
+_DELTA_COUNTS = re.compile(r'^\{"type":"delta","trades":(\d+),"newest_ms":(\d+)')
+_TYPE_PREFIX = '{"type":"'
 
 
 def delta_counts(text: str) -> tuple[int, int] | None:
@@ -228,7 +235,7 @@ def delta_counts(text: str) -> tuple[int, int] | None:
 
 def frame_type(text: str) -> str | None:
     """The type of a frame the server encoded with "type" first (every frame here), from its first bytes."""
-    if not text.startswith('{"type": "'):
+    if not text.startswith(_TYPE_PREFIX):
         return None
-    end = text.find('"', 10)
-    return text[10:end] if end > 0 else None
+    end = text.find('"', len(_TYPE_PREFIX))
+    return text[len(_TYPE_PREFIX):end] if end > 0 else None

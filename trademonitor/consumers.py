@@ -174,7 +174,7 @@ class DeltaHub:
                 self._arrived.set()
         elif kind == contract.ALERTS_NEW:
             self._copy(cast(contract.AlertsMessage, message))
-            await self._broadcast(json.dumps({"type": contract.ALERTS, "alerts": message["alerts"]}))
+            await self._broadcast(contract.encode({"type": contract.ALERTS, "alerts": message["alerts"]}))
 
     async def _resync(self, reason: str) -> None:
         """Every client reconnects and starts again from a snapshot (the page does so by itself)."""
@@ -198,7 +198,7 @@ class DeltaHub:
             status = await _survive(database_sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
                 # A client's first frame is its snapshot.
-                await self._broadcast(json.dumps({"type": contract.STATUS, **status}), snapshot_sent_only=True)
+                await self._broadcast(contract.encode({"type": contract.STATUS, **status}), snapshot_sent_only=True)
 
     async def _tick(self) -> None:
         """Sends the window as soon as a delta arrives after a quiet spell; under load, every
@@ -348,7 +348,7 @@ def trades_frame(symbol: str) -> str:
     DRILLDOWN_READS.inc()
     frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol,
                                    "trades": dashboard.newest_trades(symbol)}
-    return json.dumps(frame)
+    return contract.encode(frame)
 
 
 def _log_failed_refresh(task: asyncio.Task) -> None:

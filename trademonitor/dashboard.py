@@ -5,7 +5,6 @@ WebSocket consumer."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 
@@ -54,7 +53,7 @@ def snapshot_frame(not_before: float = 0.0) -> str:
     with _snapshot_lock:
         if _snapshot_cache is None or _snapshot_cache[0] < not_before:
             started = time.monotonic()
-            _snapshot_cache = (started, json.dumps(snapshot_message()))
+            _snapshot_cache = (started, contract.encode(snapshot_message()))
         return _snapshot_cache[1]
 
 

@@ -7,7 +7,6 @@ adds exact integers and shows exactly ClickHouse's numbers.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from decimal import Decimal
 
@@ -138,7 +137,7 @@ class LiveCopy:
             self.frame["watermarks"] = {str(p): offset for p, offset in marks[contract.TRADES_DELTA].items()}
             self.frame["sentiment_watermarks"] = {str(p): offset
                                                   for p, offset in marks[contract.SENTIMENT_DELTA].items()}
-            self._text = json.dumps(self.frame)
+            self._text = contract.encode(self.frame)
         return self._text, {kind: dict(marks) for kind, marks in self.filter.watermarks.items()}
 
 

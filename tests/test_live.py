@@ -80,6 +80,14 @@ def test_the_live_copy_adds_each_delta_its_snapshot_does_not_count_once():
     assert watermarks == {contract.TRADES_DELTA: {0: 11, 1: 1, 2: 0}, contract.SENTIMENT_DELTA: {0: 10}}
 
 
+def test_the_live_copys_text_is_a_compact_snapshot_frame_clients_can_tell_by_its_first_bytes():
+    text, _watermarks = LiveCopy(_frame(), "trades", recent_alerts=2).text()
+
+    assert contract.frame_type(text[:64]) == contract.SNAPSHOT
+    assert json.loads(text) == _frame()
+    assert len(text) == len(json.dumps(_frame(), separators=(",", ":")))  # nothing between the tokens
+
+
 def test_the_live_copy_keeps_the_newest_alerts_revised_in_place():
     copy = LiveCopy(_frame(), "trades", recent_alerts=2)
     copy.add_alerts([{"window_start": "2026-11-28T10:05:00Z", "symbol": "MSFT"}])

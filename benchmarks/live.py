@@ -504,7 +504,7 @@ class Told:
     clients: int
     delivered: list[int] = field(default_factory=list)  # trades each client was told of
     ages: list[int] = field(default_factory=list)  # ms from production to the update, per trade
-    worst_client_p99_ms: float = 0.0  # the highest p99 of a timed client
+    worst_client_p99_ms: float | None = None  # the highest p99 of a timed client; None if none was timed
     reconnections: int = 0
     stages: dict[str, list[int]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
@@ -520,7 +520,8 @@ class Told:
             "age_p50_ms": round(percentile(self.ages, 0.5), 1) if self.ages else None,
             "age_p99_ms": round(percentile(self.ages, 0.99), 1) if self.ages else None,
             "age_max_ms": max(self.ages, default=None),
-            "worst_client_age_p99_ms": round(self.worst_client_p99_ms, 1),
+            "worst_client_age_p99_ms": (round(self.worst_client_p99_ms, 1)
+                                        if self.worst_client_p99_ms is not None else None),
             "timed_trades": len(self.ages),
             "reconnections": self.reconnections,
             **stage_figures(self.stages),
@@ -568,7 +569,8 @@ class ClientFleet:
             told.ages.extend(ages)
             for stage, durations in stages.items():
                 told.stages[stage].extend(durations)
-            told.worst_client_p99_ms = max(told.worst_client_p99_ms, worst_p99)
+            if worst_p99 is not None:
+                told.worst_client_p99_ms = max(told.worst_client_p99_ms or 0.0, worst_p99)
             told.reconnections += reconnections
         for process in self._processes:
             process.join(30)
@@ -596,14 +598,15 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
     reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
     ages: list[int] = []
     stages: dict[str, list[int]] = {stage: [] for stage in STAGES}
-    worst_p99 = 0.0
+    worst_p99: float | None = None  # no timed client, no figure: 0.0 would read as "no delay"
     if timed and sent_times is not None:
         with open(sent_times, "rb") as file:
             sent_at, sent_at_offset = pickle.load(file)
         for client in sorted(timed):
             mine = _trade_ages(updates[client], sent_at)
             ages.extend(mine)
-            worst_p99 = max(worst_p99, percentile(mine, 0.99) if mine else 0.0)
+            if mine:
+                worst_p99 = max(worst_p99 or 0.0, percentile(mine, 0.99))
             for at, _counts, spans in updates[client]:
                 split_stages(spans, at, sent_at_offset, stages)
     results.put((delivered, ages, stages, worst_p99, reconnections))

@@ -67,3 +67,30 @@ def test_reliability_page_shows_the_last_run_of_each_scenario_and_flags_losses(t
     assert page.count("Redis stopped for 15 s") == 2  # its last run in the table, and in the verdict
     assert "**Failed:** Redis stopped for 15 s." in page
     assert "| abc123def456 |" in page  # every row names its commit
+
+
+def test_a_fan_out_run_whose_clients_were_not_timed_is_not_on_time(tmp_path):
+    timed = {"clients": 100, "rate": 5000, "clients_told_everything": 100, "clients_missing": 0,
+             "clients_repeating": 0, "min_client_delivered": 150_000, "sent": 150_000, "age_p99_ms": 600,
+             "worst_client_age_p99_ms": 640, "reconnections": 0}
+    untimed = {**timed, "clients": 500, "clients_told_everything": 500, "age_p99_ms": None,
+               "worst_client_age_p99_ms": None}
+    (tmp_path / "fanout-100.json").write_text(json.dumps(timed))
+    (tmp_path / "fanout-500.json").write_text(json.dumps(untimed))
+
+    page = benchmarks.render(tmp_path)
+
+    row = next(line for line in page.splitlines() if line.startswith("| fan-out at 5,000 trades/s"))
+    assert "100: 100 of 100, 640 ms; 500: 500 of 500, not timed" in row
+    assert "| ≥ 500 clients on time | **missed** |" in row
+
+
+def test_a_fleet_with_no_timed_client_reports_no_ages_rather_than_zero():
+    from benchmarks.live import Told
+
+    told = Told(clients=2, delivered=[10, 10])
+
+    figures = told.figures(sent=10)
+
+    assert figures["clients_told_everything"] == 2
+    assert (figures["age_p99_ms"], figures["worst_client_age_p99_ms"], figures["timed_trades"]) == (None, None, 0)

@@ -1,7 +1,11 @@
-"""The ASGI entry point's one adjustment of the WebSocket stack (trademonitor/asgi.py)."""
+"""The ASGI entry point's adjustments of the WebSocket stack and the process (trademonitor/asgi.py)."""
 
 import gc
+import json
 import pprint
+import subprocess
+import sys
+import textwrap
 
 import autobahn.util
 import autobahn.websocket.protocol
@@ -39,3 +43,40 @@ def test_what_the_web_process_loads_is_kept_out_of_full_collections():
     import trademonitor.asgi  # noqa: F401 (daphne imports it at start)
 
     assert gc.get_freeze_count() > 10_000  # Django and the apps, at least
+
+
+# Run in a fresh interpreter: glibc's thresholds are per process, and adapt to what it freed.
+HEAP_PROBE = textwrap.dedent("""
+    import ctypes, json, sys
+    from infra.memory import keep_freed_memory
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    kept = keep_freed_memory() if sys.argv[1] == "kept" else None
+    mapped = libc.mallinfo2().hblks
+    frames = [bytearray(300_000) for _ in range(50)]  # 50 clients' copies of a snapshot frame
+    mapped = libc.mallinfo2().hblks - mapped
+    heap = libc.mallinfo2().arena
+    del frames
+    print(json.dumps({"kept": kept, "mapped": mapped, "heap_kept": libc.mallinfo2().arena >= heap - 1_000_000}))
+""")
+
+
+def _heap_probe(mode: str) -> dict:
+    run = subprocess.run([sys.executable, "-c", HEAP_PROBE, mode], capture_output=True, text=True, timeout=60,
+                         check=True)
+    return json.loads(run.stdout)
+
+
+def test_the_web_process_reuses_the_snapshot_copies_it_frees_rather_than_mapping_each_afresh():
+    assert _heap_probe("default")["mapped"] == 50  # glibc's default: each 300 KB copy a mapping of its own
+
+    kept = _heap_probe("kept")
+
+    assert kept == {"kept": True, "mapped": 0, "heap_kept": True}
+

@@ -10,6 +10,8 @@ import autobahn.websocket.protocol
 import txaio
 from django.core.asgi import get_asgi_application
 
+from infra.memory import keep_freed_memory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademonitor.settings")
 
 # Django must be set up before anything imports models (the WebSocket routes do).
@@ -73,3 +75,7 @@ application = ProtocolTypeRouter(
 # start-up is collected first, not kept forever.
 gc.collect()
 gc.freeze()
+
+# Every new client's snapshot frame is copied on its way out: freed copies are reused
+# rather than unmapped and faulted in again for the next client (infra/memory.py).
+keep_freed_memory()

@@ -85,6 +85,29 @@ class Trade(IntEnum):
     QUANTITY = 3
 
 
+class StoredTrade(IntEnum):
+    """One trade in a delta's `newest`: a Trade, then where it was read from (partition,
+    offset), which names it once even if two messages share an id."""
+
+    ID = 0
+    MS = 1
+    PRICE = 2
+    QUANTITY = 3
+    PARTITION = 4
+    OFFSET = 5
+
+
+FIRST_PAGE: Final = 50  # trades on a drill-down's first page: the newest the web keeps of each symbol
+
+
+def trade_order(trade: list[Any] | tuple[Any, ...]) -> tuple[int, str, str]:
+    """A Trade's place in a drill-down, which runs by (time, id) as ClickHouse orders them: it
+    compares a UUID's last eight bytes before its first eight, so "0…0-0001-0000-0…0" sorts
+    before "0…0-0000-ffff-0…0". Ids are lower-case, as ClickHouse writes them."""
+    trade_id = trade[Trade.ID]
+    return trade[Trade.MS], trade_id[19:], trade_id[:18]
+
+
 class Candle(IntEnum):
     """One candle of a symbol: [start ms, open, high, low, close (cents), shares, volume cents, trades]."""
 
@@ -139,6 +162,9 @@ class TradesDelta(TypedDict):
     offsets: Spans
     consumed: NotRequired[Spans]
     symbols: dict[str, list[Any]]  # symbol -> Totals
+    # symbol -> its newest trades here (StoredTrade), newest first, at most FIRST_PAGE; left
+    # out of a large delta (a backlog being read), which says only that those symbols changed.
+    newest: NotRequired[dict[str, list[list[Any]]]]
     stamps: NotRequired[Stamps]
 
 

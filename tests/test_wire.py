@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import contract
-from contract import Last, Row, Totals
+from contract import Last, Row, StoredTrade, Totals
 from trademonitor.live import Coalescer, DeltaFilter, merge
 from workers.batch import Batch, Span
-from workers.ingest import IngestJob
+from workers.ingest import NEWEST_MAX_TRADES, IngestJob
 from workers.sentiment import SentimentJob
 from workers.trades import offset_spans
 from workers.validation import TradeRules
@@ -41,6 +41,21 @@ def test_an_ingest_delta_sums_each_symbol_and_keeps_its_latest_trade():
     assert [aapl[Totals.TRADES], aapl[Totals.SHARES], aapl[Totals.VOLUME]] == [2, 6010, 15000 * 10 + 15100 * 6000]
     assert aapl[Totals.LAST] == [1000, 1, 3, 15100]  # ties on ms broken by (partition, offset)
     assert msft[Totals.LAST][Last.PRICE] == 29900 and msft[Totals.TRADES] == 2
+
+
+def test_an_ingest_delta_carries_each_symbols_newest_trades_unless_it_is_a_backlogs():
+    ids = ["00000000-0000-0001-0000-000000000000", "00000000-0000-0000-FFFF-000000000000"]
+    rows = [(ids[0], 1000, "AAPL", 15000, 10, 0, 7), (ids[1], 1000, "AAPL", 15100, 5, 1, 3),
+            *[(f"00000000-0000-0000-0000-{i:012x}", 900 + i, "MSFT", 100, 1, 0, 8 + i) for i in range(60)]]
+    newest = IngestJob("t", rules=RULES).delta(batch_of(rows))["newest"]
+
+    # One millisecond: ClickHouse's UUID order (last eight bytes first), ids lower-cased as it writes them.
+    assert newest["AAPL"] == [[ids[1].lower(), 1000, 15100, 5, 1, 3], [ids[0], 1000, 15000, 10, 0, 7]]
+    assert [t[StoredTrade.MS] for t in newest["MSFT"]] == list(range(959, 959 - contract.FIRST_PAGE, -1))
+
+    backlog = [(f"00000000-0000-0000-0000-{i:012x}", i, "MSFT", 100, 1, 0, 8 + i)
+               for i in range(NEWEST_MAX_TRADES + 1)]
+    assert "newest" not in IngestJob("t", rules=RULES).delta(batch_of(backlog))
 
 
 def test_a_sentiment_delta_counts_whales_only():

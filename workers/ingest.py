@@ -98,7 +98,8 @@ class IngestJob(ConsumerJob):
         (sent for every batch, even one of dead letters only: the dashboard checks that
         no delta went missing)."""
         symbols: dict[str, list[Any]] = {}
-        for _id, ts, symbol, price, quantity, partition, offset in batch.rows:
+        rows = batch.rows
+        for _id, ts, symbol, price, quantity, partition, offset in rows:
             order = (ts, partition, offset)  # the order of "latest trade" everywhere (contract.Last)
             entry = symbols.get(symbol)
             if entry is None:
@@ -109,10 +110,28 @@ class IngestJob(ConsumerJob):
             entry[2] += price * quantity
             if order > entry[3]:
                 entry[3], entry[4] = order, price
-        return {
+        delta: contract.TradesDelta = {
             "type": contract.TRADES_DELTA,
             "topic": self.topics[0],
-            "offsets": offset_spans(batch.rows),
+            "offsets": offset_spans(rows),
             "symbols": {symbol: [n, shares, volume, [*order, price]]  # contract.Totals, contract.Last
                         for symbol, (n, shares, volume, order, price) in symbols.items()},
         }
+        if len(rows) <= NEWEST_MAX_TRADES:
+            delta["newest"] = newest_trades(rows)
+        return delta
+
+
+# A delta carries its symbols' newest trades (the dashboards' drill-downs keep theirs from
+# them) only up to this many trades: a worker flushes a few hundred at a time once caught
+# up, while a backlog's full batches would put most of the stream through Redis twice.
+NEWEST_MAX_TRADES = 2_000
+
+
+def newest_trades(rows: list[TradeRow]) -> dict[str, list[list[Any]]]:
+    """Each symbol's newest trades among `rows`, as contract.StoredTrade, newest first."""
+    by_symbol: dict[str, list[list[Any]]] = {}
+    for trade_id, ts, symbol, price, quantity, partition, offset in rows:
+        by_symbol.setdefault(symbol, []).append([trade_id.lower(), ts, price, quantity, partition, offset])
+    return {symbol: sorted(trades, key=contract.trade_order, reverse=True)[:contract.FIRST_PAGE]
+            for symbol, trades in by_symbol.items()}

@@ -178,6 +178,29 @@ def trades_page(client: Client, symbol: str, before: TradeKey | None = None, lim
     return TradesPage(trades, trades[-1].key if len(trades) == limit else None)
 
 
+# Each symbol's newest trades, as the first page would show them (the web keeps them in
+# memory, trademonitor.live.NewestTrades), in the wire's integers: [id, epoch ms, price
+# cents, quantity, partition, offset] (contract.StoredTrade).
+NEWEST_TRADES_SQL = """
+    SELECT symbol, toString(id), toUnixTimestamp64Milli(ts), toInt64(price * 100), quantity,
+           kafka_partition, kafka_offset
+    FROM trades
+    WHERE symbol IN {symbols:Array(String)}
+    ORDER BY symbol, ts DESC, id DESC
+    LIMIT {per_symbol:UInt32} BY symbol
+"""
+
+
+def newest_trades(client: Client, symbols: list[str], per_symbol: int) -> dict[str, list[list[Any]]]:
+    """Up to `per_symbol` of each of `symbols`' newest trades, newest first (symbols without
+    trades left out)."""
+    newest: dict[str, list[list[Any]]] = {}
+    rows = client.query(NEWEST_TRADES_SQL, parameters={"symbols": symbols, "per_symbol": per_symbol}).result_rows
+    for symbol, *trade in rows:
+        newest.setdefault(symbol, []).append(trade)
+    return newest
+
+
 # Sorts after every real trade: the start of the first page.
 END_OF_TIME = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
 LAST_UUID = UUID(int=(1 << 128) - 1)

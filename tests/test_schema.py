@@ -16,11 +16,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+import contract
 from clickhouse import ledger, native, queries
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migration, MigrationError, Migrator
 from clickhouse.writer import INSERT_SETTINGS, TRADE_COLUMNS, TRADE_WIRE_TYPES, insert_settings
 from tests.trades_data import EPOCH, insert, make_trade
+from trademonitor import dashboard
 
 pytestmark = pytest.mark.services
 
@@ -187,6 +189,30 @@ def test_keyset_pages_return_every_trade_once_in_order_despite_ties(schema):
         "SELECT id FROM trades WHERE symbol = 'TIES' ORDER BY ts DESC, id DESC").result_rows]
     assert [t.ts for t in seen] == sorted((t.ts for t in seen), reverse=True)
     assert all(t.symbol == "TIES" for t in seen)
+
+
+def test_each_symbols_newest_trades_are_its_first_page_in_the_order_the_web_sorts_them(schema):
+    writer, reader = schema
+    # Most of them share a millisecond, so their ids decide the order, which ClickHouse reads
+    # as the last eight bytes first: ids that differ on either side of that line, and random ones.
+    crafted = ["00000000-0000-0001-0000-000000000000", "00000000-0000-0000-ffff-000000000000",
+               "00000000-0000-0000-0000-000000000001", "10000000-0000-0000-0000-000000000000"]
+    ties = [(uuid.UUID(crafted[i]) if i < len(crafted) else uuid.uuid4(), *make_trade("TIES", i % 7, 5000 + i, 1, 0, i)[1:])
+            for i in range(80)]
+    insert(writer, ties)
+    insert(writer, [make_trade("FEW", i, 100, 2, 1, i) for i in range(3)])
+
+    newest = queries.newest_trades(reader, ["TIES", "FEW", "NONE"], per_symbol=contract.FIRST_PAGE)
+
+    assert set(newest) == {"TIES", "FEW"}
+    for symbol in ("TIES", "FEW"):
+        first_page = [dashboard.trade_json(t) for t in queries.trades_page(reader, symbol, limit=contract.FIRST_PAGE).trades]
+        assert [t[:len(contract.Trade)] for t in newest[symbol]] == first_page
+        assert sorted(first_page, key=contract.trade_order, reverse=True) == first_page
+    assert len(newest["TIES"]) == contract.FIRST_PAGE and len(newest["FEW"]) == 3
+    assert sorted(crafted, key=lambda i: contract.trade_order([i, 0])) == [row[0] for row in reader.query(
+        "SELECT toString(id) FROM trades WHERE toString(id) IN {ids:Array(String)} ORDER BY id",
+        parameters={"ids": crafted}).result_rows]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "W1sxLCJhIl0:abc:def", "", "x" * 5000])

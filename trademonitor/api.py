@@ -16,10 +16,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
+from prometheus_client import Counter
 
+import contract
 from clickhouse import queries
 from trademonitor import dashboard, export, sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
+from trademonitor.consumers import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 MAX_CANDLE_MINUTES = 24 * 60
 MAX_WATCHLIST = 500
 CURSOR_SALT = "trademonitor.api.trades"
+FIRST_PAGES = Counter("trademonitor_drilldown_first_pages_total", "Drill-down first pages served, from the "
+                      "page kept in memory (a dashboard is connected) or read from ClickHouse", ["source"])
 
 
 def error(status: int, message: str) -> JsonResponse:
@@ -69,15 +74,25 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
         limit = int(request.GET.get("limit", "50"))
     except ValueError:
         return error(400, "limit must be a whole number")
-    try:
-        before = decode_cursor(request.GET["before"]) if request.GET.get("before") else None
-        page = queries.trades_page(dashboard.client(), symbol, before=before, limit=limit)
-    except ValueError as exc:  # a limit out of range or a cursor not issued here
-        return error(400, str(exc))
+    kept = HUB.newest.page(symbol) if not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE else None
+    if kept is not None:
+        FIRST_PAGES.labels("memory").inc()
+        trades = [trade[:len(contract.Trade)] for trade in kept[:limit]]
+        last = trades[-1] if len(trades) == limit else None
+        next_key = (last[contract.Trade.MS], UUID(last[contract.Trade.ID])) if last else None
+    else:
+        try:
+            before = decode_cursor(request.GET["before"]) if request.GET.get("before") else None
+            page = queries.trades_page(dashboard.client(), symbol, before=before, limit=limit)
+        except ValueError as exc:  # a limit out of range or a cursor not issued here
+            return error(400, str(exc))
+        if before is None:
+            FIRST_PAGES.labels("clickhouse").inc()
+        trades, next_key = [dashboard.trade_json(trade) for trade in page.trades], page.next_key
     return JsonResponse({
         "symbol": symbol,
-        "trades": [dashboard.trade_json(trade) for trade in page.trades],  # contract.Trade, most recent first
-        "next": encode_cursor(page.next_key) if page.next_key else None,
+        "trades": trades,  # contract.Trade, most recent first
+        "next": encode_cursor(next_key) if next_key else None,
     })
 
 

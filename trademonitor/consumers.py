@@ -47,7 +47,7 @@ import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from infra.layer import Receiver
 from trademonitor import dashboard
-from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, Unread, merge, stages
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, NewestTrades, Unread, merge, stages
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the fir
 GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest of its flush
 STATUS_INTERVAL = 2.0
 COPY_REFRESH_SECONDS = 60.0
+NEWEST_READ_SYMBOLS = 1000  # symbols a read of newest trades covers: 50,000 rows, within the reader's row limit
+NEWEST_READ_INTERVAL = 1.0  # seconds between those reads, while some symbol has no page kept
+DRILLDOWN_FRAME_TRADES = 20  # trades in a trades frame
 MAX_FRAME = 4096
 
 
@@ -73,6 +76,7 @@ class DeltaHub:
         self._building: asyncio.Task | None = None
         self._uncopied: list[contract.Message] | None = None  # received while a copy is read
         self._feed = 0  # which run of the feed: a copy read during another missed deltas
+        self.newest = NewestTrades()  # each symbol's first drill-down page, read by the API's views too
 
     async def join(self, client: DashboardConsumer) -> None:
         """Returns once deltas are being received for `client`; raises if they cannot be."""
@@ -132,13 +136,14 @@ class DeltaHub:
         self.continuity.reset()
         self._feed += 1
         self.copy = None  # it missed whatever was published while no feed ran
+        self.newest.clear()
         ticker = channel = receiver = None
         try:
             channel = await layer.new_channel()
             for group in contract.DELTA_GROUPS:
                 await layer.group_add(group, channel)
             listening.set()
-            ticker = asyncio.gather(self._tick(), self._status())
+            ticker = asyncio.gather(self._tick(), self._status(), self._keep_newest())
             receiver = Receiver(layer, channel)
             while self.clients:
                 message = await receiver.receive(timeout=1.0)
@@ -148,6 +153,8 @@ class DeltaHub:
             logger.warning("delta feed interrupted", exc_info=True)
             await self._resync("the delta feed was interrupted")
         finally:
+            self.newest.clear()  # no feed keeps the pages current any more
+            PAGES_KEPT.set(0)
             listening.set()  # a join waiting on a feed that never started must not hang
             if ticker is not None:
                 ticker.cancel()
@@ -170,6 +177,8 @@ class DeltaHub:
                 if delta["type"] == contract.TRADES_DELTA and "stamps" in delta:
                     delta["stamps"]["received"] = time.time_ns() // 1_000_000
                 self._copy(delta)
+                if delta["type"] == contract.TRADES_DELTA:
+                    self.newest.add(delta)
                 self.window.append(delta)
                 self._arrived.set()
         elif kind == contract.ALERTS_NEW:
@@ -183,6 +192,7 @@ class DeltaHub:
         self.window = []
         self._feed += 1  # the copy, and one being read, lack what went missing
         self.copy = None
+        self.newest.clear()
         for client in list(self.clients):
             await _survive(client.close(code=RESYNC), "resync")
 
@@ -224,15 +234,42 @@ class DeltaHub:
                 await _survive(client.deliver(window, shared, trades), "delta")
 
     async def _newest_trades(self, update: contract.DeltaFrame) -> dict[str, str]:
-        """The trades frame of every symbol in `update` that a client has open: one read
-        per symbol per window, shared by every client that has it open."""
+        """The trades frame of every symbol in `update` that a client has open, made once
+        per window for every client that has it open."""
         wanted = set().union(*(client.subscribed for client in self.clients)).intersection(update["symbols"])
         frames = {}
         for symbol in sorted(wanted):
-            frame = await _survive(sync_to_async(trades_frame)(symbol), "drill-down")
+            frame = await self.trades_frame(symbol)
             if frame is not None:
                 frames[symbol] = frame
         return frames
+
+    async def trades_frame(self, symbol: str) -> str | None:
+        """`symbol`'s newest trades as its open drill-downs get them: from its kept page, or
+        else one ClickHouse read (None if that failed)."""
+        page = self.newest.page(symbol)
+        if page is not None:
+            return _trades_frame(symbol, page[:DRILLDOWN_FRAME_TRADES])
+        return await _survive(sync_to_async(read_trades_frame)(symbol), "drill-down")
+
+    async def _keep_newest(self) -> None:
+        """Reads the newest trades of the snapshot's symbols that have no page kept, some at
+        a time, for as long as the feed runs."""
+        while True:
+            await asyncio.sleep(NEWEST_READ_INTERVAL)
+            PAGES_KEPT.set(len(self.newest.pages))
+            missing = self.newest.missing(list(self.copy.frame["symbols"])) if self.copy is not None else []
+            if not missing:
+                continue
+            symbols = missing[:NEWEST_READ_SYMBOLS]
+            self.newest.begin(symbols)
+            # Not in the thread the views share: a read of many symbols must not hold them up.
+            rows = await _survive(sync_to_async(dashboard.newest_trades_by_symbol, thread_sensitive=False)(symbols),
+                                  "drill-down pages")
+            if rows is None:
+                self.newest.abandon()  # those symbols are read again next time
+            else:
+                self.newest.read(rows)
 
 
 HUB = DeltaHub()
@@ -242,6 +279,8 @@ BEHIND = Counter("trademonitor_websocket_clients_behind_total", "Dashboard clien
                  "DASHBOARD_UNREAD_BYTES sent and unacknowledged")
 SNAPSHOT_READS = Counter("trademonitor_snapshot_reads_total", "ClickHouse snapshot reads for the live copy of "
                          "this process")
+PAGES_KEPT = Gauge("trademonitor_drilldown_pages_kept", "Symbols whose first drill-down page this process keeps "
+                   "in memory (while a dashboard is connected), as of the last second")
 DRILLDOWN_READS = Counter("trademonitor_drilldown_reads_total", "ClickHouse reads of a symbol's newest trades for "
                           "open drill-downs")
 
@@ -338,16 +377,20 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if not self.subscribed:  # most clients: no drill-down open, no walk over the update's symbols
             return
         for symbol in self.subscribed.intersection(update["symbols"]):
-            text = trades.get(symbol) if trades else await sync_to_async(trades_frame)(symbol)
+            text = trades.get(symbol) if trades else await HUB.trades_frame(symbol)
             if text is not None:
                 await self.send(text_data=text)
 
 
-def trades_frame(symbol: str) -> str:
-    """A symbol's newest trades as the frame its open drill-downs get (one ClickHouse read)."""
+def read_trades_frame(symbol: str) -> str:
+    """A symbol's newest trades as the frame its open drill-downs get, read from ClickHouse."""
     DRILLDOWN_READS.inc()
+    return _trades_frame(symbol, dashboard.newest_trades(symbol, DRILLDOWN_FRAME_TRADES))
+
+
+def _trades_frame(symbol: str, trades) -> str:
     frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol,
-                                   "trades": dashboard.newest_trades(symbol)}
+                                   "trades": [trade[:len(contract.Trade)] for trade in trades]}
     return contract.encode(frame)
 
 

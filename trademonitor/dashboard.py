@@ -66,6 +66,11 @@ def newest_trades(symbol: str, limit: int = 20) -> list[list]:
     return [trade_json(trade) for trade in queries.trades_page(client(), symbol, limit=limit).trades]
 
 
+def newest_trades_by_symbol(symbols: list[str]) -> dict[str, list[list]]:
+    """Each symbol's first drill-down page as contract.StoredTrade (trademonitor.live.NewestTrades)."""
+    return queries.newest_trades(client(), symbols, contract.FIRST_PAGE)
+
+
 def ingestion_status() -> dict:
     # A pool that died without saying so stops refreshing its rows: count only fresh ones.
     fresh = timezone.now() - dt.timedelta(seconds=30)

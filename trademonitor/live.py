@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import contract
 from clickhouse.queries import Snapshot
-from contract import Last, Row, Totals
+from contract import Last, Row, StoredTrade, Totals
 
 
 def cents(amount: Decimal | None) -> int:
@@ -139,6 +139,73 @@ class LiveCopy:
                                                   for p, offset in marks[contract.SENTIMENT_DELTA].items()}
             self._text = contract.encode(self.frame)
         return self._text, {kind: dict(marks) for kind, marks in self.filter.watermarks.items()}
+
+
+class NewestTrades:
+    """Each symbol's newest trades, a drill-down's first page, kept from ClickHouse reads and
+    the deltas after them, so opening a drill-down costs no query.
+
+    A symbol's page is read from ClickHouse once: `begin` before the read, `read` with its
+    rows after. While the read runs, the trades of every delta are held for it, so a trade
+    stored meanwhile is counted whether the read saw it or not; a trade is the same trade
+    when its (partition, offset) is, so none counts twice. From then on each delta's
+    `newest` trades are merged in. A delta without them (a worker reading a backlog) drops
+    its symbols' pages until they are read again. Pages are tuples, replaced whole, so a
+    view in another thread reads one without a lock.
+    """
+
+    def __init__(self, size: int = contract.FIRST_PAGE):
+        self.size = size
+        self.pages: dict[str, tuple[list, ...]] = {}  # symbol -> StoredTrade, newest first
+        self._reading: dict[str, list[list] | None] = {}  # symbol -> trades since its read began; None: spoilt
+
+    def page(self, symbol: str) -> tuple[list, ...] | None:
+        """`symbol`'s newest trades (up to `size`, fewer only if it has no more), or None if not kept."""
+        return self.pages.get(symbol)
+
+    def missing(self, symbols: list[str]) -> list[str]:
+        return [symbol for symbol in symbols if symbol not in self.pages]
+
+    def begin(self, symbols: list[str]) -> None:
+        """A read of `symbols`' newest trades is about to start (one at a time)."""
+        self._reading = {symbol: [] for symbol in symbols}
+
+    def read(self, rows: dict[str, list[list]]) -> None:
+        """The read begun last: each symbol's newest trades as ClickHouse had them."""
+        for symbol, held in self._reading.items():
+            if held is not None:
+                self.pages[symbol] = self._merged(rows.get(symbol, ()), held)
+        self._reading = {}
+
+    def abandon(self) -> None:
+        """The read begun last failed."""
+        self._reading = {}
+
+    def add(self, delta: contract.TradesDelta) -> None:
+        newest = delta.get("newest")
+        for symbol in delta["symbols"]:
+            trades = newest.get(symbol) if newest is not None else None
+            if trades is None:
+                self.pages.pop(symbol, None)
+                if symbol in self._reading:
+                    self._reading[symbol] = None
+                continue
+            page = self.pages.get(symbol)
+            if page is not None:
+                self.pages[symbol] = self._merged(page, trades)
+            held = self._reading.get(symbol)
+            if held is not None:
+                held.extend(trades)
+
+    def clear(self) -> None:
+        """Forget every page, and the read under way: deltas went by unseen."""
+        self.pages, self._reading = {}, {}
+
+    def _merged(self, page, trades) -> tuple[list, ...]:
+        if page and trades and contract.trade_order(trades[-1]) > contract.trade_order(page[0]):
+            return (*trades, *page)[:self.size]  # the usual case: all newer, each list already in order
+        merged = {(trade[StoredTrade.PARTITION], trade[StoredTrade.OFFSET]): trade for trade in (*page, *trades)}
+        return tuple(sorted(merged.values(), key=contract.trade_order, reverse=True)[:self.size])
 
 
 NEW, REPEAT, GAP = "new", "repeat", "gap"

@@ -1,0 +1,62 @@
+"""The drill-down's first page kept in the web process's memory while a dashboard is
+connected (trademonitor.live.NewestTrades): with the real pipeline, every page served
+from it is the page ClickHouse holds."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+from clickhouse import queries
+from tests.conftest import BUNDLED_SYMBOLS, free_port
+from tests.mirror import Mirrors
+from tests.pipeline import Pipeline
+from trademonitor import dashboard
+
+SYMBOLS = BUNDLED_SYMBOLS[:6]
+MEMORY = 'trademonitor_drilldown_first_pages_total{source="memory"}'
+
+
+def first_page(port: int, symbol: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/symbols/{symbol}/trades?limit=50", timeout=10) as r:
+        return json.load(r)
+
+
+def from_memory(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return next((float(line.split()[-1]) for line in lines if line.startswith(MEMORY + " ")), 0.0)
+
+
+def test_first_pages_kept_in_memory_are_the_pages_clickhouse_holds(symbol_db):
+    pipeline = Pipeline(symbol_db)
+    mirrors = None
+    try:
+        port = free_port()
+        pipeline.start_web(port)
+        pipeline.start_pool(2)
+        mirrors = Mirrors(port, 1)  # a dashboard is open: the web process follows the deltas
+        mirrors.wait_connected()
+        pipeline.produce(600, SYMBOLS, seed=3)  # before the pages are read...
+        deadline = time.monotonic() + 60
+        while not (first_page(port, SYMBOLS[0]) and from_memory(port)):
+            assert time.monotonic() < deadline, "no first page was served from memory"
+            time.sleep(0.2)
+        pipeline.produce(600, SYMBOLS, seed=4)  # ...and after: kept current by the deltas alone
+        pipeline.wait_for(pipeline.tally.count)
+        tally = pipeline.tally
+        mirrors.wait_equal({s: (n, tally.shares[s], tally.volume_cents[s]) for s, n in tally.trades.items()})
+
+        served = from_memory(port)
+        pages = {symbol: first_page(port, symbol) for symbol in SYMBOLS}
+        assert from_memory(port) == served + len(SYMBOLS)
+        reader = pipeline.clickhouse()
+        for symbol, page in pages.items():
+            stored = queries.trades_page(reader, symbol, limit=50)
+            assert page["trades"] == [dashboard.trade_json(trade) for trade in stored.trades], symbol
+            assert len(page["trades"]) == 50 and page["next"] is not None
+    finally:
+        if mirrors is not None:
+            mirrors.close()
+        pipeline.close()

@@ -1,4 +1,5 @@
-"""`bench latency`, `fanout`, `slowclients` and `drilldown`: from a trade's production to the dashboard.
+"""`bench latency`, `fanout`, `slowclients`, `snapshot`, `firstpage` and `drilldown`: from a trade's
+production to the dashboard.
 
 Each runs the real path on a topic and a scratch database of its own: producer
 → Kafka → `runworkers` → ClickHouse → Channels (Redis) → daphne → WebSocket clients.
@@ -17,19 +18,25 @@ snapshot: N trades loaded, then many clients connecting at once: each one's time
 first frame (the snapshot, names, whales and alerts included), with no client connected
 before them (the web process reads ClickHouse once for all) and, round after round,
 beside one that is (its live copy serves them).
+firstpage: N trades loaded, trades flowing and a dashboard open: a drill-down's first page
+through the API, one random symbol after another, each timed; then some checked against
+ClickHouse's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import http.client
 import logging
 import multiprocessing
 import pickle
+import random
 import socket
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections import defaultdict, deque
@@ -166,14 +173,19 @@ WEB_LOG = Path(settings.BASE_DIR) / ".devservices" / "bench-daphne.log"
 
 
 def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False,
-               settings_environment: dict | None = None) -> None:
+               settings_environment: dict | None = None, preload: int = 0) -> None:
     """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect.
     With `with_processes`, listen also gets {name: pid} of the supervisor, workers and daphne;
-    `settings_environment` overrides settings of the pool and daphne."""
+    `settings_environment` overrides settings of the pool and daphne; `preload` trades over
+    the bundled symbols are in ClickHouse first, on partitions the topic does not have."""
+    from benchmarks.query import load
+
     topic = stream.topic
     ensure_topic(topic, settings.KAFKA_TOPIC_PARTITIONS)
     port = free_port()
     with scratch_database() as (database, writer, _reader), scratch_django_database() as django_database:
+        if preload:
+            load(writer, preload, symbols=bundled_universe(), first_partition=settings.KAFKA_TOPIC_PARTITIONS)
         environment = {
             "CLICKHOUSE_URL": database_url(settings.CLICKHOUSE_URL, database),
             "CLICKHOUSE_READONLY_URL": database_url(settings.CLICKHOUSE_READONLY_URL, database),
@@ -204,8 +216,13 @@ def _stream_until_idle(stream: Stream, writer) -> None:
     producer = threading.Thread(target=stream.run, daemon=True)
     producer.start()
     producer.join()
+    _wait_until_stored(writer, stream.sent)
+
+
+def _wait_until_stored(writer, trades: int) -> None:
+    """Until ClickHouse has `trades` trades (two minutes at most), then a little for the last updates."""
     deadline = time.monotonic() + 120
-    while writer.command("SELECT count() FROM trades") < stream.sent and time.monotonic() < deadline:
+    while writer.command("SELECT count() FROM trades") < trades and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3)
 
@@ -455,6 +472,82 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
     return {"clients": clients, "rate": rate, "seconds": seconds, **told.figures(stream.sent)}
 
 
+def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: int) -> dict:
+    """The drill-down's first page as the page asks for it (GET /api/symbols/<symbol>/trades),
+    one random symbol after another on one connection, each followed by a /healthz (the
+    same HTTP path doing nothing: daphne's floor), with `trades` trades loaded first while
+    `rate` trades a second flow through the whole system and a dashboard is open (a web
+    process follows the deltas, and keeps the pages, only while one is). Then, the stream
+    over, `checked` random symbols' pages against ClickHouse's first pages.
+    `clickhouse`: 1 asks for each page with a cursor past every trade, which the API reads
+    from ClickHouse: the same page, as it was served before pages were kept (the baseline)."""
+    from clickhouse import queries
+    from trademonitor.api import encode_cursor
+    from trademonitor.dashboard import trade_json
+
+    stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    universe = bundled_universe()
+    rng = random.Random(11)
+    before_all = (int(queries.END_OF_TIME.timestamp() * 1000), queries.LAST_UUID)  # what trades_page starts from
+    start = f"&before={encode_cursor(before_all)}" if clickhouse else ""
+    figures: dict = {}
+
+    def listen(url: str, stream: Stream, writer) -> None:
+        fleet = ClientFleet(url, 1)
+        try:
+            time_pages(url, stream, writer)
+        finally:
+            fleet.stop()
+
+    def time_pages(url: str, stream: Stream, writer) -> None:
+        address = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+
+        def get(path: str) -> tuple[float, bytes]:
+            begun = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status} {body[:200]!r}")
+            return (time.perf_counter() - begun) * 1000, body
+
+        def first_page(symbol: str) -> tuple[float, list]:
+            took, body = get(f"/api/symbols/{urllib.parse.quote(symbol)}/trades?limit={contract.FIRST_PAGE}{start}")
+            return took, orjson.loads(body)["trades"]
+
+        started = time.monotonic()
+        while _metric(url, PAGES_KEPT) < len(universe):
+            if time.monotonic() - started > 300:
+                raise RuntimeError("daphne did not keep every symbol's first page within 300 s")
+            time.sleep(0.5)
+        figures["pages_kept_after_s"] = round(time.monotonic() - started, 1)
+        from_memory = _metric(url, MEMORY_PAGES)
+        producer = threading.Thread(target=stream.run, daemon=True)
+        producer.start()
+        pages, floor = [], []
+        while not stream.done.is_set():
+            pages.append(first_page(rng.choice(universe))[0])
+            floor.append(get("/healthz")[0])
+        producer.join()
+        figures["from_memory"] = int(_metric(url, MEMORY_PAGES) - from_memory)
+        _wait_until_stored(writer, trades + stream.sent)
+        exact = sum(first_page(symbol)[1] == [trade_json(trade) for trade in
+                                              queries.trades_page(writer, symbol, limit=contract.FIRST_PAGE).trades]
+                    for symbol in rng.sample(universe, checked))
+        figures.update(pages=len(pages), p50_ms=round(percentile(pages, 0.5), 2),
+                       p99_ms=round(percentile(pages, 0.99), 2), max_ms=round(max(pages), 2),
+                       healthz_p50_ms=round(percentile(floor, 0.5), 2), healthz_p99_ms=round(percentile(floor, 0.99), 2),
+                       pages_checked=checked, pages_as_stored=exact)
+
+    # The API's rate limit is per address: this one client stands for many people's browsers.
+    run_system(stream, listen, preload=trades, settings_environment={"API_RATE_LIMIT": "1000000/m"})
+    return {"trades": trades, "rate": rate, "seconds": seconds, "from": "clickhouse" if clickhouse else "kept pages",
+            "inserted_beside": stream.sent, **figures}
+
+
+PAGES_KEPT = "trademonitor_drilldown_pages_kept"
+MEMORY_PAGES = 'trademonitor_drilldown_first_pages_total{source="memory"}'
 DRILLDOWN_READS = "trademonitor_drilldown_reads_total"
 
 

@@ -30,7 +30,8 @@ SYMBOLS = 3000
 LOAD_CHUNK = 1_000_000
 
 # Trade n: symbol n mod 3000, spread evenly over the day before `end_ms`, prices a
-# per-symbol level plus noise (cents), quantities skewed small, round-robin partitions.
+# per-symbol level plus noise (cents), quantities skewed small, round-robin over three
+# partitions from `first_partition`.
 LOAD_SQL = """
     INSERT INTO trades (id, ts, symbol, price, quantity, kafka_partition, kafka_offset)
     SELECT
@@ -39,7 +40,7 @@ LOAD_SQL = """
         concat('S', leftPad(toString(number % {symbols:UInt32}), 4, '0')),
         toDecimal64((1000 + (number % {symbols:UInt32}) * 7 + cityHash64(number) % 500) / 100, 2),
         toUInt32(1 + pow(cityHash64(number, 1) % 1000, 3) / 100000),
-        number % 3,
+        number % 3 + {first_partition:UInt16},
         intDiv(number, 3)
     FROM numbers({start:UInt64}, {count:UInt64})
 """
@@ -52,8 +53,10 @@ if NAMED_LOAD_SQL == LOAD_SQL:
     raise RuntimeError("NAMED_LOAD_SQL's rewrite no longer matches LOAD_SQL")
 
 
-def load(writer, total: int, symbols: list[str] | None = None) -> float:
-    """`total` trades over SYMBOLS synthetic symbols, or over `symbols`; returns the seconds taken."""
+def load(writer, total: int, symbols: list[str] | None = None, first_partition: int = 0) -> float:
+    """`total` trades over SYMBOLS synthetic symbols, or over `symbols`; returns the seconds taken.
+    `first_partition`: past the topic's, for trades that a live stream's offsets must not
+    appear to count (the dashboard's watermarks)."""
     end_ms = int(time.time() * 1000)
     started = time.perf_counter()
     named = {"names": symbols} if symbols else {}
@@ -62,7 +65,8 @@ def load(writer, total: int, symbols: list[str] | None = None) -> float:
             count = min(LOAD_CHUNK, total - start)
             writer.command(NAMED_LOAD_SQL if symbols else LOAD_SQL, parameters={
                 "end_ms": end_ms, "total": total, "step_ms": 86_400_000 / total,
-                "symbols": len(symbols) if symbols else SYMBOLS, "start": start, "count": count, **named,
+                "symbols": len(symbols) if symbols else SYMBOLS, "start": start, "count": count,
+                "first_partition": first_partition, **named,
             }, settings={"async_insert": 0, "max_block_size": LOAD_CHUNK, "min_insert_block_size_rows": LOAD_CHUNK})
             bar.update(count)
     return time.perf_counter() - started
@@ -111,7 +115,8 @@ def ingesting(database: str, loaded: int, rate: int) -> Iterator[list[int]]:
             for _ in range(PARTITIONS):
                 client.command(LOAD_SQL, parameters={
                     "end_ms": end_ms, "total": loaded, "step_ms": 86_400_000 / loaded, "symbols": SYMBOLS,
-                    "start": loaded + inserted[0], "count": per_insert}, settings={"async_insert": 0})
+                    "start": loaded + inserted[0], "count": per_insert, "first_partition": 0},
+                    settings={"async_insert": 0})
                 inserted[0] += per_insert
 
     thread = threading.Thread(target=insert, daemon=True)

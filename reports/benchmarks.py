@@ -41,6 +41,11 @@ SUITE = {
     **{f"fanout-{n}": ("live.fanout", {"clients": n, "rate": 5000, "seconds": 30}) for n in FANOUT_CLIENTS},
     "snapshot": ("live.snapshot", {"trades": 10_000_000, "clients": 50, "rounds": 10}),
     "query-ingesting": ("query.run", {"trades": 10_000_000, "ingest_rate": 5000}),
+    # Through daphne, the whole system running: the page kept in memory, and read from ClickHouse as before.
+    "firstpage": ("live.firstpage", {"trades": 10_000_000, "rate": 5000, "seconds": 30, "checked": 300,
+                                     "clickhouse": 0}),
+    "firstpage-clickhouse": ("live.firstpage", {"trades": 10_000_000, "rate": 5000, "seconds": 30, "checked": 300,
+                                                "clickhouse": 1}),
     "slowclients": ("live.slowclients", {"clients": 30, "rate": 5000, "seconds": 300}),
     "codec": ("codec.run", {"rows": 5000, "batches": 200}),
     "export": ("export.run", {"trades": 1_100_000}),
@@ -163,6 +168,16 @@ def render(directory: Path) -> str:
         if variants:
             row(busy, "… the same page written other ways, p99", ", ".join(f"{name} {value} ms"
                                                                    for name, value in variants.items()), "–", None)
+    for name in ("firstpage", "firstpage-clickhouse"):
+        page = _load(directory, name)
+        if page:
+            row(page, f"drill-down first page through daphne ({page['from']}), {page['trades']:,} trades, "
+                f"{page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
+                f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages "
+                f"(/healthz beside them: p50 {page['healthz_p50_ms']} / p99 {page['healthz_p99_ms']} ms); "
+                f"{page['pages_as_stored']} of {page['pages_checked']} pages as stored",
+                *(("the baseline", None) if name == "firstpage-clickhouse" else
+                  ("p99 ≤ 15 ms", page["p99_ms"] <= 15 and page["pages_as_stored"] == page["pages_checked"])))
     curve = [(n, fan) for n in FANOUT_CLIENTS if (fan := _load(directory, f"fanout-{n}"))]
     if curve:
         # A run whose clients were not timed is not on time: there is nothing to say it was.

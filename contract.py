@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from enum import IntEnum
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
@@ -85,27 +86,33 @@ class Trade(IntEnum):
     QUANTITY = 3
 
 
-class StoredTrade(IntEnum):
-    """One trade in a delta's `newest`: a Trade, then where it was read from (partition,
-    offset), which names it once even if two messages share an id."""
-
-    ID = 0
-    MS = 1
-    PRICE = 2
-    QUANTITY = 3
-    PARTITION = 4
-    OFFSET = 5
-
-
 FIRST_PAGE: Final = 50  # trades on a drill-down's first page: the newest the web keeps of each symbol
 
+# A trade in a delta's `newest`, as fixed-size bytes: its place in a drill-down first (time,
+# then the id's last eight bytes before its first eight, the order ClickHouse gives UUIDs, so
+# "0…0-0001-0000-0…0" sorts before "0…0-0000-ffff-0…0"), then where it was read from
+# (partition, offset: it names a stored trade once, even if two messages share an id),
+# price cents and quantity. Big-endian, so records compare as their trades sort.
+TRADE_RECORD: Final = struct.Struct(">Q8s8sHQqI")
+RECORD_IDENTITY: Final = slice(24, 34)  # partition and offset
 
-def trade_order(trade: list[Any] | tuple[Any, ...]) -> tuple[int, str, str]:
-    """A Trade's place in a drill-down, which runs by (time, id) as ClickHouse orders them: it
-    compares a UUID's last eight bytes before its first eight, so "0…0-0001-0000-0…0" sorts
-    before "0…0-0000-ffff-0…0". Ids are lower-case, as ClickHouse writes them."""
-    trade_id = trade[Trade.ID]
-    return trade[Trade.MS], trade_id[19:], trade_id[:18]
+
+def trade_record(trade_id: str, ms: int, price: int, quantity: int, partition: int, offset: int) -> bytes:
+    raw = bytes.fromhex(trade_id.replace("-", ""))
+    return TRADE_RECORD.pack(ms, raw[8:], raw[:8], partition, offset, price, quantity)
+
+
+def record_trade(record: bytes) -> list[Any]:
+    """A record as a Trade (the id lower-case, as ClickHouse writes it)."""
+    ms, low, high, _partition, _offset, price, quantity = TRADE_RECORD.unpack(record)
+    hex_id = (high + low).hex()
+    return [f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}", ms, price, quantity]
+
+
+def records(data: bytes) -> list[bytes]:
+    """Records laid end to end, apart."""
+    size = TRADE_RECORD.size
+    return [data[start:start + size] for start in range(0, len(data), size)]
 
 
 class Candle(IntEnum):
@@ -162,9 +169,9 @@ class TradesDelta(TypedDict):
     offsets: Spans
     consumed: NotRequired[Spans]
     symbols: dict[str, list[Any]]  # symbol -> Totals
-    # symbol -> its newest trades here (StoredTrade), newest first, at most FIRST_PAGE; left
+    # symbol -> its newest trades here as TRADE_RECORDs, newest first, at most FIRST_PAGE; left
     # out of a large delta (a backlog being read), which says only that those symbols changed.
-    newest: NotRequired[dict[str, list[list[Any]]]]
+    newest: NotRequired[dict[str, bytes]]
     stamps: NotRequired[Stamps]
 
 

@@ -180,7 +180,7 @@ def trades_page(client: Client, symbol: str, before: TradeKey | None = None, lim
 
 # Each symbol's newest trades, as the first page would show them (the web keeps them in
 # memory, trademonitor.live.NewestTrades), in the wire's integers: [id, epoch ms, price
-# cents, quantity, partition, offset] (contract.StoredTrade).
+# cents, quantity, partition, offset], contract.trade_record's arguments.
 NEWEST_TRADES_SQL = """
     SELECT symbol, toString(id), toUnixTimestamp64Milli(ts), toInt64(price * 100), quantity,
            kafka_partition, kafka_offset

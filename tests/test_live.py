@@ -97,43 +97,68 @@ def test_the_live_copy_keeps_the_newest_alerts_revised_in_place():
 
 
 # -- each symbol's newest trades (a drill-down's first page) ------------------------------
-def trade(ms: int, offset: int, partition: int = 0, trade_id: str = "") -> list:
-    """A contract.StoredTrade; the id, unless given, follows the offset."""
-    return [trade_id or f"00000000-0000-0000-0000-{offset:012x}", ms, 100, 1, partition, offset]
+def trade(ms: int, offset: int, partition: int = 0, trade_id: str = "") -> bytes:
+    """A contract.TRADE_RECORD; the id, unless given, follows the offset, and so does the price."""
+    return contract.trade_record(trade_id or f"00000000-0000-0000-0000-{offset:012x}", ms, 100 + offset, 1,
+                                 partition, offset)
 
 
-def trades_delta(newest: dict[str, list[list]] | None, *symbols: str) -> dict:
+def offsets(page: list[list] | None) -> list[int]:
+    """The offsets of a page's trades (their prices, by `trade`)."""
+    assert page is not None
+    return [t[contract.Trade.PRICE] - 100 for t in page]
+
+
+def trades_delta(newest: dict[str, list[bytes]] | None, *symbols: str) -> dict:
     delta = {"type": contract.TRADES_DELTA, "symbols": {symbol: [] for symbol in (*symbols, *(newest or {}))}}
     if newest is not None:
-        delta["newest"] = newest
+        delta["newest"] = {symbol: b"".join(records) for symbol, records in newest.items()}
     return delta
+
+
+def pages(**records: list[bytes]) -> dict[str, bytes]:
+    return {symbol: b"".join(trades) for symbol, trades in records.items()}
 
 
 def test_a_read_page_takes_the_newer_trades_of_each_delta_and_stays_at_its_size():
     newest = NewestTrades(size=3)
     newest.begin(["AAPL", "MSFT"])
-    newest.read({"AAPL": [trade(20, 2), trade(10, 1)]})
-    assert newest.page("MSFT") == ()  # read, and no trades: an empty page, not an unknown one
+    newest.read(pages(AAPL=[trade(20, 2), trade(10, 1)]))
+    assert newest.page("MSFT") == []  # read, and no trades: an empty page, not an unknown one
     assert newest.page("TSLA") is None
 
     newest.add(trades_delta({"AAPL": [trade(30, 3)]}))
     newest.add(trades_delta({"AAPL": [trade(25, 4, partition=1), trade(5, 5, partition=1)]}))
-    assert [t[contract.StoredTrade.MS] for t in newest.page("AAPL")] == [30, 25, 20]
+    assert newest.page("AAPL") == [["00000000-0000-0000-0000-000000000003", 30, 103, 1],  # contract.Trade
+                                   ["00000000-0000-0000-0000-000000000004", 25, 104, 1],
+                                   ["00000000-0000-0000-0000-000000000002", 20, 102, 1]]
+
+
+def test_a_page_runs_in_clickhouses_order_of_ids_within_a_millisecond():
+    ids = ["00000000-0000-0001-0000-000000000000", "00000000-0000-0000-ffff-000000000000",
+           "00000000-0000-0000-0000-000000000001", "10000000-0000-0000-0000-000000000000"]
+    newest = NewestTrades(size=4)
+    newest.begin(["AAPL"])
+    newest.read(pages(AAPL=[trade(10, i, trade_id=trade_id) for i, trade_id in enumerate(ids[:2])]))
+    newest.add(trades_delta({"AAPL": [trade(10, i + 2, trade_id=trade_id) for i, trade_id in enumerate(ids[2:])]}))
+    page = newest.page("AAPL")
+    # ClickHouse compares a UUID's last eight bytes first (test_schema checks it against the engine).
+    assert [t[contract.Trade.ID] for t in page] == [ids[1], ids[2], ids[3], ids[0]]
 
 
 def test_trades_stored_while_a_page_is_read_count_once_whether_the_read_saw_them_or_not():
     newest = NewestTrades(size=5)
     newest.begin(["AAPL"])
     newest.add(trades_delta({"AAPL": [trade(30, 3), trade(20, 2)]}))  # published during the read
-    newest.read({"AAPL": [trade(20, 2), trade(10, 1)]})  # the read saw one of them
-    assert [t[contract.StoredTrade.OFFSET] for t in newest.page("AAPL")] == [3, 2, 1]
+    newest.read(pages(AAPL=[trade(20, 2), trade(10, 1)]))  # the read saw one of them
+    assert offsets(newest.page("AAPL")) == [3, 2, 1]
 
 
 def test_two_trades_with_one_id_are_two_trades():
     newest = NewestTrades(size=5)
     newest.begin(["AAPL"])
     same_id = "00000000-0000-0000-0000-00000000000a"
-    newest.read({"AAPL": [trade(10, 1, trade_id=same_id)]})
+    newest.read(pages(AAPL=[trade(10, 1, trade_id=same_id)]))
     newest.add(trades_delta({"AAPL": [trade(10, 7, partition=2, trade_id=same_id)]}))
     assert len(newest.page("AAPL")) == 2
 
@@ -141,27 +166,27 @@ def test_two_trades_with_one_id_are_two_trades():
 def test_a_delta_without_its_trades_drops_their_pages_and_spoils_a_read_under_way():
     newest = NewestTrades(size=5)
     newest.begin(["AAPL", "MSFT"])
-    newest.read({"AAPL": [trade(10, 1)], "MSFT": [trade(10, 2)]})
+    newest.read(pages(AAPL=[trade(10, 1)], MSFT=[trade(10, 2)]))
     newest.add(trades_delta(None, "AAPL"))  # a backlog's delta: AAPL changed, its trades not said
     assert newest.page("AAPL") is None and newest.page("MSFT") is not None
     assert newest.missing(["AAPL", "MSFT"]) == ["AAPL"]
 
     newest.begin(["AAPL"])
     newest.add(trades_delta(None, "AAPL"))
-    newest.read({"AAPL": [trade(10, 1)]})  # may predate the delta's trades
+    newest.read(pages(AAPL=[trade(10, 1)]))  # may predate the delta's trades
     assert newest.page("AAPL") is None
 
 
 def test_forgotten_pages_and_abandoned_reads_leave_nothing_kept():
     newest = NewestTrades(size=5)
     newest.begin(["AAPL"])
-    newest.read({"AAPL": [trade(10, 1)]})
+    newest.read(pages(AAPL=[trade(10, 1)]))
     newest.begin(["MSFT"])
     newest.clear()  # a gap: deltas went by unseen
-    newest.read({"MSFT": [trade(10, 2)]})  # the read under way when it happened
+    newest.read(pages(MSFT=[trade(10, 2)]))  # the read under way when it happened
     assert newest.page("AAPL") is None and newest.page("MSFT") is None
 
     newest.begin(["MSFT"])
     newest.abandon()
-    newest.read({"MSFT": [trade(10, 2)]})
+    newest.read(pages(MSFT=[trade(10, 2)]))
     assert newest.page("MSFT") is None

@@ -208,9 +208,10 @@ def test_each_symbols_newest_trades_are_its_first_page_in_the_order_the_web_sort
     for symbol in ("TIES", "FEW"):
         first_page = [dashboard.trade_json(t) for t in queries.trades_page(reader, symbol, limit=contract.FIRST_PAGE).trades]
         assert [t[:len(contract.Trade)] for t in newest[symbol]] == first_page
-        assert sorted(first_page, key=contract.trade_order, reverse=True) == first_page
+        records = [contract.trade_record(*trade) for trade in newest[symbol]]
+        assert sorted(records, reverse=True) == records  # the web's order is the page's
     assert len(newest["TIES"]) == contract.FIRST_PAGE and len(newest["FEW"]) == 3
-    assert sorted(crafted, key=lambda i: contract.trade_order([i, 0])) == [row[0] for row in reader.query(
+    assert sorted(crafted, key=lambda i: contract.trade_record(i, 0, 0, 0, 0, 0)) == [row[0] for row in reader.query(
         "SELECT toString(id) FROM trades WHERE toString(id) IN {ids:Array(String)} ORDER BY id",
         parameters={"ids": crafted}).result_rows]
 

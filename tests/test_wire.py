@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import contract
-from contract import Last, Row, StoredTrade, Totals
+from contract import Last, Row, Totals
 from trademonitor.live import Coalescer, DeltaFilter, merge
 from workers.batch import Batch, Span
 from workers.ingest import NEWEST_MAX_TRADES, IngestJob
@@ -18,10 +18,11 @@ from workers.validation import TradeRules
 RULES = TradeRules(symbols=frozenset({"AAPL", "MSFT"}))
 # (id, ms, symbol, price cents, quantity, partition, offset)
 ROWS = [
-    ("a", 1000, "AAPL", 15000, 10, 0, 7),
-    ("b", 1000, "AAPL", 15100, 6000, 1, 3),  # same ms, later partition: the latest AAPL trade
-    ("c", 999, "MSFT", 30000, 1, 0, 8),
-    ("d", 1001, "MSFT", 29900, 2, 0, 9),
+    ("00000000-0000-0000-0000-00000000000a", 1000, "AAPL", 15000, 10, 0, 7),
+    # same ms, later partition: the latest AAPL trade
+    ("00000000-0000-0000-0000-00000000000b", 1000, "AAPL", 15100, 6000, 1, 3),
+    ("00000000-0000-0000-0000-00000000000c", 999, "MSFT", 30000, 1, 0, 8),
+    ("00000000-0000-0000-0000-00000000000d", 1001, "MSFT", 29900, 2, 0, 9),
 ]
 
 
@@ -47,11 +48,12 @@ def test_an_ingest_delta_carries_each_symbols_newest_trades_unless_it_is_a_backl
     ids = ["00000000-0000-0001-0000-000000000000", "00000000-0000-0000-FFFF-000000000000"]
     rows = [(ids[0], 1000, "AAPL", 15000, 10, 0, 7), (ids[1], 1000, "AAPL", 15100, 5, 1, 3),
             *[(f"00000000-0000-0000-0000-{i:012x}", 900 + i, "MSFT", 100, 1, 0, 8 + i) for i in range(60)]]
-    newest = IngestJob("t", rules=RULES).delta(batch_of(rows))["newest"]
+    newest = {symbol: [contract.record_trade(record) for record in contract.records(data)]
+              for symbol, data in IngestJob("t", rules=RULES).delta(batch_of(rows))["newest"].items()}
 
     # One millisecond: ClickHouse's UUID order (last eight bytes first), ids lower-cased as it writes them.
-    assert newest["AAPL"] == [[ids[1].lower(), 1000, 15100, 5, 1, 3], [ids[0], 1000, 15000, 10, 0, 7]]
-    assert [t[StoredTrade.MS] for t in newest["MSFT"]] == list(range(959, 959 - contract.FIRST_PAGE, -1))
+    assert newest["AAPL"] == [[ids[1].lower(), 1000, 15100, 5], [ids[0], 1000, 15000, 10]]  # contract.Trade
+    assert [t[contract.Trade.MS] for t in newest["MSFT"]] == list(range(959, 959 - contract.FIRST_PAGE, -1))
 
     backlog = [(f"00000000-0000-0000-0000-{i:012x}", i, "MSFT", 100, 1, 0, 8 + i)
                for i in range(NEWEST_MAX_TRADES + 1)]

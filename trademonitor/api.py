@@ -77,7 +77,7 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
     kept = HUB.newest.page(symbol) if not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE else None
     if kept is not None:
         FIRST_PAGES.labels("memory").inc()
-        trades = [trade[:len(contract.Trade)] for trade in kept[:limit]]
+        trades = kept[:limit]
         last = trades[-1] if len(trades) == limit else None
         next_key = (last[contract.Trade.MS], UUID(last[contract.Trade.ID])) if last else None
     else:

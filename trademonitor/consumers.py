@@ -388,9 +388,8 @@ def read_trades_frame(symbol: str) -> str:
     return _trades_frame(symbol, dashboard.newest_trades(symbol, DRILLDOWN_FRAME_TRADES))
 
 
-def _trades_frame(symbol: str, trades) -> str:
-    frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol,
-                                   "trades": [trade[:len(contract.Trade)] for trade in trades]}
+def _trades_frame(symbol: str, trades: list[list]) -> str:
+    frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol, "trades": trades}
     return contract.encode(frame)
 
 

@@ -66,9 +66,10 @@ def newest_trades(symbol: str, limit: int = 20) -> list[list]:
     return [trade_json(trade) for trade in queries.trades_page(client(), symbol, limit=limit).trades]
 
 
-def newest_trades_by_symbol(symbols: list[str]) -> dict[str, list[list]]:
-    """Each symbol's first drill-down page as contract.StoredTrade (trademonitor.live.NewestTrades)."""
-    return queries.newest_trades(client(), symbols, contract.FIRST_PAGE)
+def newest_trades_by_symbol(symbols: list[str]) -> dict[str, bytes]:
+    """Each symbol's first drill-down page as contract.TRADE_RECORDs (trademonitor.live.NewestTrades)."""
+    return {symbol: b"".join(contract.trade_record(*trade) for trade in trades)
+            for symbol, trades in queries.newest_trades(client(), symbols, contract.FIRST_PAGE).items()}
 
 
 def ingestion_status() -> dict:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import contract
 from clickhouse.queries import Snapshot
-from contract import Last, Row, StoredTrade, Totals
+from contract import Last, Row, Totals
 
 
 def cents(amount: Decimal | None) -> int:
@@ -150,18 +150,23 @@ class NewestTrades:
     stored meanwhile is counted whether the read saw it or not; a trade is the same trade
     when its (partition, offset) is, so none counts twice. From then on each delta's
     `newest` trades are merged in. A delta without them (a worker reading a backlog) drops
-    its symbols' pages until they are read again. Pages are tuples, replaced whole, so a
-    view in another thread reads one without a lock.
+    its symbols' pages until they are read again.
+
+    A page is contract.TRADE_RECORDs end to end, newest first, as the deltas bring them: a
+    fraction of the memory and the work of Python lists (docs/benchmarks/design.md). Pages
+    are replaced whole, so a view in another thread reads one without a lock.
     """
 
     def __init__(self, size: int = contract.FIRST_PAGE):
         self.size = size
-        self.pages: dict[str, tuple[list, ...]] = {}  # symbol -> StoredTrade, newest first
-        self._reading: dict[str, list[list] | None] = {}  # symbol -> trades since its read began; None: spoilt
+        self.pages: dict[str, bytes] = {}
+        self._reading: dict[str, list[bytes] | None] = {}  # symbol -> records since its read began; None: spoilt
 
-    def page(self, symbol: str) -> tuple[list, ...] | None:
-        """`symbol`'s newest trades (up to `size`, fewer only if it has no more), or None if not kept."""
-        return self.pages.get(symbol)
+    def page(self, symbol: str) -> list[list] | None:
+        """`symbol`'s newest trades as contract.Trade (up to `size`, fewer only if it has no
+        more), or None if not kept."""
+        page = self.pages.get(symbol)
+        return None if page is None else [contract.record_trade(record) for record in contract.records(page)]
 
     def missing(self, symbols: list[str]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self.pages]
@@ -170,11 +175,11 @@ class NewestTrades:
         """A read of `symbols`' newest trades is about to start (one at a time)."""
         self._reading = {symbol: [] for symbol in symbols}
 
-    def read(self, rows: dict[str, list[list]]) -> None:
+    def read(self, pages: dict[str, bytes]) -> None:
         """The read begun last: each symbol's newest trades as ClickHouse had them."""
         for symbol, held in self._reading.items():
             if held is not None:
-                self.pages[symbol] = self._merged(rows.get(symbol, ()), held)
+                self.pages[symbol] = self._merged(b"", b"".join([pages.get(symbol, b""), *held]))
         self._reading = {}
 
     def abandon(self) -> None:
@@ -195,17 +200,18 @@ class NewestTrades:
                 self.pages[symbol] = self._merged(page, trades)
             held = self._reading.get(symbol)
             if held is not None:
-                held.extend(trades)
+                held.append(trades)
 
     def clear(self) -> None:
         """Forget every page, and the read under way: deltas went by unseen."""
         self.pages, self._reading = {}, {}
 
-    def _merged(self, page, trades) -> tuple[list, ...]:
-        if page and trades and contract.trade_order(trades[-1]) > contract.trade_order(page[0]):
-            return (*trades, *page)[:self.size]  # the usual case: all newer, each list already in order
-        merged = {(trade[StoredTrade.PARTITION], trade[StoredTrade.OFFSET]): trade for trade in (*page, *trades)}
-        return tuple(sorted(merged.values(), key=contract.trade_order, reverse=True)[:self.size])
+    def _merged(self, page: bytes, trades: bytes) -> bytes:
+        size = contract.TRADE_RECORD.size
+        if page and trades and trades[-size:] > page[:size]:  # the usual case: all newer, each in order
+            return (trades + page)[:self.size * size]
+        unique = {record[contract.RECORD_IDENTITY]: record for record in contract.records(page + trades)}
+        return b"".join(sorted(unique.values(), reverse=True)[:self.size])
 
 
 NEW, REPEAT, GAP = "new", "repeat", "gap"

@@ -128,10 +128,10 @@ class IngestJob(ConsumerJob):
 NEWEST_MAX_TRADES = 2_000
 
 
-def newest_trades(rows: list[TradeRow]) -> dict[str, list[list[Any]]]:
-    """Each symbol's newest trades among `rows`, as contract.StoredTrade, newest first."""
-    by_symbol: dict[str, list[list[Any]]] = {}
+def newest_trades(rows: list[TradeRow]) -> dict[str, bytes]:
+    """Each symbol's newest trades among `rows`, as contract.TRADE_RECORDs, newest first."""
+    by_symbol: dict[str, list[bytes]] = {}
     for trade_id, ts, symbol, price, quantity, partition, offset in rows:
-        by_symbol.setdefault(symbol, []).append([trade_id.lower(), ts, price, quantity, partition, offset])
-    return {symbol: sorted(trades, key=contract.trade_order, reverse=True)[:contract.FIRST_PAGE]
-            for symbol, trades in by_symbol.items()}
+        by_symbol.setdefault(symbol, []).append(contract.trade_record(trade_id, ts, price, quantity, partition, offset))
+    return {symbol: b"".join(sorted(records, reverse=True)[:contract.FIRST_PAGE])
+            for symbol, records in by_symbol.items()}

@@ -132,6 +132,7 @@ def test_a_read_page_takes_the_newer_trades_of_each_delta_and_stays_at_its_size(
     assert newest.page("AAPL") == [["00000000-0000-0000-0000-000000000003", 30, 103, 1],  # contract.Trade
                                    ["00000000-0000-0000-0000-000000000004", 25, 104, 1],
                                    ["00000000-0000-0000-0000-000000000002", 20, 102, 1]]
+    assert newest.page("AAPL", limit=2) == newest.page("AAPL")[:2]
 
 
 def test_a_page_runs_in_clickhouses_order_of_ids_within_a_millisecond():
@@ -167,8 +168,10 @@ def test_a_delta_without_its_trades_drops_their_pages_and_spoils_a_read_under_wa
     newest = NewestTrades(size=5)
     newest.begin(["AAPL", "MSFT"])
     newest.read(pages(AAPL=[trade(10, 1)], MSFT=[trade(10, 2)]))
+    assert not newest.backlog
     newest.add(trades_delta(None, "AAPL"))  # a backlog's delta: AAPL changed, its trades not said
     assert newest.page("AAPL") is None and newest.page("MSFT") is not None
+    assert newest.backlog  # the hub reads no pages until a second passes without one
     assert newest.missing(["AAPL", "MSFT"]) == ["AAPL"]
 
     newest.begin(["AAPL"])

@@ -74,10 +74,11 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
         limit = int(request.GET.get("limit", "50"))
     except ValueError:
         return error(400, "limit must be a whole number")
-    kept = HUB.newest.page(symbol) if not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE else None
+    first_page = not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE
+    kept = HUB.newest.page(symbol, limit) if first_page else None  # while a dashboard is connected
     if kept is not None:
         FIRST_PAGES.labels("memory").inc()
-        trades = kept[:limit]
+        trades = kept
         last = trades[-1] if len(trades) == limit else None
         next_key = (last[contract.Trade.MS], UUID(last[contract.Trade.ID])) if last else None
     else:

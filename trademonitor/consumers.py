@@ -21,8 +21,10 @@ client whose snapshot already counts part of a window (one just connected) gets
 a merge of its own. It keeps a live copy of the snapshot (live.LiveCopy): read
 from ClickHouse once, then kept current with the deltas, so a connecting client
 costs no aggregation; it is read again after a gap, when the feed restarts, and
-every COPY_REFRESH_SECONDS (names and alerts edited elsewhere). Likewise it reads the newest trades of each symbol that a
-window touched and some client has open once, for all those clients.
+every COPY_REFRESH_SECONDS (names and alerts edited elsewhere). It keeps each
+symbol's first drill-down page the same way (live.NewestTrades, from the trades
+each delta carries): the API's first pages and the trades frames of open
+drill-downs come from it, and a symbol without one is read from ClickHouse.
 """
 
 from __future__ import annotations
@@ -247,19 +249,21 @@ class DeltaHub:
     async def trades_frame(self, symbol: str) -> str | None:
         """`symbol`'s newest trades as its open drill-downs get them: from its kept page, or
         else one ClickHouse read (None if that failed)."""
-        page = self.newest.page(symbol)
+        page = self.newest.page(symbol, DRILLDOWN_FRAME_TRADES)
         if page is not None:
-            return _trades_frame(symbol, page[:DRILLDOWN_FRAME_TRADES])
+            return _trades_frame(symbol, page)
         return await _survive(sync_to_async(read_trades_frame)(symbol), "drill-down")
 
     async def _keep_newest(self) -> None:
         """Reads the newest trades of the snapshot's symbols that have no page kept, some at
-        a time, for as long as the feed runs."""
+        a time, for as long as the feed runs; not while a worker reads a backlog, whose
+        deltas would drop the pages again and which the reads would slow down."""
         while True:
             await asyncio.sleep(NEWEST_READ_INTERVAL)
             PAGES_KEPT.set(len(self.newest.pages))
+            backlog, self.newest.backlog = self.newest.backlog, False
             missing = self.newest.missing(list(self.copy.frame["symbols"])) if self.copy is not None else []
-            if not missing:
+            if backlog or not missing:
                 continue
             symbols = missing[:NEWEST_READ_SYMBOLS]
             self.newest.begin(symbols)

@@ -161,12 +161,16 @@ class NewestTrades:
         self.size = size
         self.pages: dict[str, bytes] = {}
         self._reading: dict[str, list[bytes] | None] = {}  # symbol -> records since its read began; None: spoilt
+        self.backlog = False  # a delta without its trades came since the flag was last cleared
 
-    def page(self, symbol: str) -> list[list] | None:
-        """`symbol`'s newest trades as contract.Trade (up to `size`, fewer only if it has no
-        more), or None if not kept."""
+    def page(self, symbol: str, limit: int | None = None) -> list[list] | None:
+        """`symbol`'s newest `limit` trades (all kept, by default) as contract.Trade: fewer
+        only if it has no more. None if not kept."""
         page = self.pages.get(symbol)
-        return None if page is None else [contract.record_trade(record) for record in contract.records(page)]
+        if page is None:
+            return None
+        newest = page[:(limit or self.size) * contract.TRADE_RECORD.size]
+        return [contract.record_trade(record) for record in contract.records(newest)]
 
     def missing(self, symbols: list[str]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self.pages]
@@ -191,6 +195,7 @@ class NewestTrades:
         for symbol in delta["symbols"]:
             trades = newest.get(symbol) if newest is not None else None
             if trades is None:
+                self.backlog = True
                 self.pages.pop(symbol, None)
                 if symbol in self._reading:
                     self._reading[symbol] = None

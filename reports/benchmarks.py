@@ -173,7 +173,8 @@ def render(directory: Path) -> str:
         if page:
             row(page, f"drill-down first page through daphne ({page['from']}), {page['trades']:,} trades, "
                 f"{page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
-                f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages "
+                f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages, "
+                f"{page['from_memory']:,} of them kept "
                 f"(/healthz beside them: p50 {page['healthz_p50_ms']} / p99 {page['healthz_p99_ms']} ms); "
                 f"{page['pages_as_stored']} of {page['pages_checked']} pages as stored",
                 *(("the baseline", None) if name == "firstpage-clickhouse" else

@@ -184,10 +184,12 @@ def render(directory: Path) -> str:
         # A run whose clients were not timed is not on time: there is nothing to say it was.
         on_time = [n for n, f in curve if f["clients_told_everything"] == n
                    and f["worst_client_age_p99_ms"] is not None and f["worst_client_age_p99_ms"] <= 1000]
+        # Points measured on other commits than the row's say their own.
         row(curve[-1][1], "fan-out at 5,000 trades/s: clients, each told of every trade, worst client's update age p99",
             "; ".join(f"{n}: {f['clients_told_everything']} of {n}, "
                       + (f"{f['worst_client_age_p99_ms']} ms" if f["worst_client_age_p99_ms"] is not None
                          else "not timed")
+                      + (f" ({f['commit'][:7]})" if f.get("commit") != curve[-1][1].get("commit") else "")
                       for n, f in curve),
             "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
         for n, fan in curve:

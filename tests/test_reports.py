@@ -85,6 +85,21 @@ def test_a_fan_out_run_whose_clients_were_not_timed_is_not_on_time(tmp_path):
     assert "| ≥ 500 clients on time | **missed** |" in row
 
 
+def test_a_fan_out_point_measured_on_another_commit_than_the_row_says_its_own(tmp_path):
+    run = {"clients": 100, "rate": 5000, "clients_told_everything": 100, "clients_missing": 0,
+           "clients_repeating": 0, "min_client_delivered": 150_000, "sent": 150_000, "age_p99_ms": 600,
+           "worst_client_age_p99_ms": 640, "reconnections": 0, "commit": "aaaaaaaaaaaa"}
+    (tmp_path / "fanout-100.json").write_text(json.dumps(run))
+    (tmp_path / "fanout-300.json").write_text(json.dumps({**run, "clients": 300, "clients_told_everything": 300,
+                                                          "commit": "bbbbbbbbbbbb"}))
+    (tmp_path / "fanout-500.json").write_text(json.dumps({**run, "clients": 500, "clients_told_everything": 500}))
+
+    row = next(line for line in benchmarks.render(tmp_path).splitlines() if line.startswith("| fan-out at 5,000"))
+
+    assert "100: 100 of 100, 640 ms; 300: 300 of 300, 640 ms (bbbbbbb); 500: 500 of 500, 640 ms |" in row
+    assert "`aaaaaaaaaaaa`" in row
+
+
 def test_a_fleet_with_no_timed_client_reports_no_ages_rather_than_zero():
     from benchmarks.live import Told
 

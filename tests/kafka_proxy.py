@@ -23,6 +23,7 @@ import time
 from tests.proxy import Proxy
 
 METADATA = 3  # the Metadata request's API key
+MOST_SHUTTING_DOWN = 30.0  # seconds
 
 
 class KafkaShutdownProxy(Proxy):
@@ -31,18 +32,30 @@ class KafkaShutdownProxy(Proxy):
         self.unadvertised = ("127.0.0.1", unadvertised_port)
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
-        self._shutting_down_until = 0.0
+        self._shutting_down = threading.Event()
+        self._answered = threading.Event()  # a Metadata request was answered with no broker
         self._down_until = 0.0
         self.answered_with_no_broker = 0
         super().__init__(port)
 
-    def shut_down(self, seconds: float, shutting_down: float) -> float:
-        """For `shutting_down` seconds, answer each Metadata request with no broker and close
-        that connection; then close every connection and refuse new ones for `seconds`.
-        Returns when (time.monotonic()) the broker is back."""
-        self._shutting_down_until = time.monotonic() + shutting_down
-        threading.Timer(shutting_down, self._go_down, args=(seconds,)).start()
-        return self._shutting_down_until + seconds
+    def shut_down(self, seconds: float, shutting_down: float) -> threading.Event:
+        """For `shutting_down` seconds, and on until a client's Metadata request has had such
+        an answer (a busy machine's clients may ask late; 30 s at most), answer each Metadata
+        request with no broker and close that connection; then close every connection and
+        refuse new ones for `seconds`. Returns an event set once the broker is back."""
+        back = threading.Event()
+        self._answered.clear()
+        self._shutting_down.set()
+        threading.Thread(target=self._shut_down, args=(seconds, shutting_down, back), daemon=True).start()
+        return back
+
+    def _shut_down(self, seconds: float, shutting_down: float, back: threading.Event) -> None:
+        time.sleep(shutting_down)  # the scenario's length, not a wait for a condition
+        self._answered.wait(MOST_SHUTTING_DOWN - shutting_down)
+        self._shutting_down.clear()
+        self._go_down(seconds)
+        time.sleep(seconds)
+        back.set()
 
     def close(self) -> None:
         super().close()
@@ -68,12 +81,13 @@ class KafkaShutdownProxy(Proxy):
         with contextlib.suppress(OSError):
             while True:
                 request = _read_frame(client)
-                if _api_key(request) == METADATA and time.monotonic() < self._shutting_down_until:
+                if _api_key(request) == METADATA and self._shutting_down.is_set():
                     answer = self._ask_unadvertised(request)
                     with writing:
                         client.sendall(answer)
                     with self._lock:  # connections are served in threads of their own
                         self.answered_with_no_broker += 1
+                    self._answered.set()
                     break  # the broker's last word on this connection
                 upstream.sendall(request)
         self._drop([client, upstream])

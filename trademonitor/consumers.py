@@ -262,7 +262,7 @@ class DeltaHub:
             await asyncio.sleep(NEWEST_READ_INTERVAL)
             PAGES_KEPT.set(len(self.newest.pages))
             backlog, self.newest.backlog = self.newest.backlog, False
-            missing = self.newest.missing(list(self.copy.frame["symbols"])) if self.copy is not None else []
+            missing = self.newest.missing(self.copy.frame["symbols"]) if self.copy is not None else []
             if backlog or not missing:
                 continue
             symbols = missing[:NEWEST_READ_SYMBOLS]

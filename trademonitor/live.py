@@ -8,6 +8,7 @@ adds exact integers and shows exactly ClickHouse's numbers.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from decimal import Decimal
 
 import contract
@@ -172,7 +173,7 @@ class NewestTrades:
         newest = page[:(limit or self.size) * contract.TRADE_RECORD.size]
         return [contract.record_trade(record) for record in contract.records(newest)]
 
-    def missing(self, symbols: list[str]) -> list[str]:
+    def missing(self, symbols: Iterable[str]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self.pages]
 
     def begin(self, symbols: list[str]) -> None:

@@ -57,8 +57,14 @@ DATABASES = {
                                                    "POSTGRES_PASSWORD")),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (supervisors, web) write to one SQLite file in development: wait for the lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several processes (supervisors, workers, web) share one SQLite file in development.
+    # A write transaction takes the write lock when it begins (IMMEDIATE), waiting up to
+    # `timeout` for it: one that began as a read and then wrote (update_or_create) got
+    # "database is locked" at once, without waiting, whenever another connection was
+    # committing, and the alerts worker died of it. WAL: a read never waits for a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;",
+    })
 
 # --- The three services the system stands on -------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

@@ -38,13 +38,11 @@ def test_a_transaction_takes_the_write_lock_as_it_begins(shared_file):
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        with pytest.raises(OperationalError, match="locked"):
-            with transaction.atomic(using="shared"):
-                pass
+        with pytest.raises(OperationalError, match="locked"), transaction.atomic(using="shared"):
+            pass
         other.execute("COMMIT")
-        with transaction.atomic(using="shared"):
-            with connection.cursor() as cursor:
-                cursor.execute("INSERT INTO alert VALUES (1, 100)")
+        with transaction.atomic(using="shared"), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO alert VALUES (1, 100)")
         assert other.execute("SELECT volume FROM alert").fetchall() == [(100,)]
     finally:
         other.close()

@@ -1,6 +1,6 @@
 """When a worker flushes its batch (workers.consumer.flush_due), how a batch splits into
-per-partition spans, and what a fetch keeps when a rebalance comes in the middle of it:
-pure logic, no services."""
+per-partition spans, what a fetch keeps when a rebalance comes in the middle of it, and
+which failures a worker waits out: pure logic, no services."""
 
 from __future__ import annotations
 
@@ -140,3 +140,25 @@ def test_without_a_rebalance_the_first_message_leads_the_rest():
     first, rest = FakeMessage(7), [FakeMessage(8), FakeMessage(9)]
     worker.consumer = RebalancedConsumer(worker, first, rest, rebalance=False)
     assert worker._fetch(100) == [first, *rest]
+
+
+def test_django_database_errors_are_waited_out_like_clickhouse_ones():
+    """The alerts job's tick writes admin's copy of each alert to Django's database; a
+    database that is locked or away is retried, where it had killed the worker."""
+    import multiprocessing
+
+    from django.db import OperationalError
+
+    worker = idle_worker()
+    worker.stop, worker.heartbeat = multiprocessing.Event(), multiprocessing.Value("d", 0.0)
+    worker._last_status = time.monotonic()  # no status report in the 0.1 s it waits
+    outcomes: list[Exception | str] = [OperationalError("database is locked"), "published"]
+
+    def tick() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert worker._retrying(tick, "alerts tick") == "published"
+    assert outcomes == []

@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 
 from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
+from django.db import close_old_connections
 
 import contract
 from clickhouse import ledger
@@ -51,7 +54,10 @@ SETTLE_AFTER_SECONDS = 1.0  # a quiet worker records its last ranges done
 INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent messages
 # Failures worth waiting out: a service that is down or slow. A ClickHouse error
 # about the data or the schema is not retried (clickhouse/errors.py tells them apart).
-RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, KafkaException, DeadLetterError)
+# Django's database (the alerts job writes admin's copy of each alert) away or locked
+# is waited out too: the alerts worker had died of SQLite's "database is locked".
+RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, KafkaException, DeadLetterError,
+             DjangoOperationalError, DjangoInterfaceError)
 
 
 @dataclass(frozen=True)
@@ -396,6 +402,7 @@ class Worker:
                 if _fatal(exc) or (self.stop.is_set() and self._past_deadline()):
                     raise
                 logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
+                close_old_connections()  # a broken Django connection is opened again, not reused
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:
                     self._beat()  # waiting is not hanging

@@ -123,9 +123,11 @@ class IngestJob(ConsumerJob):
 
 
 # A delta carries its symbols' newest trades (the dashboards' drill-downs keep theirs from
-# them) only up to this many trades: a worker flushes a few hundred at a time once caught
-# up, while a backlog's full batches would put most of the stream through Redis twice.
-NEWEST_MAX_TRADES = 2_000
+# them) only up to this many trades. A caught-up worker flushes a few hundred at a time,
+# and one catching up after an insert that stalled for a second or two stays under it (its
+# symbols' pages stay kept); a backlog's full batches would put most of the stream through
+# Redis twice.
+NEWEST_MAX_TRADES = 10_000
 
 
 def newest_trades(rows: list[TradeRow]) -> dict[str, bytes]:

@@ -142,9 +142,10 @@ def test_without_a_rebalance_the_first_message_leads_the_rest():
     assert worker._fetch(100) == [first, *rest]
 
 
-def test_django_database_errors_are_waited_out_like_clickhouse_ones():
+def test_django_database_errors_are_waited_out_like_clickhouse_ones(django_db_blocker):
     """The alerts job's tick writes admin's copy of each alert to Django's database; a
-    database that is locked or away is retried, where it had killed the worker."""
+    database that is locked or away is retried, where it had killed the worker. (The
+    retry closes Django's broken connections, which a test may only touch unblocked.)"""
     import multiprocessing
 
     from django.db import OperationalError
@@ -160,5 +161,6 @@ def test_django_database_errors_are_waited_out_like_clickhouse_ones():
             raise outcome
         return outcome
 
-    assert worker._retrying(tick, "alerts tick") == "published"
+    with django_db_blocker.unblock():
+        assert worker._retrying(tick, "alerts tick") == "published"
     assert outcomes == []

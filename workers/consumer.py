@@ -402,7 +402,8 @@ class Worker:
                 if _fatal(exc) or (self.stop.is_set() and self._past_deadline()):
                     raise
                 logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
-                close_old_connections()  # a broken Django connection is opened again, not reused
+                if isinstance(exc, DjangoOperationalError | DjangoInterfaceError):
+                    close_old_connections()  # a broken connection is opened again, not reused
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:
                     self._beat()  # waiting is not hanging

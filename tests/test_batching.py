@@ -4,7 +4,10 @@ which failures a worker waits out: pure logic, no services."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+
+from django.db import OperationalError
 
 from workers import jobs
 from workers.alerts import AlertsJob
@@ -146,10 +149,6 @@ def test_django_database_errors_are_waited_out_like_clickhouse_ones(django_db_bl
     """The alerts job's tick writes admin's copy of each alert to Django's database; a
     database that is locked or away is retried, where it had killed the worker. (The
     retry closes Django's broken connections, which a test may only touch unblocked.)"""
-    import multiprocessing
-
-    from django.db import OperationalError
-
     worker = idle_worker()
     worker.stop, worker.heartbeat = multiprocessing.Event(), multiprocessing.Value("d", 0.0)
     worker._last_status = time.monotonic()  # no status report in the 0.1 s it waits

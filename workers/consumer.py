@@ -56,8 +56,8 @@ INVALID_WINDOW = 10_000  # the bad-input limit looks at this many recent message
 # about the data or the schema is not retried (clickhouse/errors.py tells them apart).
 # Django's database (the alerts job writes admin's copy of each alert) away or locked
 # is waited out too: the alerts worker had died of SQLite's "database is locked".
-RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, KafkaException, DeadLetterError,
-             DjangoOperationalError, DjangoInterfaceError)
+DJANGO_UNAVAILABLE = (DjangoOperationalError, DjangoInterfaceError)
+RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, KafkaException, DeadLetterError, *DJANGO_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,7 @@ class Worker:
                 if _fatal(exc) or (self.stop.is_set() and self._past_deadline()):
                     raise
                 logger.warning("%s failed (%s); retrying in %.1f s", what, str(exc).splitlines()[0][:200], delay)
-                if isinstance(exc, DjangoOperationalError | DjangoInterfaceError):
+                if isinstance(exc, DJANGO_UNAVAILABLE):
                     close_old_connections()  # a broken connection is opened again, not reused
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:

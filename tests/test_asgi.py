@@ -3,6 +3,7 @@
 import gc
 import json
 import pprint
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,10 @@ import autobahn.util
 import autobahn.websocket.protocol
 import pytest
 import txaio
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+
+from infra import write_through
 
 
 class Unprintable:
@@ -80,3 +85,66 @@ def test_the_web_process_reuses_the_snapshot_copies_it_frees_rather_than_mapping
 
     assert kept == {"kept": True, "mapped": 0, "heap_kept": True}
 
+
+
+class PollerRegistrations:
+    """The reactor's side of a Twisted connection, recording which connections asked to be
+    told when their socket is writable (the real socket does the rest)."""
+
+    def __init__(self):
+        self.writers: list[object] = []
+
+    def addWriter(self, writer):  # noqa: N802 (Twisted's IReactorFDSet names)
+        if writer not in self.writers:
+            self.writers.append(writer)
+
+    def removeWriter(self, writer):  # noqa: N802
+        pass
+
+    def addReader(self, reader):  # noqa: N802
+        pass
+
+    def removeReader(self, reader):  # noqa: N802
+        pass
+
+
+@pytest.fixture
+def accepted_connection():
+    """A daphne-side connection as a Twisted port accepts it, on a real socket pair, with
+    daphne's writes; and the client's end of the socket."""
+    import trademonitor.asgi  # noqa: F401 (daphne imports it at start; it installs the writes)
+
+    server_end, client_end = socket.socketpair()
+    poller = PollerRegistrations()
+    connection = tcp.Server(server_end, Protocol(), ("127.0.0.1", 50_000), None, 1, poller)
+    connection.repstr = "<the test's connection>"  # a port sets it; there is none here
+    client_end.settimeout(5)
+    yield connection, client_end, poller
+    server_end.close()
+    client_end.close()
+
+
+def test_a_frame_reaches_the_client_socket_as_it_is_written_not_on_the_loops_next_turn(accepted_connection):
+    connection, client_end, poller = accepted_connection
+    assert tcp.Server.write is write_through.write_through
+
+    connection.write(b"frame one")
+    connection.write(b"frame two")
+
+    assert client_end.recv(100) == b"frame oneframe two"
+    assert poller.writers == []  # no registration with the poller, no waiting for its turn
+
+
+def test_what_the_socket_does_not_take_at_once_is_queued_and_sent_in_order(accepted_connection):
+    connection, client_end, poller = accepted_connection
+    large = bytes(range(256)) * 40_000  # 10 MB: more than the socket's buffers hold
+    connection.write(large)
+    assert poller.writers == [connection]  # the rest waits for the socket to be writable
+    received = bytearray(client_end.recv(1 << 20))  # room in the socket again, the rest still queued
+
+    connection.write(b"the next frame")  # must not overtake the rest of the first
+
+    while len(received) < len(large) + len(b"the next frame"):
+        connection.doWrite()  # as the loop does once the socket is writable again
+        received += client_end.recv(1 << 20)
+    assert bytes(received) == large + b"the next frame"

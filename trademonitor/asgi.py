@@ -10,6 +10,7 @@ import autobahn.websocket.protocol
 import txaio
 from django.core.asgi import get_asgi_application
 
+from infra import write_through
 from infra.memory import keep_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademonitor.settings")
@@ -79,3 +80,7 @@ gc.freeze()
 # Every new client's snapshot frame is copied on its way out: freed copies are reused
 # rather than unmapped and faulted in again for the next client (infra/memory.py).
 keep_freed_memory()
+
+# Frames go to the client's socket as they are sent, not on the event loop's next turn
+# (infra/write_through.py).
+write_through.install()

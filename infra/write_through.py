@@ -5,8 +5,9 @@ the loop's next turn it sends and stops asking. Each frame to each dashboard cli
 changed the poller's registration twice and waited for a turn of the loop, about a fifth of
 daphne's CPU with hundreds of clients (docs/benchmarks/design.md). asyncio's own transports
 try the socket first and queue only what it does not take at once; so does this, for the
-connections a listening port accepts. A connection with bytes already queued, one being
-closed, or one speaking TLS through Twisted keeps Twisted's path, so bytes keep their order.
+connections a listening port accepts. A connection with bytes already queued keeps
+Twisted's path, so bytes keep their order; so does one being closed or aborted, or one
+speaking TLS through Twisted.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def write_through(connection: tcp.Server, data: bytes) -> None:
 
 
 def _idle(connection: tcp.Server) -> bool:
-    """Open for writing, not through TLS, and nothing queued before these bytes."""
+    """Open for writing (not being closed or aborted), not through TLS, and nothing queued
+    before these bytes."""
     return bool(
         connection.connected
         and not connection.disconnecting
+        and not connection._aborting
         and not connection._writeDisconnecting
         and not connection._writeDisconnected
         and not connection.TLS

@@ -107,6 +107,9 @@ class PollerRegistrations:
     def removeReader(self, reader):  # noqa: N802
         pass
 
+    def callLater(self, delay, call, *args):  # noqa: N802
+        pass  # an aborted connection's end: not needed here
+
 
 @pytest.fixture
 def accepted_connection():
@@ -148,3 +151,14 @@ def test_what_the_socket_does_not_take_at_once_is_queued_and_sent_in_order(accep
         connection.doWrite()  # as the loop does once the socket is writable again
         received += client_end.recv(1 << 20)
     assert bytes(received) == large + b"the next frame"
+
+
+def test_a_connection_being_closed_or_aborted_keeps_twisteds_path(accepted_connection):
+    connection, client_end, poller = accepted_connection
+    connection.abortConnection()
+
+    connection.write(b"too late")
+
+    client_end.setblocking(False)  # what was sent is there at once (a socket pair)
+    with pytest.raises(BlockingIOError):
+        client_end.recv(100)

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 SEED_TRADES_PER_S_PER_CORE = 10_000_000 / 20 / 48
 
-FANOUT_CLIENTS = (100, 300, 500)
+FANOUT_CLIENTS = (100, 300, 400, 500)
 
 # file name: (benchmark function, its arguments) — the documented sizes.
 SUITE = {
@@ -190,7 +190,8 @@ def render(directory: Path) -> str:
                       + (f"{f['worst_client_age_p99_ms']} ms" if f["worst_client_age_p99_ms"] is not None
                          else "not timed")
                       + (f" ({f['commit'][:7]})" if f.get("commit") != curve[-1][1].get("commit") else "")
-                      for n, f in curve),
+                      for n, f in curve)
+            + (f"; on time up to {max(on_time)}" if on_time else "; none on time"),
             "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
         for n, fan in curve:
             _where_the_time_went(row, fan, f"at {n} clients (their timed tenth)")

@@ -86,7 +86,6 @@ def test_the_web_process_reuses_the_snapshot_copies_it_frees_rather_than_mapping
     assert kept == {"kept": True, "mapped": 0, "heap_kept": True}
 
 
-
 class PollerRegistrations:
     """The reactor's side of a Twisted connection, recording which connections asked to be
     told when their socket is writable (the real socket does the rest)."""
@@ -153,9 +152,10 @@ def test_what_the_socket_does_not_take_at_once_is_queued_and_sent_in_order(accep
     assert bytes(received) == large + b"the next frame"
 
 
-def test_a_connection_being_closed_or_aborted_keeps_twisteds_path(accepted_connection):
+@pytest.mark.parametrize("close", ["loseConnection", "abortConnection"])
+def test_a_connection_being_closed_or_aborted_keeps_twisteds_path(accepted_connection, close):
     connection, client_end, poller = accepted_connection
-    connection.abortConnection()
+    getattr(connection, close)()
 
     connection.write(b"too late")
 

@@ -669,12 +669,38 @@ class ClientFleet:
         return told
 
 
+class TimedFrames:
+    """A client process's decoded delta frames: each one's trades per symbol and stage spans.
+    The hub sends every client the same frame for an update, so a frame is decoded once for
+    all the process's timed clients, not once each: decoding was most of the client
+    processes' CPU, taken from the system they measure (docs/benchmarks/design.md)."""
+
+    KEPT = 64  # frames kept decoded: a few updates' worth
+
+    def __init__(self) -> None:
+        self._decoded: dict[str, tuple[dict[str, int], list[dict]]] = {}
+        self.decodes = 0
+
+    def counts_and_stages(self, frame: str) -> tuple[dict[str, int], list[dict]]:
+        found = self._decoded.get(frame)
+        if found is None:
+            if len(self._decoded) >= self.KEPT:
+                self._decoded.clear()
+            update = orjson.loads(frame)
+            self.decodes += 1
+            found = self._decoded[frame] = (
+                {symbol: totals[contract.Totals.TRADES] for symbol, totals in update["symbols"].items()},
+                update.get("stages", []))
+        return found
+
+
 def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list[str], sent_times: Path | None,
                    time_every: int) -> None:
     delivered = [0] * count
     timed = {i for i in range(count) if sent_times and i % time_every == 0}
     # Per timed client, each update: when it was read, its trades per symbol, its stamps.
     updates: dict[int, list[tuple[int, dict[str, int], list[dict]]]] = {i: [] for i in timed}
+    decoded = TimedFrames()
 
     def on_delta(client: int, frame: str, at: int) -> None:
         # Counts from the frame's first bytes (contract.delta_counts): decoding every frame
@@ -683,9 +709,7 @@ def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list
         assert counts is not None, frame[:100]
         delivered[client] += counts[0]
         if client in timed:
-            decoded = orjson.loads(frame)
-            updates[client].append((at, {s: t[contract.Totals.TRADES] for s, t in decoded["symbols"].items()},
-                                    decoded.get("stages", [])))
+            updates[client].append((at, *decoded.counts_and_stages(frame)))
 
     reconnections = asyncio.run(run_clients(url, count, on_delta, lambda: ready.put(count), done.is_set, drill_downs))
     ages: list[int] = []

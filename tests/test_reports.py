@@ -1,7 +1,9 @@
-"""BENCHMARKS.md and RELIABILITY.md from measured figures (pure rendering)."""
+"""BENCHMARKS.md and RELIABILITY.md from measured figures (pure rendering), and the fan-out
+clients' bookkeeping behind them."""
 
 import json
 
+import contract
 from reports import benchmarks, reliability
 
 
@@ -109,3 +111,22 @@ def test_a_fleet_with_no_timed_client_reports_no_ages_rather_than_zero():
 
     assert figures["clients_told_everything"] == 2
     assert (figures["age_p99_ms"], figures["worst_client_age_p99_ms"], figures["timed_trades"]) == (None, None, 0)
+
+
+def test_a_frame_every_timed_client_reads_is_decoded_once_for_all_of_them():
+    from benchmarks.live import TimedFrames
+
+    frame: contract.DeltaFrame = {"type": "delta", "trades": 7, "newest_ms": 1583934115727,
+                                  "symbols": {"ENTG": [5, 500, 1250500, [1583934115727, 2501]],
+                                              "AAPL": [2, 20, 600000, [1583934115700, 30000]]},
+                                  "whales": {}, "stages": [{"partition": 1, "offsets": [10, 16], "stamps": {}}]}
+    frames = TimedFrames()
+    # Each client reads its own copy of the bytes.
+    first, second = (contract.encode_delta_frame(frame) for _ in range(2))
+
+    counts, stages = frames.counts_and_stages(first)
+
+    assert counts == {"ENTG": 5, "AAPL": 2} and stages == frame["stages"]
+    assert frames.counts_and_stages(second) == (counts, stages) and frames.decodes == 1
+    frames.counts_and_stages(contract.encode_delta_frame({**frame, "trades": 8}))
+    assert frames.decodes == 2

@@ -672,7 +672,7 @@ class ClientFleet:
 class TimedFrames:
     """A client process's decoded delta frames: each one's trades per symbol and stage spans.
     The hub sends every client the same frame for an update, so a frame is decoded once for
-    all the process's timed clients, not once each: decoding was most of the client
+    all the process's timed clients, not once each: decoding was a large share of the client
     processes' CPU, taken from the system they measure (docs/benchmarks/design.md)."""
 
     KEPT = 64  # frames kept decoded: a few updates' worth

@@ -54,17 +54,29 @@ def _parse_iso(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def event_time_watermark(client: Client) -> dt.datetime | None:
-    """The event time every Kafka partition's ingestion has reached: the smallest of
-    the partitions' latest ingested trade times (None before the first trade).
+# last_key packs the trade's epoch milliseconds in its top bits (migration 0002). A
+# partition with no trade stored yet has no row: it counts as not begun.
+EVENT_TIME_WATERMARK_SQL = """
+    SELECT if(count() < {partitions:UInt16}, 0, min(latest))
+    FROM
+    (
+        SELECT toUInt64(bitShiftRight(max(last_key), 80)) AS latest
+        FROM symbol_totals
+        WHERE kafka_partition < {partitions:UInt16}
+        GROUP BY kafka_partition
+    )
+"""
+
+
+def event_time_watermark(client: Client, partitions: int) -> dt.datetime | None:
+    """The event time every one of the topic's `partitions` has reached in ingestion: the
+    smallest of their latest stored trade times; None until each has a trade stored.
 
     Taking the smallest means a partition that is behind holds windows open rather
-    than letting them close without its trades.
+    than letting them close without its trades; so does one whose first trades are
+    not stored yet (the workers insert a topic's partitions one after the other).
     """
-    # last_key packs the trade's epoch milliseconds in its top bits (migration 0002).
-    latest_ms: Any = client.command(
-        "SELECT min(latest) FROM (SELECT toUInt64(bitShiftRight(max(last_key), 80)) AS latest"
-        " FROM symbol_totals GROUP BY kafka_partition)")
+    latest_ms: Any = client.command(EVENT_TIME_WATERMARK_SQL, parameters={"partitions": partitions})
     if not latest_ms:
         return None
     return dt.datetime.fromtimestamp(int(latest_ms) / 1000, UTC)

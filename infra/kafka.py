@@ -78,6 +78,15 @@ def ensure_topic(name: str, partitions: int, bootstrap_servers: str | None = Non
     return True
 
 
+def partition_count(name: str, timeout: float = 15.0) -> int:
+    """How many partitions topic `name` has; KafkaException if it has none (no such topic)."""
+    metadata = AdminClient(client_config()).list_topics(name, timeout=timeout).topics.get(name)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaException(metadata.error if metadata is not None and metadata.error is not None
+                             else f"topic {name} has no partitions")
+    return len(metadata.partitions)
+
+
 def delete_topics(name: str, timeout: float = 10.0) -> list[str]:
     """Delete `name` and the topics named after it (`name.dlq`, `name.alerts`): a scratch
     topic's whole family. Returns those the controller took (or found gone already); the

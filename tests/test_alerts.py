@@ -17,10 +17,12 @@ import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 from websockets.sync.client import connect
 
+from clickhouse.alerts import event_time_watermark
 from harness.acks import Acknowledger
 from infra.kafka import client_config, ensure_topic
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
+from tests.trades_data import EPOCH, insert, make_trade
 from workers.alerts import window_floor
 from workers.jobs import consumer_group
 
@@ -35,6 +37,20 @@ def test_window_floor_aligns_to_the_clock():
     moment = dt.datetime(2026, 11, 26, 10, 7, 59, 999000, tzinfo=dt.UTC)
     assert window_floor(moment, WINDOW) == dt.datetime(2026, 11, 26, 10, 5, tzinfo=dt.UTC)
     assert window_floor(moment.replace(minute=10, second=0, microsecond=0), WINDOW).minute == 10
+
+
+def test_windows_stay_open_until_every_partition_of_the_topic_has_a_trade_stored(schema):
+    writer, _reader = schema
+    # One worker's first insert, of partition 0, lands before the other partitions' first ones.
+    insert(writer, [make_trade("AAPL", 600_000, 100, 1, partition=0, offset=0)])
+
+    assert event_time_watermark(writer, PARTITIONS) is None
+
+    insert(writer, [make_trade("AAPL", 400_000, 100, 1, partition=1, offset=0),
+                    make_trade("MSFT", 500_000, 100, 1, partition=2, offset=0),
+                    # Trades a benchmark loads under partitions the topic does not have (benchmarks/query.load).
+                    make_trade("MSFT", 100_000, 100, 1, partition=PARTITIONS, offset=0)])
+    assert event_time_watermark(writer, PARTITIONS) == EPOCH + dt.timedelta(milliseconds=400_000)
 
 
 class CraftedStream:

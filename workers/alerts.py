@@ -10,9 +10,10 @@ ClickHouse already aggregates what an alert needs, exactly once: `candles_1m` ha
 every symbol's volume and trades per minute, and `symbol_totals` the latest event
 time ingested from each partition. So the job derives the alerts from ClickHouse
 (clickhouse/alerts.py) instead of summing trades in the worker, where a restart
-would lose or double the sums. A window is closed once every partition's ingested
-event time is ALERTS_LATENESS_SECONDS past its end; trades arriving later for it
-are stored but do not change its alert.
+would lose or double the sums. A window is closed once the ingested event time of
+every partition of the trade topic (as many as Kafka says it has) is
+ALERTS_LATENESS_SECONDS past its end; trades arriving later for it are stored but do
+not change its alert.
 
 Why an alert is published once
 ------------------------------
@@ -43,7 +44,7 @@ from django.conf import settings
 import contract
 from clickhouse import alerts as queries
 from clickhouse.alerts import VolumeAlert
-from infra.kafka import client_config, transactional_producer_config
+from infra.kafka import client_config, partition_count, transactional_producer_config
 from trademonitor.models import VolumeAlert as AdminAlert
 from workers.jobs import ElectedJob
 
@@ -75,6 +76,7 @@ class AlertsJob(ElectedJob):
         self.lateness = dt.timedelta(
             seconds=settings.ALERTS_LATENESS_SECONDS if lateness_seconds is None else lateness_seconds)
         self.ledger: AlertLedger | None = None
+        self.partitions = 0  # the trade topic's, read from Kafka with the ledger
         self.scanned_until: dt.datetime | None = None  # windows before this had no trades or are published
 
     # -- emitting ----------------------------------------------------------------------
@@ -85,6 +87,7 @@ class AlertsJob(ElectedJob):
             self._step_down()
             return None
         if self.ledger is None:
+            self.partitions = partition_count(self.topics[0])
             self.ledger = AlertLedger(self.alerts_topic, transactional_id=f"{self.topics[0]}.{self.name}")
             self.scanned_until = self.ledger.last_window_end
         try:
@@ -120,7 +123,7 @@ class AlertsJob(ElectedJob):
 
     def _closed_span(self, client: Client) -> tuple[dt.datetime | None, dt.datetime]:
         """[start, end): the windows now closed and not yet published."""
-        watermark = queries.event_time_watermark(client)
+        watermark = queries.event_time_watermark(client, self.partitions)
         if watermark is None:
             return None, EPOCH
         end = window_floor(watermark - self.lateness, self.width)

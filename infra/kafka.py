@@ -81,9 +81,10 @@ def ensure_topic(name: str, partitions: int, bootstrap_servers: str | None = Non
 def partition_count(name: str, timeout: float = 15.0) -> int:
     """How many partitions topic `name` has; KafkaException if it has none (no such topic)."""
     metadata = AdminClient(client_config()).list_topics(name, timeout=timeout).topics.get(name)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise KafkaException(metadata.error if metadata is not None and metadata.error is not None
-                             else f"topic {name} has no partitions")
+    if metadata is not None and metadata.error is not None:
+        raise KafkaException(metadata.error)
+    if metadata is None or not metadata.partitions:
+        raise KafkaException(f"topic {name} has no partitions")
     return len(metadata.partitions)
 
 

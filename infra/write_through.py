@@ -4,11 +4,11 @@ Twisted queues every write and asks the event loop to say when the socket is wri
 the loop's next turn it sends and stops asking. Each frame to each dashboard client thus
 changed the poller's registration twice, a large share of daphne's CPU with hundreds of
 clients, and no frame left before the hub had handed its update to every client and the
-loop turned (docs/benchmarks/design.md). asyncio's own transports
-try the socket first and queue only what it does not take at once; so does this, for the
-connections a listening port accepts. A connection with bytes already queued keeps
-Twisted's path, so bytes keep their order; so does one being closed or aborted, or one
-speaking TLS through Twisted.
+loop turned (docs/benchmarks/design.md). asyncio's own transports try the socket first
+and queue only what it does not take at once; so does this, for the connections a
+listening port accepts. A connection with bytes already queued keeps Twisted's path, so
+bytes keep their order; so does one being closed or aborted, or one speaking TLS through
+Twisted.
 """
 
 from __future__ import annotations

@@ -518,3 +518,19 @@ def test_a_worker_killed_between_pending_and_done_has_its_range_replayed_exactly
     finally:
         proxy.close()
         pipeline.close()
+
+
+def test_a_pool_starts_its_metrics_from_zero_and_keeps_the_directory_s_other_files(tmp_path, monkeypatch):
+    """prometheus_client sums every sample file in the directory: an earlier pool's would
+    count again. PROMETHEUS_MULTIPROC_DIR pointed at a directory with other files in it
+    must lose only the sample files."""
+    from workers import supervisor
+
+    (tmp_path / "counter_4242.db").write_bytes(b"an earlier pool's samples")
+    (tmp_path / "notes.txt").write_text("not the pool's")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    supervisor._prepare_metrics_dir()
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)

@@ -14,7 +14,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import tempfile
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -267,8 +267,13 @@ class Supervisor:
 
 
 def _prepare_metrics_dir() -> None:
-    """A fresh directory for this pool's samples, in the environment workers inherit."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="trademonitor-metrics-")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    """A directory for this pool's samples, in the environment workers inherit, holding
+    none of an earlier pool's (prometheus_client would add them to this pool's counts).
+
+    Only the sample files (`*.db`) are removed: a directory given by mistake, a home
+    or /tmp, keeps everything else."""
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="trademonitor-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for samples in directory.glob("*.db"):
+        samples.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { addTrade, fromWire } from "../../trademonitor/static/trademonitor/candles.js";
+import { addTrade, chartTime, fromWire } from "../../trademonitor/static/trademonitor/candles.js";
 
 const MINUTE = 60_000;
 const LAYOUT = { start: 0, open: 1, high: 2, low: 3, close: 4, shares: 5, volume: 6, trades: 7 };
@@ -26,4 +26,18 @@ test("a trade of the next interval begins a candle; an older one waits for the r
   assert.deepEqual(candles, [{ start: 5 * MINUTE, open: 200, high: 200, low: 200, close: 200, shares: 3, volume: 600, trades: 1 }]);
   assert.ok(!addTrade(candles, { ms: 4 * MINUTE, price: 1, quantity: 1 }, 5 * MINUTE));
   assert.equal(candles.length, 1);
+});
+
+test("the chart's time is the viewer's wall clock, daylight saving included", (t) => {
+  const zone = process.env.TZ;
+  t.after(() => { process.env.TZ = zone; });
+  const at = (month, hour, minute) => Date.UTC(2026, month, 28, hour, minute);
+
+  process.env.TZ = "America/New_York";
+  assert.equal(chartTime(at(10, 15, 39)), at(10, 10, 39) / 1000); // EST, UTC−5
+  assert.equal(chartTime(at(6, 15, 39)), at(6, 11, 39) / 1000); // EDT, UTC−4
+  process.env.TZ = "Asia/Kolkata";
+  assert.equal(chartTime(at(10, 15, 39)), at(10, 21, 9) / 1000); // UTC+5:30
+  process.env.TZ = "UTC";
+  assert.equal(chartTime(at(10, 15, 39)), at(10, 15, 39) / 1000);
 });

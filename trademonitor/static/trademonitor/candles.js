@@ -31,3 +31,11 @@ export function addTrade(candles, { ms, price, quantity }, intervalMs) {
   last.trades += 1;
   return true;
 }
+
+/**
+ * Epoch milliseconds as the chart's time: the viewer's wall clock, in seconds. The chart
+ * lays out and labels its time axis in UTC; shifted by each instant's local offset
+ * (daylight saving included), its ticks fall on local minutes, hours and midnights, and
+ * read as local time.
+ */
+export const chartTime = (ms) => (ms - new Date(ms).getTimezoneOffset() * 60_000) / 1000;

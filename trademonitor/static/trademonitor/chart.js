@@ -4,11 +4,12 @@
 
 import { CandlestickSeries, createChart, HistogramSeries }
   from "../vendor/lightweight-charts/dist/lightweight-charts.standalone.production.mjs";
+import { chartTime } from "./candles.js";
 import { money, NUMBER } from "./format.js";
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-const localTime = (seconds) => new Date(seconds * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-const tick = (seconds) => new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// 24-hour, as the time axis and the tables are.
+const localTime = (ms) => new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short", hourCycle: "h23" });
 
 function colours() {
   return {
@@ -22,8 +23,7 @@ export function priceChart(container, legend) {
   const chart = createChart(container, {
     autoSize: true,
     ...colours(),
-    localization: { timeFormatter: localTime },
-    timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: tick },
+    timeScale: { timeVisible: true, secondsVisible: false },
     rightPriceScale: { visible: true },
   });
   let up = css("--up"), down = css("--down");
@@ -42,21 +42,21 @@ export function priceChart(container, legend) {
     legend.dataset.start = candle ? String(candle.start) : "";
     legend.dataset.close = candle ? String(candle.close) : "";
     legend.textContent = candle
-      ? `${localTime(candle.start / 1000)}  O ${money(candle.open)}  H ${money(candle.high)}  L ${money(candle.low)}` +
+      ? `${localTime(candle.start)}  O ${money(candle.open)}  H ${money(candle.high)}  L ${money(candle.low)}` +
         `  C ${money(candle.close)}  V ${NUMBER.format(candle.shares)} shares`
       : "No trades in this range";
   };
   chart.subscribeCrosshairMove((point) => show(byTime.get(point.time) ?? candles[candles.length - 1]));
 
-  const bar = (c) => ({ time: c.start / 1000, open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
-  const volumeBar = (c) => ({ time: c.start / 1000, value: c.shares, color: `${c.close >= c.open ? up : down}80` });
+  const bar = (c) => ({ time: chartTime(c.start), open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
+  const volumeBar = (c) => ({ time: chartTime(c.start), value: c.shares, color: `${c.close >= c.open ? up : down}80` });
   return {
     chart,
     /** Every candle anew (a load). */
     set(all) {
       candles = all;
       byTime.clear();
-      for (const c of all) byTime.set(c.start / 1000, c);
+      for (const c of all) byTime.set(chartTime(c.start), c);
       prices.setData(all.map(bar));
       volume.setData(all.map(volumeBar));
       chart.timeScale().fitContent();
@@ -65,7 +65,7 @@ export function priceChart(container, legend) {
     /** The last candle changed or a new one began (a live trade). */
     updateLast() {
       const last = candles[candles.length - 1];
-      byTime.set(last.start / 1000, last);
+      byTime.set(chartTime(last.start), last);
       prices.update(bar(last));
       volume.update(volumeBar(last));
       show(last);

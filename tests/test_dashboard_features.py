@@ -347,3 +347,36 @@ def test_sql_panel_result_downloads_as_csv_with_exact_decimals(site, context, tm
     download.value.save_as(path)
     expected = sorted([[SYMBOLS[60], "123.45", "370.35"], [SYMBOLS[61], "0.01", "0.01"]])
     assert list(csv.reader(io.StringIO(path.read_text()))) == [["symbol", "price", "value"], *expected]
+
+
+def test_a_drill_down_marks_as_new_only_trades_that_came_after_it_opened(site, context):
+    """The feed's trades frame for a symbol can reach the page before the drill-down's
+    first page does (a delta touching the symbol while the page is fetched): the trades it
+    carries that the page holds too were there before the drill-down opened."""
+    pipeline, url = site
+    symbol = SYMBOLS[70]
+    pipeline.send_trades([(symbol, 5_000 + n, 1, now_ms(), None) for n in range(3)])
+    assert pipeline.wait_for(3) == 3
+    page = context.new_page()
+    feeds = []
+    page.on("websocket", lambda feed: feeds.append(feed))
+    open_dashboard(page, url)
+    search(page, symbol)
+    first_pages = []
+    page.route(f"**/api/symbols/{symbol}/trades?*", lambda route: first_pages.append(route))  # held until the frame is in
+    with page.expect_request(f"**/api/symbols/{symbol}/trades?*"):
+        row(page, symbol).locator("button.toggle").click()
+    [feed] = feeds
+    with feed.expect_event("framereceived", predicate=lambda frame: '"type":"trades"' in frame and symbol in frame):
+        pipeline.send_trades([(symbol, 5_100, 1, now_ms(), None)])
+    [first_page] = first_pages
+    first_page.continue_()
+
+    trades = detail(page, symbol).locator(".trades-scroll tbody tr")
+    expect(trades).to_have_count(4)
+    assert detail(page, symbol).locator("tr.new").count() == 0  # all four were stored before the page came
+
+    [later] = pipeline.send_trades([(symbol, 5_200, 1, now_ms(), None)])
+    expect(detail(page, symbol).locator("tr.new")).to_have_count(1)
+    expect(trades.first).to_have_attribute("data-trade-id", later)
+    expect(trades.first).to_have_class("new")

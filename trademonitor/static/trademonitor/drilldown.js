@@ -56,6 +56,7 @@ export function openDetail(symbol, context) {
 
   const detail = {
     symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [],
+    early: [],  // live trades received before the first page: see liveTrades
     body: find("tbody"), scroller: find(".trades-scroll"), chart: priceChart(find(".chart"), find(".chart-legend")),
   };
   find(".chart").chartApi = detail.chart.chart;  // for the browser tests: its axes
@@ -105,6 +106,9 @@ async function loadOlder(detail, context) {
     console.warn(`trades of ${detail.symbol} not loaded: ${failure.message}`);  // scrolling again retries
   } finally {
     detail.loading = false;
+    const early = detail.early;
+    detail.early = null;  // from now on, live trades are drawn as they come
+    for (const trades of early ?? []) liveTrades(detail, trades, context);
   }
 }
 
@@ -137,6 +141,12 @@ function addRow(detail, trade, atTop, context) {
 }
 
 function liveTrades(detail, trades, context) {
+  // Before the first page is in, the feed's newest trades are mostly ones the page will
+  // hold: kept until it is, they are then drawn as new only if it did not hold them.
+  if (detail.early) {
+    detail.early.push(trades);
+    return;
+  }
   const T = context.layout.Trade;
   const intervalMs = context.view().interval * 60_000;
   let drawn = false;

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.module_loading import import_string
 
-from infra.kafka import client_config
+from infra.kafka import client_config, partition_count
 from workers.jobs import consumer_group
 
 
@@ -33,10 +33,7 @@ def _lag(group: str, topic: str) -> str:
     """Messages on `topic` the group has not committed yet ('-' if Kafka cannot say)."""
     consumer = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return "-"
-        partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+        partitions = [TopicPartition(topic, p) for p in range(partition_count(topic, timeout=10))]
         lag = 0
         for committed in consumer.committed(partitions, timeout=10):
             low, high = consumer.get_watermark_offsets(committed, timeout=10)

@@ -22,9 +22,11 @@ LONG_AGO = 10_000.0  # ms since the worker's last flush
 
 
 def batch_of(rows: int, age_ms: float = 0.0, dead_letters: int = 0) -> Batch:
-    batch = Batch(started=time.monotonic() - age_ms / 1000)
+    """A batch whose first message was added `age_ms` ago."""
+    batch = Batch()
     for offset in range(rows + dead_letters):
         batch.add(FakeMessage(offset), Rejection("invalid_json", "") if offset >= rows else (f"trade-{offset}",), 1)
+    batch.started = time.monotonic() - age_ms / 1000
     return batch
 
 
@@ -61,6 +63,15 @@ def test_a_full_batch_is_flushed_at_once_caught_up_or_not():
 def test_a_caught_up_worker_flushes_once_the_batch_is_max_batch_ms_old():
     assert not flush_due(batch_of(1, age_ms=10), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
     assert flush_due(batch_of(1, age_ms=30), OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
+
+
+def test_the_linger_runs_from_the_batch_s_first_message_not_from_the_last_flush():
+    # A worker opens its next batch as it flushes; after a quiet spell that batch is
+    # seconds old when its first message comes, which must still linger.
+    batch = Batch(started=time.monotonic() - 5)
+    batch.add(FakeMessage(0), ("trade-0",), 1)
+    assert batch.age_ms() < OPTIONS.max_batch_ms
+    assert not flush_due(batch, OPTIONS, caught_up=True, since_flush_ms=LONG_AGO)
 
 
 def test_a_caught_up_worker_flushes_at_most_once_per_interval():

@@ -52,13 +52,15 @@ class Batch:
     spans: dict[tuple[str, int], Span] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     consumed: int = 0
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # time.monotonic() when the first message was added: the linger runs from here
 
     def add(self, message: Message, outcome: Row | Rejection, polled_ms: int) -> None:
         # A consumed message always has its topic, partition and offset.
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
         span = self.spans.get((topic, partition))
         if span is None:
+            if not self.spans:  # the batch's first message
+                self.started = time.monotonic()
             span = self.spans[(topic, partition)] = Span(topic, partition, offset, offset)
         if not span.polls or span.polls[-1][1] != polled_ms:
             span.polls.append([offset, polled_ms])

@@ -73,12 +73,13 @@ class WorkerOptions:
 
 
 def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool, since_flush_ms: float) -> bool:
-    """A batch is flushed when full, or, once the worker has caught up, when it is
-    max_batch_ms old and the worker's last flush is min_flush_interval_ms ago.
+    """A batch is flushed when full, or, once the worker has caught up, when its first
+    message is max_batch_ms old and the worker's last flush is min_flush_interval_ms ago.
 
-    A light stream is flushed soon after its poll came back short (a linger of tens of
-    milliseconds), and the interval bounds how often a worker inserts: at most
-    1000 / min_flush_interval_ms flushes a second, each one insert per partition it
+    A light stream is flushed soon after its poll came back short: a linger of tens of
+    milliseconds, so that a burst goes in one flush rather than its first trade alone
+    and the rest an interval later. The interval bounds how often a worker inserts: at
+    most 1000 / min_flush_interval_ms flushes a second, each one insert per partition it
     holds into `trades` and each view's table, which keeps ClickHouse's part count
     and merges in check. While a backlog is read (the last poll came back full) the
     clock does not close a batch: an insert costs ClickHouse about the same CPU whatever

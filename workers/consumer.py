@@ -144,6 +144,7 @@ class Worker:
         self._unsettled: list[Span] = []  # the last flush's ranges: inserted and committed, not yet recorded done
         self._last_collection = 0.0
         self._revocations = 0  # partitions revoked or lost so far (see _fetch)
+        self._drain_deadline = float("inf")  # set when the worker is told to stop (_drain)
         self.consumer = Consumer(self._consumer_config())
 
     def _consumer_config(self) -> Config:
@@ -412,7 +413,7 @@ class Worker:
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     def _past_deadline(self) -> bool:
-        return time.monotonic() > getattr(self, "_drain_deadline", float("inf"))
+        return time.monotonic() > self._drain_deadline
 
     # -- rebalances and shutdown -------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -514,9 +515,8 @@ class Worker:
             except Exception:  # noqa: BLE001 - status is best effort
                 continue
             if position >= 0 and high >= 0:
-                lag[f"{tp.topic}/{tp.partition}"] = max(0, high - position)
-                self.metrics.LAG.labels(job=self.job.name, topic=tp.topic, partition=tp.partition).set(lag[
-                    f"{tp.topic}/{tp.partition}"])
+                behind = lag[f"{tp.topic}/{tp.partition}"] = max(0, high - position)
+                self.metrics.LAG.labels(job=self.job.name, topic=tp.topic, partition=tp.partition).set(behind)
         try:
             self.status_queue.put_nowait({
                 "slot": self.options.slot, "job": self.job.name, "pid": os.getpid(),

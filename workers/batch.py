@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import Message, TopicPartition
 
 from workers.validation import Rejection
 
-Row = tuple[Any, ...]  # what a job's parse made of a message
+RowT = TypeVar("RowT", bound=tuple[Any, ...])  # what a job's parse made of a message
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,14 @@ class DeadLetter:
 
 
 @dataclass
-class Span:
+class Span(Generic[RowT]):
     """One partition's share of a batch: offsets first..last and the good rows among them."""
 
     topic: str
     partition: int
     first: int
     last: int
-    rows: list[Row] = field(default_factory=list)
+    rows: list[RowT] = field(default_factory=list)
     polls: list[list[int]] = field(default_factory=list)  # [first offset, epoch ms] of each poll (contract.Stamps)
 
     @property
@@ -48,13 +48,13 @@ class Span:
 
 
 @dataclass
-class Batch:
-    spans: dict[tuple[str, int], Span] = field(default_factory=dict)
+class Batch(Generic[RowT]):
+    spans: dict[tuple[str, int], Span[RowT]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     consumed: int = 0
     started: float = 0.0  # time.monotonic() when the first message was added: the linger runs from here
 
-    def add(self, message: Message, outcome: Row | Rejection, polled_ms: int) -> None:
+    def add(self, message: Message, outcome: RowT | Rejection, polled_ms: int) -> None:
         # A consumed message always has its topic, partition and offset.
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
         span = self.spans.get((topic, partition))
@@ -74,7 +74,7 @@ class Batch:
             span.rows.append(outcome)
 
     @property
-    def rows(self) -> list[Row]:
+    def rows(self) -> list[RowT]:
         """Every good row, partition by partition."""
         return [row for span in self.spans.values() for row in span.rows]
 
@@ -85,7 +85,7 @@ class Batch:
     def age_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
 
-    def only(self, span: Span) -> Batch:
+    def only(self, span: Span[RowT]) -> Batch[RowT]:
         """The part of this batch that is `span` (its dead letters left out)."""
         return Batch(spans={(span.topic, span.partition): span}, consumed=span.last - span.first + 1,
                      started=self.started)

@@ -72,7 +72,7 @@ class WorkerOptions:
     drain_seconds: float = 20.0
 
 
-def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool, since_flush_ms: float) -> bool:
+def flush_due(batch: Batch[Any], options: WorkerOptions, caught_up: bool, since_flush_ms: float) -> bool:
     """A batch is flushed when full, or, once the worker has caught up, when its first
     message is max_batch_ms old and the worker's last flush is min_flush_interval_ms ago.
 
@@ -92,7 +92,7 @@ def flush_due(batch: Batch, options: WorkerOptions, caught_up: bool, since_flush
             and since_flush_ms >= options.min_flush_interval_ms)
 
 
-def poll_timeout(batch: Batch, options: WorkerOptions, last_flush: float) -> float:
+def poll_timeout(batch: Batch[Any], options: WorkerOptions, last_flush: float) -> float:
     """How long the next poll may wait for messages: until the open batch is due, at most
     50 ms. librdkafka returns a short poll only at its timeout, so a fixed 50 ms would add
     up to 50 ms to every lingering batch."""
@@ -131,7 +131,7 @@ class Worker:
         self.dead_letters = (DeadLetterSink(job.dead_letter_suffix, job=job.name)
                              if isinstance(job, ConsumerJob) and job.dead_letters else None)
         self.deltas = DeltaPublisher(job.delta_group, on_drop=metrics.DELTAS_DROPPED.labels(job=job.name).inc)
-        self.batch = Batch()
+        self.batch: Batch[Any] = Batch()
         # Pending ranges being replayed: (topic, partition) -> the range's last offset.
         self.replaying: dict[tuple[str, int], int] = {}
         self._paused: list[TopicPartition] = []  # everything else, until the replay is flushed
@@ -141,7 +141,7 @@ class Worker:
         self._last_status = 0.0
         self._last_tick = 0.0
         self._last_flush = 0.0
-        self._unsettled: list[Span] = []  # the last flush's ranges: inserted and committed, not yet recorded done
+        self._unsettled: list[Span[Any]] = []  # the last flush's ranges: inserted and committed, not yet recorded done
         self._last_collection = 0.0
         self._revocations = 0  # partitions revoked or lost so far (see _fetch)
         self._drain_deadline = float("inf")  # set when the worker is told to stop (_drain)
@@ -357,7 +357,7 @@ class Worker:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
                                          dead_lettered=str(sink is not None).lower()).inc()
 
-    def _publish(self, job: ConsumerJob, batch: Batch, span: Span, flushed_ms: int, inserted_ms: int) -> None:
+    def _publish(self, job: ConsumerJob[Any], batch: Batch[Any], span: Span[Any], flushed_ms: int, inserted_ms: int) -> None:
         """One delta a partition, as each was one insert: a snapshot holds all or nothing of
         it (trademonitor/live.py, DeltaFilter). It names every offset the span consumed,
         good or dead-lettered: consecutive deltas of a partition then cover consecutive
@@ -371,7 +371,7 @@ class Worker:
                                "published": _now_ms()}
         self.deltas.publish(delta)
 
-    def _insert(self, job: ConsumerJob, span: Span) -> int:
+    def _insert(self, job: ConsumerJob[Any], span: Span[Any]) -> int:
         """One partition's rows, retried identically, on a replica of its shard; returns when
         the insert returned (epoch ms)."""
         if span.rows:
@@ -456,7 +456,7 @@ class Worker:
                         entry.last + 1, committed)
         return max(entry.last + 1, committed)
 
-    def _announce_resumes(self, job: ConsumerJob, partitions: list[TopicPartition]) -> None:
+    def _announce_resumes(self, job: ConsumerJob[Any], partitions: list[TopicPartition]) -> None:
         """Tell the dashboards where this worker resumes a partition from the ledger: an
         empty delta whose consumed range starts there. A delta lost with a
         worker killed between insert and publish then shows as a gap at once, rather than
@@ -531,7 +531,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _entries(spans: list[Span], state: State) -> list[ledger.Entry]:
+def _entries(spans: list[Span[Any]], state: State) -> list[ledger.Entry]:
     return [ledger.Entry(span.partition, span.first, span.last, state) for span in spans]
 
 

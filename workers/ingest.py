@@ -77,7 +77,7 @@ from workers.trades import TradeParser, TradeRow, offset_spans
 from workers.validation import Rejection, TradeRules
 
 
-class IngestJob(ConsumerJob):
+class IngestJob(ConsumerJob[TradeRow]):
     name = "ingest"
     delta_group = contract.TRADES_GROUP
     dead_letters = True  # the one job that records the topic's bad messages
@@ -89,11 +89,11 @@ class IngestJob(ConsumerJob):
     def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
         return self.parser(message, now_ms)
 
-    def write(self, client: Client, span: Span) -> None:
+    def write(self, client: Client, span: Span[TradeRow]) -> None:
         """Insert one partition's trades of a flush as one deduplicated block."""
         insert_trades(client, list(zip(*span.rows, strict=True)), span.deduplication_token)
 
-    def delta(self, batch: Batch) -> contract.TradesDelta:
+    def delta(self, batch: Batch[TradeRow]) -> contract.TradesDelta:
         """The batch's per-symbol changes and the offsets of its trades, for the dashboard
         (sent for every batch, even one of dead letters only: the dashboard checks that
         no delta went missing)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -36,11 +36,11 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 import contract
-from workers.batch import Batch, Row, Span
+from workers.batch import Batch, RowT, Span
 from workers.validation import Rejection
 
 
-class ConsumerJob(ABC):
+class ConsumerJob(ABC, Generic[RowT]):
     name: ClassVar[str]
     delta_group: ClassVar[str]
     max_processes: ClassVar[int | None] = None
@@ -58,13 +58,13 @@ class ConsumerJob(ABC):
         self.topics = [topic]
 
     @abstractmethod
-    def parse(self, message: Message, now_ms: int) -> Row | Rejection: ...
+    def parse(self, message: Message, now_ms: int) -> RowT | Rejection: ...
 
     @abstractmethod
-    def write(self, client: Client, span: Span) -> None: ...
+    def write(self, client: Client, span: Span[RowT]) -> None: ...
 
     @abstractmethod
-    def delta(self, batch: Batch) -> contract.Delta | None: ...
+    def delta(self, batch: Batch[RowT]) -> contract.Delta | None: ...
 
 
 class ElectedJob(ABC):
@@ -79,7 +79,7 @@ class ElectedJob(ABC):
     def tick(self, client: Client, assigned: frozenset[tuple[str, int]]) -> contract.AlertsMessage | None: ...
 
 
-Job = ConsumerJob | ElectedJob
+Job = ConsumerJob[Any] | ElectedJob
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def classify(quantity: int, threshold: int) -> str:
     return "WHALE" if quantity > threshold else "MINNOW"
 
 
-class SentimentJob(ConsumerJob):
+class SentimentJob(ConsumerJob[TradeRow]):
     name = "sentiment"
     delta_group = contract.SENTIMENT_GROUP
     # Each trade is inserted again here, as often as ingest inserts it, which doubled
@@ -40,13 +40,13 @@ class SentimentJob(ConsumerJob):
     def parse(self, message: Message, now_ms: int) -> TradeRow | Rejection:
         return self.parser(message, now_ms)
 
-    def write(self, client: Client, span: Span) -> None:
+    def write(self, client: Client, span: Span[TradeRow]) -> None:
         ids, timestamps, symbols, _prices, quantities, partitions, offsets = zip(*span.rows, strict=True)
         sentiments = [classify(quantity, self.threshold) for quantity in quantities]
         insert_sentiment(client, (ids, timestamps, symbols, quantities, sentiments, partitions, offsets),
                          span.deduplication_token)
 
-    def delta(self, batch: Batch) -> contract.SentimentDelta:
+    def delta(self, batch: Batch[TradeRow]) -> contract.SentimentDelta:
         """New whales per symbol and the offsets they cover (the dashboard's whale column);
         sent for every batch, as ingest's."""
         whales: dict[str, int] = {}

@@ -16,8 +16,8 @@ SYMBOL_REFRESH_SECONDS = 60
 LOG_EVERY = 100_000
 
 # A trade row: (id, epoch ms, symbol, price cents, quantity, partition, offset), the
-# trades insert's columns in order (clickhouse.writer.TRADE_COLUMNS). A plain tuple: as a
-# NamedTuple, made for every message and read by name, it made the replay 8 % slower
+# trades insert's columns in order (clickhouse.writer.TRADE_COLUMNS). A plain tuple: a
+# NamedTuple, made for every message and read by name, slowed the replay down
 # (docs/benchmarks/design.md). Typed, so mypy checks every unpacking of one.
 TradeRow = tuple[str, int, str, int, int, int, int]
 

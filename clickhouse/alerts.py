@@ -151,8 +151,8 @@ def store_alert(client: Client, alert: VolumeAlert) -> None:
     """Insert one alert; a repeat for the same window is dropped by its token.
 
     A parameterised INSERT ... SELECT rather than `client.insert`: the latter imports
-    numpy, pandas and pyarrow on first use (77 MB), which the soak benchmark saw as
-    the alerts worker's resident memory jumping at its first alert.
+    numpy, pandas and pyarrow on first use, which the soak benchmark saw as the alerts
+    worker's resident memory jumping at its first alert (docs/benchmarks/design.md).
     """
     client.command(STORE_ALERT_SQL, parameters={
         "window_start": alert.window_start, "window_end": alert.window_end, "symbol": alert.symbol,

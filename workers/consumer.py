@@ -357,7 +357,8 @@ class Worker:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
                                          dead_lettered=str(sink is not None).lower()).inc()
 
-    def _publish(self, job: ConsumerJob[Any], batch: Batch[Any], span: Span[Any], flushed_ms: int, inserted_ms: int) -> None:
+    def _publish(self, job: ConsumerJob[Any], batch: Batch[Any], span: Span[Any], flushed_ms: int,
+                 inserted_ms: int) -> None:
         """One delta a partition, as each was one insert: a snapshot holds all or nothing of
         it (trademonitor/live.py, DeltaFilter). It names every offset the span consumed,
         good or dead-lettered: consecutive deltas of a partition then cover consecutive

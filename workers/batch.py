@@ -49,6 +49,8 @@ class Span(Generic[RowT]):
 
 @dataclass
 class Batch(Generic[RowT]):
+    """What a worker consumed since its last flush: a span per partition, and the dead letters."""
+
     spans: dict[tuple[str, int], Span[RowT]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     consumed: int = 0

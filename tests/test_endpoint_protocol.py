@@ -89,6 +89,8 @@ def test_truncated_or_malformed_bodies_are_bad_requests():
         b"".join(read_body(io.BytesIO(b"abc"), {"Content-Length": "10"}))
     with pytest.raises(BadRequest):
         b"".join(read_body(io.BytesIO(b"zz\r\n"), {"Transfer-Encoding": "chunked"}))
+    with pytest.raises(BadRequest, match="Chunked body ended early"):
+        b"".join(read_body(io.BytesIO(b"a\r\nabc"), {"Transfer-Encoding": "chunked"}))
 
 
 @pytest.mark.parametrize(("encoding", "compress"), [("lz4", lz4.frame.compress), ("gzip", gzip.compress)])

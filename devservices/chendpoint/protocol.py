@@ -267,12 +267,7 @@ def read_body(stream: BinaryIO | BufferedIOBase, headers: Mapping[str, str] | Me
         remaining = int(headers.get("Content-Length") or 0)
     except ValueError:
         raise BadRequest("Malformed Content-Length") from None
-    while remaining > 0:
-        chunk = stream.read(min(READ_CHUNK, remaining))
-        if not chunk:
-            raise BadRequest("Request body ended before Content-Length")
-        remaining -= len(chunk)
-        yield chunk
+    yield from _read_exactly(stream, remaining, "Request body ended before Content-Length")
 
 
 def _read_chunked(stream: BinaryIO | BufferedIOBase) -> Iterator[bytes]:
@@ -287,14 +282,19 @@ def _read_chunked(stream: BinaryIO | BufferedIOBase) -> Iterator[bytes]:
             while stream.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass
             return
-        remaining = size
-        while remaining > 0:
-            chunk = stream.read(min(READ_CHUNK, remaining))
-            if not chunk:
-                raise BadRequest("Chunked body ended early")
-            remaining -= len(chunk)
-            yield chunk
+        yield from _read_exactly(stream, size, "Chunked body ended early")
         stream.readline(16)  # the CRLF after each chunk
+
+
+def _read_exactly(stream: BinaryIO | BufferedIOBase, size: int, ended_early: str) -> Iterator[bytes]:
+    """`size` bytes of `stream` in pieces of at most READ_CHUNK; BadRequest(`ended_early`) if it ends first."""
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(READ_CHUNK, remaining))
+        if not chunk:
+            raise BadRequest(ended_early)
+        remaining -= len(chunk)
+        yield chunk
 
 
 def decompress(chunks: Iterator[bytes], encoding: str | None) -> Iterator[bytes]:

@@ -93,6 +93,19 @@ def test_summing_merge_tree_fed_by_materialized_view(ch):
     assert totals == {symbol: tuple(value) for symbol, value in expected.items()}
 
 
+def test_a_small_part_is_one_file_unless_the_table_says_otherwise(ch):
+    """The engine's engine.xml packs small parts into one file each; a table's own setting still wins."""
+    create_trades(ch, "packed")
+    create_trades(ch, "full")
+    ch.command("ALTER TABLE full MODIFY SETTING min_bytes_for_full_part_storage = 0")
+    for table in ("packed", "full"):
+        ch.insert(table, sample_trades(10), column_names=TRADE_COLUMNS)
+
+    storage = ch.query("SELECT table, part_storage_type FROM system.parts WHERE database = currentDatabase() "
+                       "AND active ORDER BY table").result_rows
+    assert storage == [("full", "Full"), ("packed", "Packed")]
+
+
 def test_chunked_insert_of_a_million_rows(ch):
     """clickhouse-connect streams large inserts; a raw chunked POST must work too."""
     ch.command("CREATE TABLE numbers_copy (n UInt64, s String) ENGINE = MergeTree ORDER BY n")

@@ -198,11 +198,19 @@ def default_spool_dir(data_dir: Path) -> Path:
     return data_dir / "spool"
 
 
-class Engine:
-    """One chdb engine on `data_dir`, with a connection pool per user profile."""
+ENGINE_CONFIG = Path(__file__).with_name("engine.xml")
 
-    def __init__(self, data_dir: Path, spool_dir: Path | None = None):
+
+class Engine:
+    """One chdb engine on `data_dir`, with a connection pool per user profile.
+
+    `config` is the engine's configuration file (ENGINE_CONFIG: MergeTree defaults
+    that only this development engine needs); every connection names it, as the
+    first one opened starts the engine."""
+
+    def __init__(self, data_dir: Path, spool_dir: Path | None = None, config: Path = ENGINE_CONFIG):
         self.data_dir = Path(data_dir)
+        self.address = f"{self.data_dir}?config-file={config}"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.data_dir)
         shutil.rmtree(self.spool_dir, ignore_errors=True)
@@ -219,7 +227,7 @@ class Engine:
         return self._anchor.query(sql, "TabSeparated", {})[0].decode().strip()
 
     def _connect(self, profile: dict[str, str]) -> PooledConnection:
-        connection = PooledConnection(_chdb.connect(str(self.data_dir)), self.spool_dir,  # type: ignore[attr-defined]
+        connection = PooledConnection(_chdb.connect(self.address), self.spool_dir,  # type: ignore[attr-defined]
                                       dict(profile))
         others = {name: value for name, value in profile.items() if name != "readonly"}
         if others:

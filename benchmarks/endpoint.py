@@ -105,12 +105,12 @@ def _in_process_inserts(native: bytes, batches: int) -> tuple[float, float]:
     reading a tmpfs file (the endpoint's way), then chdb's streaming insert."""
     from chdb import _chdb
 
-    from devservices.chendpoint.engine import default_spool_dir
+    from devservices.chendpoint.engine import default_spool_dir, engine_address
 
     with tempfile.TemporaryDirectory() as data_dir:
         spool = default_spool_dir(Path(data_dir))
         spool.mkdir(parents=True)
-        connection = _chdb.connect(data_dir)
+        connection = _chdb.connect(engine_address(Path(data_dir)))  # configured as the endpoint's engine
         try:
             connection.query(TABLE_DDL.format(name="trades"), "TabSeparated")
 

@@ -1,13 +1,15 @@
-"""Pure request-parsing logic of the embedded endpoint (no engine involved)."""
+"""Pure request-parsing logic of the embedded endpoint, and the engine's address (no engine involved)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 
 import lz4.frame
 import pytest
 
+from devservices.chendpoint.engine import engine_address
 from devservices.chendpoint.protocol import (
     BadRequest,
     credentials,
@@ -165,3 +167,9 @@ def test_parses_kept_are_bounded_in_number_and_size():
     parses.parse(connection, huge, {})
     parses.parse(connection, huge, {})
     assert connection.parses == ParseCache.MAX_ENTRIES + 1 + 1 + 2
+
+
+def test_the_engine_s_address_names_its_configuration_and_refuses_a_directory_chdb_would_misread():
+    assert engine_address(Path("/data/ch"), Path("/etc/engine.xml")) == "/data/ch?config-file=/etc/engine.xml"
+    with pytest.raises(ValueError, match="parameters"):
+        engine_address(Path("/data/ch?mode=ro"))

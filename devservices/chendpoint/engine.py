@@ -201,16 +201,21 @@ def default_spool_dir(data_dir: Path) -> Path:
 ENGINE_CONFIG = Path(__file__).with_name("engine.xml")
 
 
-class Engine:
-    """One chdb engine on `data_dir`, with a connection pool per user profile.
+def engine_address(data_dir: Path, config: Path = ENGINE_CONFIG) -> str:
+    """What chdb connects to: `data_dir`, with `config` as the engine's configuration file
+    (ENGINE_CONFIG: MergeTree defaults that only this development engine needs). Every
+    connection names it, as whichever is opened first starts the engine."""
+    if "?" in str(data_dir):
+        raise ValueError(f"chdb would read what follows '?' in {data_dir} as its parameters")
+    return f"{data_dir}?config-file={config}"
 
-    `config` is the engine's configuration file (ENGINE_CONFIG: MergeTree defaults
-    that only this development engine needs); every connection names it, as the
-    first one opened starts the engine."""
+
+class Engine:
+    """One chdb engine on `data_dir`, with a connection pool per user profile."""
 
     def __init__(self, data_dir: Path, spool_dir: Path | None = None, config: Path = ENGINE_CONFIG):
         self.data_dir = Path(data_dir)
-        self.address = f"{self.data_dir}?config-file={config}"
+        self.address = engine_address(self.data_dir, config)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.data_dir)
         shutil.rmtree(self.spool_dir, ignore_errors=True)

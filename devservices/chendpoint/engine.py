@@ -213,9 +213,9 @@ def engine_address(data_dir: Path, config: Path = ENGINE_CONFIG) -> str:
 class Engine:
     """One chdb engine on `data_dir`, with a connection pool per user profile."""
 
-    def __init__(self, data_dir: Path, spool_dir: Path | None = None, config: Path = ENGINE_CONFIG):
+    def __init__(self, data_dir: Path, spool_dir: Path | None = None):
         self.data_dir = Path(data_dir)
-        self.address = engine_address(self.data_dir, config)
+        self.address = engine_address(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.data_dir)
         shutil.rmtree(self.spool_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ import http.client
 import multiprocessing
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import clickhouse_connect
 import pytest
@@ -16,6 +17,8 @@ from django.conf import settings
 from clickhouse.connection import client_settings
 
 pytestmark = pytest.mark.services
+
+CAP_SYS_NICE = 23  # linux/capability.h
 
 TRADE_COLUMNS = ["id", "ts", "symbol", "price", "quantity", "partition", "offset"]
 
@@ -279,3 +282,27 @@ def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
         response.read()
         connection.request("POST", "/?default_format=JSONCompactEachRowWithNames", b"SELECT 1 AS x", headers)
         assert connection.getresponse().read() == b'["x"]\n[1]\n'
+
+
+def test_merges_run_at_the_lowest_cpu_priority(endpoint):
+    """engine.xml's nice value reaches the engine's merge threads while they merge (each
+    takes it for a merge and gives it back after), so queries and inserts go first."""
+    if not int(Path("/proc/self/status").read_text().split("CapEff:")[1].split()[0], 16) & 1 << CAP_SYS_NICE:
+        pytest.skip("ClickHouse sets a thread's nice value only with CAP_SYS_NICE")
+    ch = clickhouse_connect.get_client(**client_settings(endpoint.url))
+    ch.command("CREATE TABLE merged (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+    ch.command("SYSTEM STOP MERGES merged")
+    for start in range(0, 6_000_000, 1_000_000):
+        ch.command(f"INSERT INTO merged SELECT number, toString(number) FROM numbers({start}, 1000000)")
+    ch.command("SYSTEM START MERGES merged")
+
+    nice_values = set()
+    tasks = Path(f"/proc/{endpoint.process.pid}/task")
+    while ch.command("SELECT count() FROM system.parts WHERE table = 'merged' AND active") > 1:
+        for task in tasks.iterdir():
+            try:
+                if (task / "comm").read_text().startswith("MergeMutate"):
+                    nice_values.add(int((task / "stat").read_text().rsplit(") ", 1)[1].split()[16]))
+            except (FileNotFoundError, ProcessLookupError):  # the thread ended while read
+                continue
+    assert 19 in nice_values, nice_values

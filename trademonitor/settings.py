@@ -207,8 +207,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # The dashboard's chart library, pinned in package-lock.json and installed by `make setup`
 # (npm ci) or the image's assets stage; served from here, never from a CDN.
 STATICFILES_DIRS = [("vendor/lightweight-charts", BASE_DIR / "node_modules" / "lightweight-charts")]
-# Served by WhiteNoise under daphne; in development straight from the app folders.
+# Served by WhiteNoise under daphne; in development straight from the app folders, looked
+# up on each request. Both follow DEBUG as read here: left to itself WhiteNoise reads it
+# when its middleware starts, which the tests turn off, and then looks for the collected
+# STATIC_ROOT that only the image makes (a warning on every test request).
 WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Security ------------------------------------------------------------------------

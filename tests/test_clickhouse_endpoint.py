@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import multiprocessing
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from clickhouse.connection import client_settings
 
 pytestmark = pytest.mark.services
 
-CAP_SYS_NICE = 23  # linux/capability.h
+CAP_SYS_NICE = 23  # linux/capability.h's bit number
 
 TRADE_COLUMNS = ["id", "ts", "symbol", "price", "quantity", "partition", "offset"]
 
@@ -287,7 +288,7 @@ def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
 def test_merges_run_at_the_lowest_cpu_priority(endpoint):
     """engine.xml's nice value reaches the engine's merge threads while they merge (each
     takes it for a merge and gives it back after), so queries and inserts go first."""
-    if not int(Path("/proc/self/status").read_text().split("CapEff:")[1].split()[0], 16) & 1 << CAP_SYS_NICE:
+    if not has_capability(CAP_SYS_NICE):
         pytest.skip("ClickHouse sets a thread's nice value only with CAP_SYS_NICE")
     ch = clickhouse_connect.get_client(**client_settings(endpoint.url))
     ch.command("CREATE TABLE merged (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
@@ -297,12 +298,27 @@ def test_merges_run_at_the_lowest_cpu_priority(endpoint):
     ch.command("SYSTEM START MERGES merged")
 
     nice_values = set()
-    tasks = Path(f"/proc/{endpoint.process.pid}/task")
-    while ch.command("SELECT count() FROM system.parts WHERE table = 'merged' AND active") > 1:
-        for task in tasks.iterdir():
-            try:
-                if (task / "comm").read_text().startswith("MergeMutate"):
-                    nice_values.add(int((task / "stat").read_text().rsplit(") ", 1)[1].split()[16]))
-            except (FileNotFoundError, ProcessLookupError):  # the thread ended while read
-                continue
+    deadline = time.monotonic() + 60
+    while ch.query("SELECT count() FROM system.parts WHERE table = 'merged' AND active").result_rows[0][0] > 1:
+        assert time.monotonic() < deadline, "the six parts were not merged in 60 s"
+        nice_values |= thread_nice_values(endpoint.process.pid, "MergeMutate")
     assert 19 in nice_values, nice_values
+
+
+def has_capability(bit: int) -> bool:
+    """Whether this process (and so the endpoint it starts) has the capability `bit`."""
+    effective = Path("/proc/self/status").read_text().split("CapEff:")[1].split()[0]
+    return bool(int(effective, 16) >> bit & 1)
+
+
+def thread_nice_values(pid: int, name_prefix: str) -> set[int]:
+    """The nice values of `pid`'s threads whose name starts with `name_prefix`, as of now."""
+    values = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith(name_prefix):
+                # stat's fields after the name: state is the first, nice the 17th (proc(5)).
+                values.add(int((task / "stat").read_text().rsplit(") ", 1)[1].split()[16]))
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended while it was read
+            continue
+    return values

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
@@ -741,6 +741,10 @@ def _trade_ages(updates: list[tuple[int, dict[str, int], list[dict]]], sent_at: 
     return ages
 
 
+COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                         KafkaError.COORDINATOR_NOT_AVAILABLE}
+
+
 def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:
     """Until the pool's consumers have joined and the group is stable: no rebalance mid-measurement."""
     from confluent_kafka import ConsumerGroupState
@@ -748,7 +752,15 @@ def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:
     admin = AdminClient(client_config())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        description = admin.describe_consumer_groups([group])[group].result(10)
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(10)
+        except KafkaException as exc:
+            # A broker just started, or the group just created, answers NOT_COORDINATOR or
+            # COORDINATOR_LOAD_IN_PROGRESS until its coordinator is ready: asked again.
+            if exc.args[0].code() not in COORDINATOR_NOT_READY:
+                raise
+            time.sleep(0.5)
+            continue
         if description.state == ConsumerGroupState.STABLE and len(description.members) == members:
             time.sleep(1)
             return

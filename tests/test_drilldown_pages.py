@@ -8,11 +8,16 @@ import json
 import time
 import urllib.request
 
+import pytest
+from django.test import Client
+
+import contract
 from clickhouse import queries
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.mirror import Mirrors
 from tests.pipeline import Pipeline
 from trademonitor import dashboard
+from trademonitor.consumers import HUB
 
 SYMBOLS = BUNDLED_SYMBOLS[:6]
 MEMORY = 'trademonitor_drilldown_first_pages_total{source="memory"}'
@@ -60,3 +65,23 @@ def test_first_pages_kept_in_memory_are_the_pages_clickhouse_holds(symbol_db):
         if mirrors is not None:
             mirrors.close()
         pipeline.close()
+
+
+@pytest.mark.django_db
+def test_a_kept_first_page_is_served_without_a_database_query(django_assert_num_queries):
+    """The symbol's lookup in Django's database was a connection opened and closed for every
+    page (design.md). A kept page is answer enough: pages are kept only for listed symbols."""
+    listed = BUNDLED_SYMBOLS[0]
+    trade = contract.trade_record("00000000-0000-0000-0000-000000000001", 1_700_000_000_000, 2501, 7, 0, 0)
+    HUB.newest.begin([listed])
+    HUB.newest.read({listed: trade})
+    try:
+        client = Client(REMOTE_ADDR="198.51.100.21")
+        with django_assert_num_queries(0):
+            response = client.get(f"/api/symbols/{listed}/trades?limit=1")
+        assert response.status_code == 200
+        assert response.json()["trades"] == HUB.newest.page(listed, 1)
+        with django_assert_num_queries(1):  # no page kept: the lookup says it is not listed
+            assert client.get("/api/symbols/NOSUCH/trades").status_code == 404
+    finally:
+        HUB.newest.clear()

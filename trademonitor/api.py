@@ -61,24 +61,24 @@ def symbols(request: HttpRequest) -> HttpResponse:
 
 
 def _known(symbol: str) -> bool:
-    return Symbol.objects.filter(symbol=symbol).exists()
+    """Listed. A symbol whose first page is kept needs no lookup: pages are kept for the
+    snapshot's symbols and the trades the workers stored, which are of listed symbols only
+    (workers/validation.py). The lookup costs a database connection a request (design.md)."""
+    return symbol in HUB.newest.pages or Symbol.objects.filter(symbol=symbol).exists()
 
 
 @require_GET
 @dashboard_view(api=True)
 @clickhouse_unavailable_is_503
 def trades(request: HttpRequest, symbol: str) -> JsonResponse:
+    if not _known(symbol):
+        return error(404, f"unknown symbol {symbol!r}")
     try:
         limit = int(request.GET.get("limit", "50"))
     except ValueError:
         return error(400, "limit must be a whole number")
     first_page = not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE
     kept = HUB.newest.page(symbol, limit) if first_page else None  # while a dashboard is connected
-    # A kept page needs no lookup of the symbol: pages are kept for the snapshot's symbols
-    # and the trades the workers stored, which are of listed symbols only (workers/validation.py).
-    # The lookup is a database connection a request (design.md).
-    if kept is None and not _known(symbol):
-        return error(404, f"unknown symbol {symbol!r}")
     if kept is not None:
         FIRST_PAGES.labels("memory").inc()
         trades = kept

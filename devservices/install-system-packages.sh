@@ -14,6 +14,9 @@ missing=()
 for program in "${!needs[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${needs[$program]}")
 done
+# The PostgreSQL server, for the test of production's database settings
+# (tests/test_django_database.py); Debian keeps its programs off the PATH.
+command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

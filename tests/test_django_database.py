@@ -1,12 +1,28 @@
-"""Django's SQLite file, shared by the supervisors, the workers and the web in development."""
+"""Django's own database: the SQLite file that the supervisors, the workers and the web
+share in development, and PostgreSQL in production."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import OperationalError, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
+
+from harness.pool import start_web
+from tests.conftest import free_port
+from tests.deployment import manage
 
 
 @pytest.fixture
@@ -65,3 +81,75 @@ def test_a_read_does_not_wait_for_a_write_being_committed(shared_file):
         other.execute("COMMIT")
     finally:
         other.close()
+
+
+def postgres_program(name: str) -> str:
+    """A PostgreSQL server program: on the PATH, or where Debian's postgresql package puts it."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+    assert found, f"{name} not found: install Debian's postgresql package (devservices/install-system-packages.sh)"
+    return str(found)
+
+
+@pytest.fixture
+def postgres() -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL server of the test's own on a free port, with an empty database; yields
+    its URL and the server's log, which has a line for every session opened."""
+    directory = Path(tempfile.mkdtemp(prefix="tm-postgres-"))
+    as_owner = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(directory, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    port, log = free_port(), directory / "server.log"
+    subprocess.run([*as_owner, postgres_program("initdb"), "-D", str(directory / "data"), "-A", "trust",
+                    "-U", "trademonitor", "--no-sync"], check=True, capture_output=True)
+    with open(log, "wb") as output:
+        server = subprocess.Popen([*as_owner, postgres_program("postgres"), "-D", str(directory / "data"),
+                                   "-p", str(port), "-k", str(directory), "-c", "listen_addresses=127.0.0.1",
+                                   "-c", "fsync=off", "-c", "log_connections=on"], stdout=output, stderr=output)
+    try:
+        admin = connect_when_up(f"postgresql://trademonitor@127.0.0.1:{port}/postgres")
+        with admin:
+            admin.execute("CREATE DATABASE trademonitor")
+        yield f"postgres://trademonitor@127.0.0.1:{port}/trademonitor", log
+    finally:
+        subprocess.run([*as_owner, postgres_program("pg_ctl"), "stop", "-D", str(directory / "data"), "-m", "fast"],
+                       capture_output=True, timeout=60)
+        server.wait(30)
+        shutil.rmtree(directory)
+
+
+def connect_when_up(url: str, timeout: float = 30.0) -> psycopg.Connection:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def sessions_opened(log: Path) -> int:
+    return log.read_text().count("connection authorized: user=trademonitor database=trademonitor")
+
+
+def test_web_requests_share_pooled_postgresql_connections(postgres):
+    """Under daphne each request runs on a thread of its own, and Django connected for every
+    one: a PostgreSQL session a request (design.md). Pooled, requests share the pool's few."""
+    url, log = postgres
+    environment = {"DATABASE_URL": url, "DATABASE_POOL_SIZE": "2", "API_RATE_LIMIT": "1000000/m"}
+    migrated = manage("migrate", "--noinput", environment=environment)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    web = start_web(environment, port)
+    try:
+        before = sessions_opened(log)
+        for _ in range(100):
+            with pytest.raises(urllib.error.HTTPError) as answer:  # the symbol is looked up in PostgreSQL
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/symbols/NOSUCH/trades", timeout=10)
+            assert answer.value.code == 404
+        opened = sessions_opened(log) - before
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(30)
+    assert opened <= 2, f"{opened} sessions opened for 100 requests"  # DATABASE_POOL_SIZE

@@ -65,6 +65,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({
         "timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;",
     })
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Under daphne each request runs on a thread of its own, so Django connects for every
+    # request and closes at its end (persistent connections need threads that live on, and
+    # Django advises against them under ASGI): a new PostgreSQL session a request. The pool
+    # hands a request a connection already open and takes it back; one the server dropped
+    # is found out before it is handed over (CONN_HEALTH_CHECKS).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": int(env("DATABASE_POOL_SIZE", "10")), "timeout": 10,
+    }
 
 # --- The three services the system stands on -------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

@@ -95,26 +95,27 @@ def postgres() -> Iterator[tuple[str, Path]]:
     """A PostgreSQL server of the test's own on a free port, with an empty database; yields
     its URL and the server's log, which has a line for every session opened."""
     directory = Path(tempfile.mkdtemp(prefix="tm-postgres-"))
+    data, log, port = directory / "data", directory / "server.log", free_port()
     as_owner = []
     if os.geteuid() == 0:  # the server refuses to run as root
         shutil.chown(directory, "postgres")
         as_owner = ["runuser", "-u", "postgres", "--"]
-    port, log = free_port(), directory / "server.log"
-    subprocess.run([*as_owner, postgres_program("initdb"), "-D", str(directory / "data"), "-A", "trust",
-                    "-U", "trademonitor", "--no-sync"], check=True, capture_output=True)
-    with open(log, "wb") as output:
-        server = subprocess.Popen([*as_owner, postgres_program("postgres"), "-D", str(directory / "data"),
-                                   "-p", str(port), "-k", str(directory), "-c", "listen_addresses=127.0.0.1",
-                                   "-c", "fsync=off", "-c", "log_connections=on"], stdout=output, stderr=output)
     try:
-        admin = connect_when_up(f"postgresql://trademonitor@127.0.0.1:{port}/postgres")
-        with admin:
-            admin.execute("CREATE DATABASE trademonitor")
-        yield f"postgres://trademonitor@127.0.0.1:{port}/trademonitor", log
+        subprocess.run([*as_owner, postgres_program("initdb"), "-D", str(data), "-A", "trust", "-U", "trademonitor",
+                        "--no-sync"], check=True, capture_output=True)
+        with open(log, "wb") as output:
+            server = subprocess.Popen([*as_owner, postgres_program("postgres"), "-D", str(data), "-p", str(port),
+                                       "-k", str(directory), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                                       "-c", "log_connections=on"], stdout=output, stderr=output)
+        try:
+            with connect_when_up(f"postgresql://trademonitor@127.0.0.1:{port}/postgres") as admin:
+                admin.execute("CREATE DATABASE trademonitor")
+            yield f"postgres://trademonitor@127.0.0.1:{port}/trademonitor", log
+        finally:
+            subprocess.run([*as_owner, postgres_program("pg_ctl"), "stop", "-D", str(data), "-m", "fast"],
+                           capture_output=True, timeout=60)
+            server.wait(30)
     finally:
-        subprocess.run([*as_owner, postgres_program("pg_ctl"), "stop", "-D", str(directory / "data"), "-m", "fast"],
-                       capture_output=True, timeout=60)
-        server.wait(30)
         shutil.rmtree(directory)
 
 

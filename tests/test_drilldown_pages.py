@@ -69,8 +69,8 @@ def test_first_pages_kept_in_memory_are_the_pages_clickhouse_holds(symbol_db):
 
 @pytest.mark.django_db
 def test_a_kept_first_page_is_served_without_a_database_query(django_assert_num_queries):
-    """The symbol's lookup in Django's database was a connection opened and closed for every
-    page (design.md). A kept page is answer enough: pages are kept only for listed symbols."""
+    """The symbol's lookup in Django's database was a query, and with SQLite a connection, for
+    every page (design.md). A kept page is answer enough: pages are kept only for listed symbols."""
     listed = BUNDLED_SYMBOLS[0]
     trade = contract.trade_record("00000000-0000-0000-0000-000000000001", 1_700_000_000_000, 2501, 7, 0, 0)
     HUB.newest.begin([listed])

@@ -63,7 +63,8 @@ def symbols(request: HttpRequest) -> HttpResponse:
 def _known(symbol: str) -> bool:
     """Listed. A symbol whose first page is kept needs no lookup: pages are kept for the
     snapshot's symbols and the trades the workers stored, which are of listed symbols only
-    (workers/validation.py). The lookup costs a database connection a request (design.md)."""
+    (workers/validation.py). The lookup is a query of Django's database, and with SQLite a
+    connection opened and closed, for every request (design.md)."""
     return symbol in HUB.newest.pages or Symbol.objects.filter(symbol=symbol).exists()
 
 

@@ -74,7 +74,7 @@ HOSTILE = [
     ("INTO OUTFILE", "SELECT 1 INTO OUTFILE '/tmp/trademonitor-panel-outfile'", "INTO OUTFILE is not allowed"),
     ("numbers past the time limit", "SELECT count() FROM numbers(100000000000)", "Timeout exceeded"),
     ("cross join past the time limit",
-     "SELECT count() FROM numbers(100000) AS a CROSS JOIN numbers(100000) AS b", "Timeout exceeded"),
+     "SELECT count() FROM numbers(1000000) AS a CROSS JOIN numbers(1000000) AS b", "Timeout exceeded"),
     ("past the row limit", "SELECT number FROM numbers(5000)", "Limit for result exceeded, max rows: 1.00 thousand"),
     ("comments hiding file", "/* harmless */ SELECT *\n\tFROM -- really\n file('/etc/passwd', LineAsString)",
      "table function file()"),

@@ -90,33 +90,57 @@ def postgres_program(name: str) -> str:
     return str(found)
 
 
-@pytest.fixture
-def postgres() -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL server of the test's own on a free port, with an empty database; yields
-    its URL and the server's log, which has a line for every session opened."""
-    directory = Path(tempfile.mkdtemp(prefix="tm-postgres-"))
-    data, log, port = directory / "data", directory / "server.log", free_port()
-    as_owner = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        shutil.chown(directory, "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    try:
-        subprocess.run([*as_owner, postgres_program("initdb"), "-D", str(data), "-A", "trust", "-U", "trademonitor",
-                        "--no-sync"], check=True, capture_output=True)
-        with open(log, "wb") as output:
-            server = subprocess.Popen([*as_owner, postgres_program("postgres"), "-D", str(data), "-p", str(port),
-                                       "-k", str(directory), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                       "-c", "log_connections=on"], stdout=output, stderr=output)
-        try:
-            with connect_when_up(f"postgresql://trademonitor@127.0.0.1:{port}/postgres") as admin:
-                admin.execute("CREATE DATABASE trademonitor")
-            yield f"postgres://trademonitor@127.0.0.1:{port}/trademonitor", log
-        finally:
-            subprocess.run([*as_owner, postgres_program("pg_ctl"), "stop", "-D", str(data), "-m", "fast"],
+class PostgresServer:
+    """A PostgreSQL server of a test's own, in a directory of its own, on a free port."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.data, self.log = directory, directory / "data", directory / "server.log"
+        self.port = free_port()
+        self.url = f"postgres://trademonitor@127.0.0.1:{self.port}/trademonitor"
+        self.admin_url = f"postgresql://trademonitor@127.0.0.1:{self.port}/postgres"
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:  # the server refuses to run as root
+            shutil.chown(directory, "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self.process: subprocess.Popen | None = None
+
+    def create(self) -> None:
+        subprocess.run([*self.as_owner, postgres_program("initdb"), "-D", str(self.data), "-A", "trust",
+                        "-U", "trademonitor", "--no-sync"], check=True, capture_output=True)
+        self.start()
+        with connect_when_up(self.admin_url) as admin:
+            admin.execute("CREATE DATABASE trademonitor")
+
+    def start(self) -> None:
+        """Returns once the server accepts connections. Its log has a line for every session opened."""
+        with open(self.log, "ab") as output:
+            self.process = subprocess.Popen(
+                [*self.as_owner, postgres_program("postgres"), "-D", str(self.data), "-p", str(self.port),
+                 "-k", str(self.directory), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "log_connections=on"], stdout=output, stderr=output)
+        connect_when_up(self.admin_url).close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            subprocess.run([*self.as_owner, postgres_program("pg_ctl"), "stop", "-D", str(self.data), "-m", "fast"],
                            capture_output=True, timeout=60)
-            server.wait(30)
+            self.process.wait(30)
+            self.process = None
+
+    def sessions_opened(self) -> int:
+        return self.log.read_text().count("connection authorized: user=trademonitor database=trademonitor")
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own with an empty database `trademonitor`."""
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="tm-postgres-")))
+    try:
+        server.create()
+        yield server
     finally:
-        shutil.rmtree(directory)
+        server.stop()
+        shutil.rmtree(server.directory)
 
 
 def connect_when_up(url: str, timeout: float = 30.0) -> psycopg.Connection:
@@ -130,27 +154,32 @@ def connect_when_up(url: str, timeout: float = 30.0) -> psycopg.Connection:
             time.sleep(0.1)
 
 
-def sessions_opened(log: Path) -> int:
-    return log.read_text().count("connection authorized: user=trademonitor database=trademonitor")
-
-
 def test_web_requests_share_pooled_postgresql_connections(postgres):
     """Under daphne each request runs on a thread of its own, and Django connected for every
-    one: a PostgreSQL session a request (design.md). Pooled, requests share the pool's few."""
-    url, log = postgres
-    environment = {"DATABASE_URL": url, "DATABASE_POOL_SIZE": "2", "API_RATE_LIMIT": "1000000/m"}
+    one: a PostgreSQL session a request (design.md). Pooled, requests share the pool's few;
+    after the server restarted, the pool's dead connections are not handed out."""
+    environment = {"DATABASE_URL": postgres.url, "DATABASE_POOL_SIZE": "2", "API_RATE_LIMIT": "1000000/m"}
     migrated = manage("migrate", "--noinput", environment=environment)
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
     web = start_web(environment, port)
     try:
-        before = sessions_opened(log)
+        before = postgres.sessions_opened()
         for _ in range(100):
-            with pytest.raises(urllib.error.HTTPError) as answer:  # the symbol is looked up in PostgreSQL
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/symbols/NOSUCH/trades", timeout=10)
-            assert answer.value.code == 404
-        opened = sessions_opened(log) - before
+            assert_not_listed(port, "NOSUCH")
+        opened = postgres.sessions_opened() - before
+        postgres.stop()
+        postgres.start()
+        for _ in range(3):
+            assert_not_listed(port, "NOSUCH")
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(30)
     assert opened <= 2, f"{opened} sessions opened for 100 requests"  # DATABASE_POOL_SIZE
+
+
+def assert_not_listed(port: int, symbol: str) -> None:
+    """A 404: the symbol was looked up in Django's database (a 500 if the lookup failed)."""
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/symbols/{symbol}/trades", timeout=10)
+    assert answer.value.code == 404

@@ -759,10 +759,9 @@ def _wait_for_group(group: str, members: int, timeout: float = 60) -> None:
             # COORDINATOR_LOAD_IN_PROGRESS until its coordinator is ready: asked again.
             if exc.args[0].code() not in COORDINATOR_NOT_READY:
                 raise
-            time.sleep(0.5)
-            continue
-        if description.state == ConsumerGroupState.STABLE and len(description.members) == members:
-            time.sleep(1)
-            return
+        else:
+            if description.state == ConsumerGroupState.STABLE and len(description.members) == members:
+                time.sleep(1)
+                return
         time.sleep(0.5)
     raise RuntimeError(f"consumer group {group} did not settle")

@@ -87,6 +87,34 @@ def test_the_api_is_rate_limited_per_client(client, settings):
 
 
 @pytest.mark.django_db
+def test_the_api_answers_its_failures_in_json_and_the_pages_in_html(settings, monkeypatch, caplog):
+    settings.SQL_PANEL = "public"
+    web = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    web.get("/")  # the page sets the CSRF cookie; the POST below leaves out its header
+
+    no_token = web.post("/api/sql", json.dumps({"sql": "SELECT 1"}), content_type="application/json")
+    assert no_token.status_code == 403
+    assert no_token.json() == {"error": "CSRF check failed: CSRF token missing. Reload the page and try again"}
+    assert web.get("/api/no/such/path").json() == {"error": "not found: /api/no/such/path"}
+
+    from trademonitor import dashboard
+
+    def broken(now: float) -> bytes:
+        raise RuntimeError("a bug, with internals the client must not see")
+
+    monkeypatch.setattr(dashboard, "snapshot_frame", broken)
+    failed = web.get("/api/symbols")
+    assert failed.status_code == 500 and failed.json() == {"error": "internal error; it has been logged"}
+    assert "a bug, with internals" in caplog.text
+
+    page = web.get("/no/such/page")  # outside the API, Django's pages as before
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
+    admin_post = web.post("/admin/login/", {"username": "x", "password": "y"})
+    assert admin_post.status_code == 403 and b"CSRF" in admin_post.content
+    assert admin_post.headers["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
 def test_login_can_be_required_for_the_page_the_api_and_the_socket(client, settings):
     settings.DASHBOARD_LOGIN_REQUIRED = True
     page = client.get("/")

@@ -230,6 +230,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Behind a TLS-terminating proxy set DJANGO_TRUST_X_FORWARDED_PROTO=1 (the proxy must
 # set X-Forwarded-Proto); plain-HTTP setups (compose on localhost) switch the rest off.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+CSRF_FAILURE_VIEW = "trademonitor.errorpages.csrf_failure"  # JSON under /api/
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapers speak HTTP

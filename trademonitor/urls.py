@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from trademonitor import api, views
+from trademonitor import api, errorpages, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -17,3 +17,9 @@ urlpatterns = [
     path("api/sql", api.sql, name="api-sql"),
     path("admin/", admin.site.urls),
 ]
+
+# Under /api/ the errors are JSON, as the API's own are (trademonitor/errorpages.py).
+handler400 = errorpages.bad_request
+handler403 = errorpages.permission_denied
+handler404 = errorpages.not_found
+handler500 = errorpages.server_error

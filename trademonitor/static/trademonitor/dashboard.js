@@ -7,7 +7,7 @@
 import { openDetail } from "./drilldown.js";
 import { connect } from "./feed.js";
 import { decimalCents, money, NUMBER } from "./format.js";
-import { matching, sorted, totals } from "./rows.js";
+import { matching, perSecond, sorted, totals } from "./rows.js";
 import { setUpSqlPanel } from "./sqlpanel.js";
 import { fillRow, flash, makeColumns, placeRows, renderHeader, rowElement, showOpen, showSort, showStarred }
   from "./table.js";
@@ -41,6 +41,7 @@ const state = {
   changes: 0,             // row updates since the last sort
   hovering: false,        // the pointer is on the table: no re-sort under it
   recent: [],             // [ms, trades] of recent deltas, for trades per second
+  listeningSince: Infinity,  // the arrival of the first delta after the last snapshot (see perSecond)
   whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
   alerts: new Map(),      // window_start -> max-volume alert
   watchlist: null,
@@ -78,6 +79,8 @@ function applySnapshot(message) {
       change: previous.get(symbol)?.change ?? 0 });
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
+  state.recent = [];
+  state.listeningSince = Infinity;
   render();
   applyAlerts(message.alerts || []);
 }
@@ -105,7 +108,8 @@ function applyDelta(symbols) {
     }
     updateRow(symbol, moved);
   }
-  state.recent.push([Date.now(), trades]);
+  if (state.listeningSince === Infinity) state.listeningSince = Date.now();
+  else state.recent.push([Date.now(), trades]);
   updateSummary();
 }
 
@@ -201,10 +205,10 @@ function updateSummary() {
   const { trades, volume } = totals(state.rows.values());
   $("#total-trades").textContent = NUMBER.format(trades);
   $("#total-volume").textContent = money(volume);
-  const since = Date.now() - 5000;
-  state.recent = state.recent.filter(([at]) => at >= since);
-  const perSecond = state.recent.reduce((sum, [, n]) => sum + n, 0) / 5;
-  $("#trades-per-second").textContent = NUMBER.format(Math.round(perSecond));
+  const now = Date.now();
+  state.recent = state.recent.filter(([at]) => at >= now - 5000);
+  const rate = perSecond(state.recent, now, state.listeningSince);
+  $("#trades-per-second").textContent = rate === null ? "–" : NUMBER.format(Math.round(rate));
 }
 
 // ---- watchlist ---------------------------------------------------------------------------

@@ -3,13 +3,16 @@ against daphne, real Kafka, the ClickHouse endpoint, Redis and the worker pool."
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
+from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import expect
 
+import contract
 from clickhouse import queries
 from tests.browser import SYMBOLS, open_dashboard, row, search
 from tests.pipeline import Pipeline
@@ -197,13 +200,22 @@ def test_reconnects_after_daphne_restarts_and_is_exact_again(site, page):
     assert_page_equals_what_was_sent(page, pipeline)
 
 
+def listed_name(url: str, symbol: str) -> str | None:
+    with urlopen(f"{url}/api/symbols", timeout=10) as response:
+        row = json.load(response)["symbols"].get(symbol)
+    return row[contract.Row.NAME] if row else None
+
+
 def test_html_in_names_is_shown_as_text(site, page, symbol_db):
     pipeline, url = site
     name = '<img src=x onerror="document.body.dataset.pwned=1">Evil & Co <b>bold</b>'
     with sqlite3.connect(symbol_db) as db:
         db.execute("INSERT OR REPLACE INTO trademonitor_symbol (symbol, name, market_category, financial_status, "
                    "is_etf, active, updated_at) VALUES ('EVIL', ?, 'Q', 'N', 0, 1, '2026-01-01')", (name,))
-    time.sleep(1.1)  # past the shared snapshot's one-second cache
+    deadline = time.monotonic() + 10
+    while listed_name(url, "EVIL") != name:  # the shared snapshot is kept for a second
+        assert time.monotonic() < deadline, "the snapshot never listed EVIL's name"
+        time.sleep(0.1)
     open_dashboard(page, url)
     search(page, "EVIL")
     expect(row(page, "EVIL").locator("td.name")).to_have_text(name)

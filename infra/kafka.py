@@ -23,11 +23,17 @@ MESSAGE_MAX_BYTES = 1_048_588
 Config = dict[str, Any]
 
 
+# librdkafka's own messages (a broker away, a coordinator loading), in the project's log
+# with their level, instead of raw lines on stderr. They come out when the client is polled.
+LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
+
+
 def client_config(**overrides: Any) -> Config:
     """librdkafka configuration for any client of the project's Kafka. A broker that is
     away is tried again every second at most, not every 10 s (librdkafka's default): a
     client is back within a second of Kafka, and one attempt a second is nothing to it."""
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "reconnect.backoff.max.ms": 1000, **overrides}
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "reconnect.backoff.max.ms": 1000,
+            "logger": LIBRDKAFKA_LOGGER, **overrides}
 
 
 def worker_consumer_config(group: str, instance_id: str | None, **overrides: Any) -> Config:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 import uuid
 
@@ -78,6 +79,20 @@ def test_trades_topic_has_three_partitions(services):
 
     metadata = AdminClient(client_config()).list_topics(timeout=10)
     assert len(metadata.topics[settings.KAFKA_TOPIC].partitions) == 3
+
+
+def test_librdkafka_speaks_through_the_log(caplog):
+    """A client's own messages (here: nothing listens on the port) are records of the
+    "librdkafka" logger with their level, not raw lines on stderr."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # a port of ours that nothing listens on
+        producer = Producer(client_config(**{"bootstrap.servers": f"127.0.0.1:{closed.getsockname()[1]}"}))
+        deadline = time.monotonic() + 10
+        while not [r for r in caplog.records if r.name == "librdkafka"]:
+            assert time.monotonic() < deadline, "librdkafka said nothing through the log"
+            producer.poll(0.1)
+    record = next(r for r in caplog.records if r.name == "librdkafka")
+    assert record.levelname == "ERROR" and "Connection refused" in record.getMessage()
 
 
 def test_delete_topics_takes_a_topics_family_and_nothing_else(services):

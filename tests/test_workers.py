@@ -160,7 +160,9 @@ def test_a_partial_write_is_never_committed_and_is_replayed_exactly_once_fixed(p
                                     parameters={"id": refused_id})
     assert pipeline.committed() == {**before, 1: refused_offset}  # the refused trade is the next to read
     text = log.read_text()
-    assert f"ClickHouse refused the insert of {pipeline.topic}/1 offsets {refused_offset}-{refused_offset}" in text
+    # Each line names its process: the supervisor's name for the worker, job and slot.
+    assert (f"ERROR ingest-worker-0 workers.consumer: ClickHouse refused the insert of {pipeline.topic}/1 "
+            f"offsets {refused_offset}-{refused_offset}") in text
     assert "VIOLATED_CONSTRAINT" in text
 
     # The partial write: the trade and its totals are stored, its candle is not.

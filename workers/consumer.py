@@ -600,7 +600,6 @@ def run_worker(job: JobSpec, options: WorkerOptions, heartbeat: Synchronized[flo
     # The supervisor handles signals; a worker stops when `stop` is set.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    multiprocessing.current_process().name = f"worker-{options.slot}"
     try:
         worker = Worker(job.build(), options, heartbeat, stop, status_queue)
     except DatabaseError as exc:  # the client's first query: wrong database or user, say

@@ -1,4 +1,7 @@
+import datetime as dt
+
 from django.contrib import admin
+from django.utils import timezone
 
 from trademonitor.models import SqlPanelQuery, Symbol, VolumeAlert, WatchlistEntry, WorkerStatus
 
@@ -26,9 +29,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class WorkerStatusAdmin(ReadOnlyAdmin):
     """Operational state written by `runworkers`."""
 
-    list_display = ["job", "slot", "host", "state", "pid", "partitions", "consumed", "inserted", "dead_lettered",
-                    "lag", "restarts", "last_heartbeat", "updated_at"]
+    # What says whether a worker is well comes first, where a narrow window still shows it.
+    list_display = ["job", "slot", "shown_state", "heartbeat", "lag", "restarts", "dead_lettered", "consumed",
+                    "inserted", "partitions", "pid", "host"]
     list_filter = ["job", "state", "host"]
+
+    @admin.display(description="state", ordering="state")
+    def shown_state(self, status: WorkerStatus) -> str:
+        """A row its pool stopped writing says so, not the last state it wrote."""
+        if status.is_silent(timezone.now()):
+            return f"silent for {_age(status.updated_at)} (last said {status.state})"
+        return status.state
+
+    @admin.display(description="last heartbeat", ordering="last_heartbeat")
+    def heartbeat(self, status: WorkerStatus) -> str:
+        return f"{_age(status.last_heartbeat)} ago" if status.last_heartbeat else "never"
+
+
+def _age(moment: dt.datetime) -> str:
+    seconds = max(0.0, (timezone.now() - moment).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 @admin.register(VolumeAlert)

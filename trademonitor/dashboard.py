@@ -4,7 +4,6 @@ WebSocket consumer."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 
@@ -74,7 +73,7 @@ def newest_trades_by_symbol(symbols: list[str]) -> dict[str, bytes]:
 
 def ingestion_status() -> dict:
     # A pool that died without saying so stops refreshing its rows: count only fresh ones.
-    fresh = timezone.now() - dt.timedelta(seconds=30)
+    fresh = timezone.now() - WorkerStatus.FRESH_FOR
     running = WorkerStatus.objects.filter(state="running", updated_at__gte=fresh)
     figures = running.aggregate(lag=Sum("lag"), workers=Count("id"))
     return {"lag": figures["lag"] or 0, "workers": figures["workers"]}

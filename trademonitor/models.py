@@ -1,6 +1,8 @@
 """Django's own tables: reference data and operational state (not the trades,
 which live in ClickHouse)."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 
@@ -42,6 +44,10 @@ class Symbol(models.Model):
 class WorkerStatus(models.Model):
     """The last state the supervisor saw of one worker slot (shown read-only in admin)."""
 
+    # The supervisor writes its slots' rows about once a second. A row older than this is
+    # of a pool that died without saying so: its state is no longer news.
+    FRESH_FOR = dt.timedelta(seconds=30)
+
     job = models.CharField(max_length=64)
     slot = models.PositiveIntegerField()
     state = models.CharField(max_length=16)
@@ -59,10 +65,13 @@ class WorkerStatus(models.Model):
     class Meta:
         unique_together = [("host", "job", "slot")]
         ordering = ["job", "slot"]
-        verbose_name_plural = "worker status"
+        verbose_name_plural = "worker statuses"
 
     def __str__(self) -> str:
         return f"{self.job} worker {self.slot} ({self.state})"
+
+    def is_silent(self, now: dt.datetime) -> bool:
+        return self.updated_at < now - self.FRESH_FOR
 
 
 class VolumeAlert(models.Model):
@@ -103,6 +112,7 @@ class SqlPanelQuery(models.Model):
     class Meta:
         ordering = ["-at"]
         verbose_name = "SQL panel query"
+        verbose_name_plural = "SQL panel queries"
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user or self.address}: {self.outcome}"

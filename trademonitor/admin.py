@@ -57,19 +57,27 @@ def _age(moment: dt.datetime) -> str:
 class VolumeAlertAdmin(ReadOnlyAdmin):
     """The alerts job's max-volume alerts, newest window first."""
 
-    list_display = ["window_start", "window_end", "symbol", "volume", "trades", "published_at"]
+    list_display = ["window_start", "window_end", "symbol", "dollars", "trades", "published_at"]
     search_fields = ["symbol"]
     date_hierarchy = "window_start"
+
+    @admin.display(description="volume", ordering="volume")
+    def dollars(self, alert: VolumeAlert) -> str:
+        return f"${alert.volume:,.2f}"  # Decimal: exact to the cent
 
 
 @admin.register(SqlPanelQuery)
 class SqlPanelQueryAdmin(ReadOnlyAdmin):
     """The SQL panel's audit trail: who ran what, when, and what came of it."""
 
-    list_display = ["at", "user", "address", "outcome", "rows", "duration_ms", "short_sql"]
+    list_display = ["at", "user", "address", "outcome", "rows", "duration", "short_sql"]
     list_filter = ["outcome"]
     search_fields = ["sql", "address", "user__username"]
     date_hierarchy = "at"
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, query: SqlPanelQuery) -> str:
+        return f"{query.duration_ms:,.0f} ms"
 
     @admin.display(description="SQL")
     def short_sql(self, query: SqlPanelQuery) -> str:

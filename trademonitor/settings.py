@@ -208,6 +208,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["trademonitor.formats"]  # ISO dates and times with seconds and zone
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -53,7 +54,7 @@ def drill_down_ids(page, symbol: str) -> list[str]:
     return detail(page, symbol).locator(".trades-scroll tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
 
 
-def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context):
+def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, context, browser):
     pipeline, url = site
     symbol = SYMBOLS[11]
     # All four trades fall in one minute's candle, whenever the test runs: a minute's start
@@ -82,6 +83,13 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     expect(detail(page, symbol).get_by_role("button", name="15 m", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(legend).to_have_attribute("data-close", "10475")
     assert "interval=15" in page.url and "range=360" in page.url
+
+    # The chart is in the viewer's time zone, and its read-out says which (the tables say UTC).
+    tokyo = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US").new_page()
+    open_drill_down(tokyo, url, symbol)
+    start = dt.datetime.fromtimestamp(minute / 1000, ZoneInfo("Asia/Tokyo"))
+    expect(detail(tokyo, symbol).locator(".chart-legend")).to_contain_text(f"{start:%m/%d/%Y, %H:%M} GMT+9")
+    tokyo.context.close()
 
 
 def _today() -> tuple[dt.datetime, dt.datetime]:
@@ -380,3 +388,25 @@ def test_a_drill_down_marks_as_new_only_trades_that_came_after_it_opened(site, c
     expect(detail(page, symbol).locator("tr.new")).to_have_count(1)
     expect(trades.first).to_have_attribute("data-trade-id", later)
     expect(trades.first).to_have_class("new")
+
+
+@pytest.mark.parametrize("width", [390, 820, 1000, 1280])
+def test_the_table_fits_the_window_and_a_narrow_one_puts_the_chart_under_the_trades(site, browser, width):
+    pipeline, url = site
+    symbol = SYMBOLS[13]
+    pipeline.send_trade(symbol, 10_000, 5)
+    assert pipeline.wait_for(1) == 1
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    open_drill_down(page, url, symbol)
+    expect(detail(page, symbol).locator(".trades-scroll tbody tr")).to_have_count(1)
+
+    wrap = page.locator(".table-wrap").evaluate("w => [w.scrollWidth, w.clientWidth]")
+    assert wrap[0] <= wrap[1], f"the table scrolls sideways at {width} px: {wrap}"
+    trades = detail(page, symbol).locator(".trades-scroll").bounding_box()
+    chart = detail(page, symbol).locator(".chart").bounding_box()
+    beside = chart["x"] >= trades["x"] + trades["width"]
+    assert beside == (width >= 1240), (width, trades, chart)  # beside only where both fit
+    assert beside or chart["y"] >= trades["y"] + trades["height"]
+    name = row(page, symbol).locator("td.name")
+    assert name.get_attribute("title") == name.text_content() != ""  # whole on hover, however cut
+    page.context.close()

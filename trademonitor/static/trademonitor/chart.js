@@ -8,8 +8,9 @@ import { chartTime } from "./candles.js";
 import { money, NUMBER } from "./format.js";
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-// 24-hour, as the time axis and the tables are.
-const localTime = (ms) => new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short", hourCycle: "h23" });
+// 24-hour, as the time axis and the tables are, and naming the zone: the tables beside it are in UTC.
+const localTime = (ms) => new Date(ms).toLocaleString([], { year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 
 function colours() {
   return {

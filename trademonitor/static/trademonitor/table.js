@@ -4,8 +4,8 @@
 
 import { money, NUMBER, time } from "./format.js";
 
-/** The columns for the wire layout `layout` (contract.Last's indexes). `text` fills a cell;
- * `sort`, when given, makes the header a sort button. */
+/** The columns for the wire layout `layout` (contract.Last's indexes). `text` fills a cell and
+ * `hint` its tooltip; `sort`, when given, makes the header a sort button. */
 export function makeColumns(LAST) {
   const priceOf = (row) => (row.last ? row.last[LAST.price] : null);
   const changeText = (r) => (r.change ? `${r.change > 0 ? "▲" : "▼"} ${money(Math.abs(r.change))}` : "");
@@ -13,7 +13,8 @@ export function makeColumns(LAST) {
     { key: "toggle", label: "Details", className: "toggle-cell" },
     { key: "star", label: "Watchlist", className: "star-cell" },
     { key: "symbol", label: "Symbol", className: "symbol", text: (r) => r.symbol, sort: (r) => r.symbol },
-    { key: "name", label: "Company", className: "name", text: (r) => r.name, sort: (r) => r.name.toLowerCase() },
+    { key: "name", label: "Company", className: "name", text: (r) => r.name, sort: (r) => r.name.toLowerCase(),
+      hint: (r) => r.name },  // the whole name on hover: a narrow window cuts it short
     { key: "price", label: "Price", className: "price num", text: (r) => money(priceOf(r)), sort: (r) => priceOf(r) ?? -1 },
     { key: "change", label: "Change", className: "change num", text: changeText, sort: (r) => r.change,
       classes: (r) => (r.change > 0 ? "up" : r.change < 0 ? "down" : "") },
@@ -88,6 +89,7 @@ export function showStarred(tr, starred) {
 export function fillRow(tr, row, columns) {
   columns.forEach((column, i) => {
     if (column.text) tr.children[i].textContent = column.text(row);
+    if (column.hint) tr.children[i].title = column.hint(row);
     if (column.classes) tr.children[i].className = `${column.className} ${column.classes(row)}`.trim();
   });
 }

@@ -22,23 +22,28 @@ class Command(BaseCommand):
         parser.add_argument("--job", action="append", dest="job_names", metavar="NAME",
                             help="a job registered in settings.WORKER_JOBS or an import path; repeatable "
                                  "(default: ingest)")
-        parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes per job")
+        parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                            help="worker processes per job (default: the cores, %(default)s)")
         parser.add_argument("--group", default="trade-monitor",
-                            help="Kafka consumer group (ingest's; other jobs use GROUP.JOB)")
-        parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
-        parser.add_argument("--max-batch-rows", type=int, default=50_000)
+                            help="Kafka consumer group (ingest's; other jobs use GROUP.JOB; default: %(default)s)")
+        parser.add_argument("--topic", default=settings.KAFKA_TOPIC,
+                            help="the trades topic (default: KAFKA_TOPIC, %(default)s)")
+        parser.add_argument("--max-batch-rows", type=int, default=50_000,
+                            help="messages a batch holds at most, reading a backlog (default: %(default)s)")
         parser.add_argument("--max-batch-ms", type=int, default=20,
-                            help="once caught up, flush a batch this old (the linger)")
+                            help="once caught up, flush a batch this old (the linger; default: %(default)s)")
         parser.add_argument("--min-flush-interval-ms", type=int, default=100,
-                            help="once caught up, at least this long between two flushes of a worker")
+                            help="once caught up, at least this long between two flushes of a worker (default: %(default)s)")
         parser.add_argument("--drain-seconds", type=float, default=settings.WORKERS_DRAIN_SECONDS,
-                            help="how long workers get to flush and commit on shutdown")
+                            help="how long workers get to flush and commit on shutdown (default: %(default)s)")
         parser.add_argument("--heartbeat-timeout", type=float, default=30.0,
-                            help="seconds without a heartbeat before a worker counts as hung and is replaced")
+                            help="seconds without a heartbeat before a worker counts as hung and is replaced "
+                                 "(default: %(default)s)")
         parser.add_argument("--max-crashes", type=int, default=5,
-                            help="worker crashes within 60 s after which the pool gives up (a crash loop)")
+                            help="worker crashes within 60 s after which the pool gives up (a crash loop; "
+                                 "default: %(default)s)")
         parser.add_argument("--metrics-port", type=int, default=settings.WORKERS_METRICS_PORT,
-                            help="Prometheus metrics and /healthz (0: any free port)")
+                            help="Prometheus metrics and /healthz (0: any free port; default: %(default)s)")
 
     def handle(self, *args: Any, job_names: list[str] | None, processes: int, group: str, topic: str,
                max_batch_rows: int, max_batch_ms: int, min_flush_interval_ms: int, drain_seconds: float,

@@ -21,9 +21,10 @@ class Command(BaseCommand):
     help = "Run the producer (300 trades/s), the worker pool and daphne together until stopped."
 
     def add_arguments(self, parser):
-        parser.add_argument("--rate", type=float, default=300)
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--processes", type=int, default=2)
+        parser.add_argument("--rate", type=float, default=300, help="trades per second (default: %(default)s)")
+        parser.add_argument("--port", type=int, default=8000, help="daphne's port on 127.0.0.1 (default: %(default)s)")
+        parser.add_argument("--processes", type=int, default=2,
+                            help="worker processes per job: ingest, sentiment and alerts (default: %(default)s)")
 
     def handle(self, *args, rate, port, processes, **options):
         python = sys.executable

@@ -21,9 +21,10 @@ class Command(BaseCommand):
     help = "Write synthetic trades for the loaded NASDAQ symbols to Kafka."
 
     def add_arguments(self, parser):
-        parser.add_argument("--rate", type=float, default=300, help="trades per second; 0 = as fast as possible")
+        parser.add_argument("--rate", type=float, default=300,
+                            help="trades per second; 0 = as fast as possible (default: %(default)s)")
         parser.add_argument("--count", type=int, help="stop after N trades (default: run until stopped)")
-        parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
+        parser.add_argument("--topic", default=settings.KAFKA_TOPIC, help="default: KAFKA_TOPIC, %(default)s")
         parser.add_argument("--seed", type=int, help="reproduce the same stream of trades")
         parser.add_argument("--symbols", help="comma-separated symbols to limit the universe to")
         parser.add_argument("--bad-ratio", type=float, default=0.0,

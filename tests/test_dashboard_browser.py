@@ -200,6 +200,21 @@ def test_reconnects_after_daphne_restarts_and_is_exact_again(site, page):
     assert_page_equals_what_was_sent(page, pipeline)
 
 
+def test_the_header_says_when_no_worker_is_running(site, page):
+    pipeline, url = site
+    open_dashboard(page, url)
+    lag = page.locator("#lag")
+    expect(lag).to_contain_text("(2 workers)", timeout=10_000)  # ingest and sentiment, one each
+
+    assert pipeline.stop(pipeline.pools[0]) == 0  # the supervisor marks its workers stopped
+    expect(lag).to_have_text("no workers running", timeout=10_000)
+    expect(lag).to_have_class("offline")
+
+    pipeline.start_pool(1, "--job", "ingest")
+    expect(lag).to_contain_text("(1 worker)", timeout=30_000)
+    expect(lag).not_to_have_class("offline")
+
+
 def listed_name(url: str, symbol: str) -> str | None:
     with urlopen(f"{url}/api/symbols", timeout=10) as response:
         row = json.load(response)["symbols"].get(symbol)

@@ -66,7 +66,15 @@ function receive(message) {
   else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
   else if (message.type === "trades") state.open.get(message.symbol)?.liveTrades(message.trades);
   else if (message.type === "alerts") applyAlerts(message.alerts);
-  else if (message.type === "status") $("#lag").textContent = `${NUMBER.format(message.lag)} (${message.workers} workers)`;
+  else if (message.type === "status") showStatus(message);
+}
+
+// No worker running means no new trades, however live the feed: said, in the feed's colour for "down".
+function showStatus({ lag, workers }) {
+  const element = $("#lag");
+  element.textContent = workers ? `${NUMBER.format(lag)} (${workers} worker${workers === 1 ? "" : "s"})`
+    : "no workers running";
+  element.className = workers ? "" : "offline";
 }
 
 function applySnapshot(message) {

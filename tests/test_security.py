@@ -96,6 +96,8 @@ def test_the_api_answers_its_failures_in_json_and_the_pages_in_html(settings, mo
     assert no_token.status_code == 403
     assert no_token.json() == {"error": "CSRF check failed: CSRF token missing. Reload the page and try again"}
     assert web.get("/api/no/such/path").json() == {"error": "not found: /api/no/such/path"}
+    foreign_host = web.get("/api/symbols", HTTP_HOST="attacker.example")  # not in ALLOWED_HOSTS
+    assert foreign_host.status_code == 400 and foreign_host.json() == {"error": "bad request"}
 
     from trademonitor import dashboard
 

@@ -1,6 +1,7 @@
 """What a failed request gets: under /api/, JSON with one error line, as every API view
 answers, since the page's scripts and other clients read JSON; elsewhere Django's own
-pages. Wired in settings (CSRF_FAILURE_VIEW) and urls (handler400 to handler500)."""
+pages. Wired in settings (CSRF_FAILURE_VIEW) and urls (handler400, 404 and 500); a 403 of
+the API's own, or its rate limit's 429, is JSON already."""
 
 from __future__ import annotations
 
@@ -27,15 +28,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refused before any view: a Host not in ALLOWED_HOSTS, say."""
     if _is_api(request):
         return _error(400, "bad request")
     return defaults.bad_request(request, exception)
-
-
-def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
-        return _error(403, "forbidden")
-    return defaults.permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -20,6 +20,5 @@ urlpatterns = [
 
 # Under /api/ the errors are JSON, as the API's own are (trademonitor/errorpages.py).
 handler400 = errorpages.bad_request
-handler403 = errorpages.permission_denied
 handler404 = errorpages.not_found
 handler500 = errorpages.server_error

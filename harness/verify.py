@@ -19,7 +19,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +54,11 @@ class Report:
         return not self.differences
 
 
-def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = False) -> Report:
+def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = False,
+        max_batch_rows: int = 10_000) -> Report:
+    """`max_batch_rows` below the pool's default (50,000) makes the backlog several flushes
+    a worker, each one a flush to kill: with the default, 60,000 trades are two or three
+    flushes in all."""
     name = f"verify-{uuid.uuid4().hex[:8]}"
     ensure_topic(name, settings.KAFKA_TOPIC_PARTITIONS)
     report = Report(trades)
@@ -71,9 +75,10 @@ def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = Fa
             started = time.monotonic()
             pool = start_pool(name, f"{name}-group", environment, processes,
                               *(arg for job in JOBS for arg in ("--job", job)),
+                              "--max-batch-rows", str(max_batch_rows),
                               "--max-crashes", str(kills * processes + 5), log=log)  # the kills are ours
             try:
-                report.kills = _kill_mid_flush(pool, log, writer, name, kills, started + timeout)
+                report.kills = _kill_mid_flush(pool, log, writer, name, processes, kills, trades, started + timeout)
                 _wait_committed(name, [f"{name}-group", f"{name}-group.sentiment"], trades, started + timeout)
                 report.seconds = round(time.monotonic() - started, 1)
             except (RuntimeError, TimeoutError) as exc:
@@ -92,25 +97,37 @@ def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = Fa
     return report
 
 
-def _kill_mid_flush(pool, log: Path, client, topic: str, kills: int, deadline: float) -> int:
-    """SIGKILL the pool's ingest workers each time the ledger shows a range pending, up to
-    `kills` times; the supervisor restarts them. Returns how many times that happened."""
-    done = 0
+def _kill_mid_flush(pool, log: Path, client, topic: str, processes: int, kills: int, trades: int,
+                    deadline: float) -> int:
+    """SIGKILL the pool's ingest workers each time the ledger shows a new range pending (a
+    flush under way, not the one a kill interrupted), up to `kills` times; the supervisor
+    restarts them. Stops early once the ledger has every trade done: no flush is left to
+    kill. Returns how many times it killed."""
+    done, killed_during = 0, set[ledger.Entry]()
     with progress(kills, "killing workers mid-flush", "kills") as bar:
         while done < kills and time.monotonic() < deadline:
             if pool.poll() is not None:
                 raise RuntimeError(f"the worker pool exited with {pool.returncode}")
-            entries = ledger.read(client, "ingest", topic)
-            if any(entry.state is ledger.State.PENDING for entry in entries.values()):
-                for pid in _ingest_workers(pool.pid, log):
+            entries = ledger.read(client, "ingest", topic).values()
+            if _all_done(entries, trades):
+                break
+            pending = {entry for entry in entries if entry.state is ledger.State.PENDING}
+            workers = _ingest_workers(pool.pid, log)
+            if pending - killed_during and len(workers) == processes:  # a new flush, every worker up
+                for pid in workers:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                done += 1
+                done, killed_during = done + 1, killed_during | pending
                 bar.update()
-                time.sleep(3)  # let the supervisor restart them and the group settle before the next
-            else:
-                time.sleep(0.005)
+            time.sleep(0.005)
     return done
+
+
+def _all_done(entries: Iterable[ledger.Entry], trades: int) -> bool:
+    """Every offset of a fresh topic's `trades` messages in a range recorded done."""
+    entries = list(entries)
+    return all(entry.state is ledger.State.DONE for entry in entries) and sum(
+        entry.last + 1 for entry in entries) >= trades
 
 
 def _ingest_workers(supervisor: int, log: Path) -> set[int]:

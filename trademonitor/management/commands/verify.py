@@ -18,14 +18,20 @@ class Command(BaseCommand):
         parser.add_argument("--trades", type=int, default=200_000)
         parser.add_argument("--processes", type=int, default=2)
         parser.add_argument("--kills", type=int, default=3, help="times to kill the workers mid-flush")
+        parser.add_argument("--max-batch-rows", type=int, default=10_000,
+                            help="the pool's batch bound: a backlog in several flushes, each one to kill in "
+                                 "(default: %(default)s)")
         parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
         parser.add_argument("--keep", action="store_true", help="keep the scratch topic and database")
 
-    def handle(self, *args: Any, trades: int, processes: int, kills: int, timeout: float, keep: bool,
-               **options: Any) -> None:
-        if trades < 1 or processes < 1 or kills < 0:
-            raise CommandError("--trades and --processes must be positive, --kills not negative")
-        report = verify.run(trades, processes, kills, timeout, keep)
+    def handle(self, *args: Any, trades: int, processes: int, kills: int, max_batch_rows: int, timeout: float,
+               keep: bool, **options: Any) -> None:
+        if trades < 1 or processes < 1 or max_batch_rows < 1 or kills < 0:
+            raise CommandError("--trades, --processes and --max-batch-rows must be positive, --kills not negative")
+        report = verify.run(trades, processes, kills, timeout, keep, max_batch_rows)
+        if report.kills < kills:
+            self.stderr.write(f"only {report.kills} of {kills} kills: ingest committed everything before another "
+                              "flush began (fewer --max-batch-rows, or more --trades, make more flushes)")
         self.stdout.write(f"produced {report.trades:,} trades; workers killed mid-flush {report.kills} times, "
                           f"{report.replays} pending ranges replayed; all committed in {report.seconds} s")
         for partition, where in report.resume_positions.items():

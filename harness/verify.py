@@ -19,7 +19,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +112,8 @@ def _kill_mid_flush(pool, log: Path, client, topic: str, processes: int, kills: 
             if _all_done(entries, trades):
                 break
             pending = {entry for entry in entries if entry.state is ledger.State.PENDING}
-            workers = _ingest_workers(pool.pid, log)
-            if pending - killed_during and len(workers) == processes:  # a new flush, every worker up
+            # A new flush, every worker up (the log is read only then, not every 5 ms).
+            if pending - killed_during and len(workers := _ingest_workers(pool.pid, log)) == processes:
                 for pid in workers:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -123,9 +123,8 @@ def _kill_mid_flush(pool, log: Path, client, topic: str, processes: int, kills: 
     return done
 
 
-def _all_done(entries: Iterable[ledger.Entry], trades: int) -> bool:
+def _all_done(entries: Collection[ledger.Entry], trades: int) -> bool:
     """Every offset of a fresh topic's `trades` messages in a range recorded done."""
-    entries = list(entries)
     return all(entry.state is ledger.State.DONE for entry in entries) and sum(
         entry.last + 1 for entry in entries) >= trades
 

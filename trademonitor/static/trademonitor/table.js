@@ -32,7 +32,7 @@ export function renderHeader(tr, columns, onSort) {
   tr.replaceChildren(...columns.map((column) => {
     const th = document.createElement("th");
     th.scope = "col";
-    if (column.className.includes("num")) th.className = "num";
+    th.className = column.className;  // as its cells: the narrow layouts hide a column by its class
     if (column.sort) {
       const button = Object.assign(document.createElement("button"), { type: "button", textContent: column.label });
       button.dataset.sort = column.key;

@@ -318,10 +318,17 @@ class Kafka(Service):
 
 
 def _kafka_cluster_id() -> str:
-    # A Kafka cluster id is a UUID in URL-safe base64 without padding.
+    """A Kafka cluster id: a UUID in URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with "-": the storage
+    tool's argument parser would take such an id for an option (1 draw in 64).
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class ClickHouse(Service):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
+import uuid
 
 import pytest
 
+from devservices import services as devservices_module
 from devservices.services import ClickHouse, Kafka, PrerequisiteMissing, Redis
 from tests.conftest import PROJECT_DIR
 
@@ -51,3 +54,17 @@ def test_clickhouse_endpoint_users_come_from_the_project_urls(tmp_path):
     # The read users are users.xml's; their passwords, the variables it names.
     assert service.environment() == {"CHENDPOINT_USERS": "writer:w-pass", "CHENDPOINT_READONLY_USERS": "",
                                      "CLICKHOUSE_READONLY_PASSWORD": "r-pass", "CLICKHOUSE_PANEL_PASSWORD": "p@ss"}
+
+
+def test_kafka_cluster_id_never_starts_with_a_dash(monkeypatch):
+    # A first byte of 0xf8 encodes as "-": Kafka's storage tool took such an id for an option
+    # and refused to format (a fresh clone's CI failed so, one start in 64).
+    dashed, plain = uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))
+    draws = iter([dashed, plain])
+    monkeypatch.setattr(devservices_module.uuid, "uuid4", lambda: next(draws))
+
+    cluster_id = devservices_module._kafka_cluster_id()
+
+    assert base64.urlsafe_b64encode(dashed.bytes).decode().startswith("-")
+    assert cluster_id == base64.urlsafe_b64encode(plain.bytes).decode().rstrip("=")
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16

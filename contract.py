@@ -67,7 +67,7 @@ class Totals(IntEnum):
 
 
 class Row(IntEnum):
-    """A symbol in the snapshot: [name, trades, shares, volume cents, Last or null, whales]."""
+    """A symbol in the snapshot: [name, trades, shares, volume cents, Last or null, whales, change]."""
 
     NAME = 0
     TRADES = 1
@@ -75,6 +75,7 @@ class Row(IntEnum):
     VOLUME = 3
     LAST = 4
     WHALES = 5
+    CHANGE = 6  # cents: its last price move between two deltas the web process heard (0: none heard yet)
 
 
 class Trade(IntEnum):

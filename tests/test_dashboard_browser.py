@@ -47,7 +47,7 @@ def test_lists_every_symbol_over_pages_with_paging_sorting_and_search(site, page
     expect(row(page, "MSFT")).to_be_visible()
 
 
-def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, page):
+def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, browser, page):
     pipeline, url = site
     symbol = SYMBOLS[7]
     pipeline.send_trade(symbol, 10_000, 5)
@@ -68,6 +68,13 @@ def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, page
     expect(row(page, symbol)).to_have_class(re.compile("flash-down"), timeout=2_000)
     expect(cell("td.price")).to_have_text("$99.99")
     expect(cell("td.change")).to_have_text("▼ $1.51")
+
+    # A page opened now shows the move too: ClickHouse's snapshot has no moves, the live copy does.
+    late = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_dashboard(late, url)
+    search(late, symbol)
+    expect(row(late, symbol).locator("td.price")).to_have_text("$99.99")
+    expect(row(late, symbol).locator("td.change")).to_have_text("▼ $1.51")
 
 
 def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, page):

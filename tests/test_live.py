@@ -46,7 +46,8 @@ def test_reset_forgets_everything():
 def _frame() -> dict:
     return {"type": contract.SNAPSHOT, "watermarks": {"0": 9}, "sentiment_watermarks": {"0": 9},
             "whale_quantity": 5000, "alerts": [{"window_start": "2026-11-28T10:00:00Z", "symbol": "AAPL"}],
-            "symbols": {"AAPL": ["Apple", 2, 20, 2000, [1000, 0, 9, 100], 1], "MSFT": ["Microsoft", 0, 0, 0, None, 0]}}
+            "symbols": {"AAPL": ["Apple", 2, 20, 2000, [1000, 0, 9, 100], 1, 0],
+                        "MSFT": ["Microsoft", 0, 0, 0, None, 0, 0]}}
 
 
 def _trades(partition: int, first: int, last: int, **symbols: list) -> dict:
@@ -70,14 +71,40 @@ def test_the_live_copy_adds_each_delta_its_snapshot_does_not_count_once():
     text, watermarks = copy.text()
     frame = json.loads(text)
     assert frame["symbols"] == {
-        "AAPL": ["Apple", 4, 23, 2300, [2000, 0, 11, 150], 2],
-        "MSFT": ["Microsoft", 2, 2, 700, [1900, 1, 0, 400], 0],
-        "NEWCO": ["NEWCO", 1, 7, 700, [1500, 0, 10, 100], 0],
-        "LATER": ["LATER", 1, 9000, 9000, [3000, 2, 0, 100], 2],  # its whales came before its first trade
+        "AAPL": ["Apple", 4, 23, 2300, [2000, 0, 11, 150], 2, 50],  # moved from the snapshot's 100 to 150
+        "MSFT": ["Microsoft", 2, 2, 700, [1900, 1, 0, 400], 0, 0],  # a first price is no move
+        "NEWCO": ["NEWCO", 1, 7, 700, [1500, 0, 10, 100], 0, 0],
+        "LATER": ["LATER", 1, 9000, 9000, [3000, 2, 0, 100], 2, 0],  # its whales came before its first trade
     }
     assert frame["watermarks"] == {"0": 11, "1": 1, "2": 0}
     assert frame["sentiment_watermarks"] == {"0": 10}
     assert watermarks == {contract.TRADES_DELTA: {0: 11, 1: 1, 2: 0}, contract.SENTIMENT_DELTA: {0: 10}}
+
+
+def test_the_live_copy_keeps_the_last_price_move_also_across_a_new_read():
+    copy = LiveCopy(_frame(), "trades", recent_alerts=2)
+    copy.add(_trades(0, 10, 10, AAPL=[1, 1, 90, [2000, 0, 10, 90]]))
+    copy.add(_trades(0, 11, 11, AAPL=[1, 1, 90, [2100, 0, 11, 90]]))  # the same price: the move stands
+    copy.add(_trades(0, 12, 12, MSFT=[1, 1, 400, [2200, 0, 12, 400]], AAPL=[1, 1, 95, [2050, 0, 12, 95]]))
+    assert copy.frame["symbols"]["AAPL"][contract.Row.CHANGE] == -10  # the older trade of offset 12 is no move
+
+    def reread() -> dict:  # ClickHouse's snapshot as of offset 12: no moves
+        frame = _frame()
+        frame["watermarks"] = {"0": 12}
+        frame["symbols"]["AAPL"] = ["Apple", 5, 23, 2375, [2100, 0, 11, 90], 1, 0]
+        frame["symbols"]["MSFT"] = ["Microsoft", 1, 1, 400, [2200, 0, 12, 400], 0, 0]
+        return frame
+
+    fresh = LiveCopy(reread(), "trades", recent_alerts=2)
+    fresh.keep_changes(copy)
+    assert json.loads(fresh.text()[0])["symbols"]["AAPL"][contract.Row.CHANGE] == -10
+
+    fresh.add(_trades(0, 13, 13, AAPL=[1, 1, 91, [2300, 0, 13, 91]]))
+    assert fresh.frame["symbols"]["AAPL"][contract.Row.CHANGE] == 1
+    other = LiveCopy(reread(), "trades", recent_alerts=2)  # its last trade is not the one `fresh` moved to
+    other.keep_changes(fresh)
+    assert other.frame["symbols"]["AAPL"][contract.Row.CHANGE] == 0  # so its move is not known
+    assert other.frame["symbols"]["MSFT"][contract.Row.CHANGE] == 0  # nor where none was heard
 
 
 def test_the_live_copys_text_is_a_compact_snapshot_frame_clients_can_tell_by_its_first_bytes():

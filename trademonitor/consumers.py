@@ -123,6 +123,7 @@ class DeltaHub:
             for message in self._uncopied:
                 copy.add(message)
             if feed == self._feed:  # else deltas went by unheard while it was read: read again
+                copy.keep_changes(self.copy)
                 self.copy, self._copy_read_at = copy, time.monotonic()
         finally:
             self._building, self._uncopied = None, None

@@ -20,18 +20,23 @@ def cents(amount: Decimal | None) -> int:
     return int(amount * 100) if amount is not None else 0
 
 
+def untraded_row(name: str, whales: int) -> list:
+    """A contract.Row for a symbol without a trade."""
+    return [name, 0, 0, 0, None, whales, 0]
+
+
 def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str, int],
                      sentiment_watermarks: dict[int, int], whale_quantity: int,
                      alerts: list[dict]) -> contract.SnapshotFrame:
     """Every known symbol (with or without trades), with the watermarks of the totals
     and, separately, of the whale counts (the sentiment job's own stream), and the
     latest max-volume alerts (newest first, as VolumeAlert.as_json())."""
-    symbols: dict[str, list] = {symbol: [name, 0, 0, 0, None, whales.get(symbol, 0)]  # contract.Row
-                                for symbol, name in names.items()}
+    symbols = {symbol: untraded_row(name, whales.get(symbol, 0)) for symbol, name in names.items()}
     for symbol, totals in snapshot.totals.items():
-        # A symbol traded but not (or no longer) listed is shown under its own name.
+        # A symbol traded but not (or no longer) listed is shown under its own name. ClickHouse
+        # keeps no price move: LiveCopy learns those from the deltas it hears.
         symbols[symbol] = [names.get(symbol, symbol), totals.trades, totals.shares, cents(totals.volume),
-                           [*totals.last_key, cents(totals.last_price)], whales.get(symbol, 0)]
+                           [*totals.last_key, cents(totals.last_price)], whales.get(symbol, 0), 0]
     return {
         "type": contract.SNAPSHOT,
         "watermarks": {str(partition): offset for partition, offset in snapshot.watermarks.items()},
@@ -80,6 +85,10 @@ class LiveCopy:
     it is always that snapshot plus exactly the deltas after it, with watermarks that
     say so. A client served from it filters what follows by those watermarks, as it
     would a snapshot read from ClickHouse. The hub drops it on a gap and rebuilds it.
+
+    It also keeps each symbol's last price move (Row.CHANGE), which ClickHouse does not
+    store, so a page just opened shows one; moves heard before a re-read carry over
+    (keep_changes).
     """
 
     def __init__(self, frame: contract.SnapshotFrame, topic: str, recent_alerts: int):
@@ -115,13 +124,27 @@ class LiveCopy:
         for symbol, totals in delta["symbols"].items():
             row = rows.get(symbol)
             if row is None:
-                row = rows[symbol] = [symbol, 0, 0, 0, None, self.unlisted_whales.pop(symbol, 0)]
+                row = rows[symbol] = untraded_row(symbol, self.unlisted_whales.pop(symbol, 0))
             row[Row.TRADES] += totals[Totals.TRADES]
             row[Row.SHARES] += totals[Totals.SHARES]
             row[Row.VOLUME] += totals[Totals.VOLUME]
-            last = totals[Totals.LAST]
-            if row[Row.LAST] is None or last[:Last.PRICE] > row[Row.LAST][:Last.PRICE]:  # by (ms, partition, offset)
+            last, before = totals[Totals.LAST], row[Row.LAST]
+            if before is None or last[:Last.PRICE] > before[:Last.PRICE]:  # by (ms, partition, offset)
                 row[Row.LAST] = list(last)
+                if before is not None and last[Last.PRICE] != before[Last.PRICE]:
+                    row[Row.CHANGE] = last[Last.PRICE] - before[Last.PRICE]  # as the page does with each delta
+
+    def keep_changes(self, older: LiveCopy | None) -> None:
+        """Takes the price moves `older` heard, for symbols whose last trade is the same here:
+        ClickHouse's snapshot has none, and a copy is read again every minute."""
+        if older is None:
+            return
+        rows, older_rows = self.frame["symbols"], older.frame["symbols"]
+        for symbol, row in rows.items():
+            kept = older_rows.get(symbol)
+            if kept is not None and row[Row.LAST] is not None and kept[Row.LAST] == row[Row.LAST]:
+                row[Row.CHANGE] = kept[Row.CHANGE]
+        self._text = None
 
     def add_alerts(self, alerts: list[dict]) -> None:
         """New or revised alerts: the newest `recent_alerts` windows, newest first, as the snapshot reads them."""

@@ -84,7 +84,7 @@ function applySnapshot(message) {
   for (const [symbol, row] of Object.entries(message.symbols)) {
     state.rows.set(symbol, { symbol, name: row[ROW.name], trades: row[ROW.trades], shares: row[ROW.shares],
       volume: row[ROW.volume], last: row[ROW.last], whales: row[ROW.whales],
-      change: previous.get(symbol)?.change ?? 0 });
+      change: row[ROW.change] || (previous.get(symbol)?.change ?? 0) });
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
   state.recent = [];

@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
 GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest of its flush
 STATUS_INTERVAL = 2.0
+# seconds the feed runs on after its last client leaves: a page reloaded, or a connection that
+# dropped, comes back to the same live copy, with its price moves, and the same kept pages
+FEED_LINGER = 60.0
 COPY_REFRESH_SECONDS = 60.0
 NEWEST_READ_SYMBOLS = 1000  # symbols a read of newest trades covers: 50,000 rows, within the reader's row limit
 NEWEST_READ_INTERVAL = 1.0  # seconds between those reads, while some symbol has no page kept
@@ -141,6 +144,7 @@ class DeltaHub:
         self.copy = None  # it missed whatever was published while no feed ran
         self.newest.clear()
         ticker = channel = receiver = None
+        interrupted = False
         try:
             channel = await layer.new_channel()
             for group in contract.DELTA_GROUPS:
@@ -148,12 +152,16 @@ class DeltaHub:
             listening.set()
             ticker = asyncio.gather(self._tick(), self._status(), self._keep_newest())
             receiver = Receiver(layer, channel)
-            while self.clients:
+            seen = time.monotonic()  # when a client was last connected
+            while self.clients or time.monotonic() - seen < FEED_LINGER:
+                if self.clients:
+                    seen = time.monotonic()
                 message = await receiver.receive(timeout=1.0)
                 if message is not None:
                     await self._take(message)
         except Exception:
             logger.warning("delta feed interrupted", exc_info=True)
+            interrupted = True
             await self._resync("the delta feed was interrupted")
         finally:
             self.newest.clear()  # no feed keeps the pages current any more
@@ -166,6 +174,11 @@ class DeltaHub:
             if channel is not None:
                 for group in contract.DELTA_GROUPS:
                     await _survive(layer.group_discard(group, channel), "unsubscribe")
+        if not interrupted:
+            # A client that joined while this feed was ending has a snapshot but no feed to tell
+            # it what follows: it reconnects, and so starts one.
+            for client in list(self.clients):
+                await _survive(client.close(code=RESYNC), "resync")
 
     async def _take(self, message: dict[str, Any]) -> None:
         if message.get("topic") != settings.KAFKA_TOPIC:
@@ -208,6 +221,8 @@ class DeltaHub:
         """One status frame every STATUS_INTERVAL for all clients (one query, not one a client)."""
         while True:
             await asyncio.sleep(STATUS_INTERVAL)
+            if not self.clients:  # the feed lingers for clients to come
+                continue
             status = await _survive(database_sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
                 # A client's first frame is its snapshot.

@@ -240,7 +240,7 @@ class DeltaHub:
             self._arrived.clear()
             sent = time.monotonic()
             window, self.window = self.window, []
-            if not window:
+            if not window or not self.clients:  # the copy and the pages have it already
                 continue
             update = merge(window)
             if update is None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.provenance import measured
@@ -20,6 +21,8 @@ from harness.provenance import measured
 logger = logging.getLogger(__name__)
 
 SEED_TRADES_PER_S_PER_CORE = 10_000_000 / 20 / 48
+
+AddRow = Callable[..., None]  # render's row(): one figure of a benchmark's JSON
 
 FANOUT_CLIENTS = (100, 300, 400, 500)
 
@@ -65,7 +68,7 @@ def run_suite(directory: Path, only: list[str] | None = None) -> None:
         logger.info("%s: %s", name, figures)
 
 
-def _where_the_time_went(row, figures: dict, where: str) -> None:
+def _where_the_time_went(row: AddRow, figures: dict, where: str) -> None:
     """A row of the stages a trade's latency splits into (benchmarks/live.py TradeTimer), if measured."""
     stages = [key[:-len("_p50_ms")] for key in figures
               if key.endswith("_p50_ms") and key not in ("p50_ms", "age_p50_ms")]
@@ -105,8 +108,7 @@ def _commit(figures: dict | None) -> str:
 
 def render(directory: Path) -> str:
     """BENCHMARKS.md from whatever figures are in `directory` (plots written beside them)."""
-    rows = []
-
+    rows: list[str] = []
 
     def row(source: dict, figure: str, value, goal: str, met: bool | None, seed: str = "not published") -> None:
         """One figure of `source` (a benchmark's JSON), with the commit it was measured on."""
@@ -114,123 +116,10 @@ def render(directory: Path) -> str:
         value = ("yes" if value else "**no**") if isinstance(value, bool) else value
         rows.append(f"| {figure} | {value} | {goal} | {verdict} | {seed} | {_commit(source)} |")
 
-    cores = os.cpu_count() or 1
-    for name in ("ingest", "ingest-10m-2-processes"):
-        replay = _load(directory, name)
-        if replay:
-            seed_seconds = replay["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
-            row(replay, f"ingest replay of {replay['trades']:,} trades, {replay['processes']} processes",
-                f"{replay['seconds']} s", "≤ 100 s", replay["seconds"] <= 100 and replay["exact"],
-                f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
-    ingest = _load(directory, "ingest")
-    if ingest:
-        per_core = ingest["trades_per_s"] / cores
-        row(ingest, "ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
-            ingest["trades_per_s"] >= 100_000,
-            f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")
-        row(ingest, "ingest stored exactly what was sent (ids, per-symbol trades, shares, volume) and totals agree",
-            ingest["exact"], "exact", ingest["exact"])
-    query = _load(directory, "query")
-    if query:
-        row(query, f"drill-down page on {query['trades']:,} trades, p99", f"{query['drilldown_p99_ms']} ms", "≤ 30 ms",
-            query["drilldown_p99_ms"] <= 30)
-        row(query, "dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
-            query["snapshot_p99_ms"] <= 50)
-        row(query, "totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
-        if "alert_window_p99_ms" in query:
-            row(query, "max-volume alert of one 5-minute window (from candles_1m), p99 / a day of windows",
-                f"{query['alert_window_p99_ms']} / {query['alert_day_of_windows_ms']} ms", "–", None)
-    for rate, goal in ((300, 150), (2000, None), (5000, 500), (20000, 1000)):
-        latency = _load(directory, f"latency-{rate}")
-        if latency:
-            exact = "p90_ms" in latency  # measured per trade (pinned partitions), not by pairing
-            figures = (f"{latency['p50_ms']} / {latency['p90_ms']} / {latency['p99_ms']} / {latency['max_ms']} ms"
-                       if exact else f"{latency['p50_ms']} / – / {latency['p99_ms']} / – ms (paired, not exact)")
-            row(latency, f"trade → browser at {rate:,} trades/s, p50 / p90 / p99 / max", figures,
-                f"p99 ≤ {goal:,} ms" if goal else "–", latency["p99_ms"] <= goal if goal else None)
-            _where_the_time_went(row, latency, f"at {rate:,}/s")
-    snapshot = _load(directory, "snapshot")
-    if snapshot:
-        rounds = (f"{snapshot['rounds']} rounds; worst round's p99 {snapshot['warm_worst_round_p99_ms']} ms"
-                  if "rounds" in snapshot else "1 round")
-        row(snapshot, f"snapshot at {snapshot['trades']:,} trades, {snapshot['clients']} clients connecting at once, "
-            "time to first frame p50 / p99 / max: beside a connected client (live copy) · with none (one ClickHouse read)",
-            f"{snapshot['warm_p50_ms']} / {snapshot['warm_p99_ms']} / {snapshot['warm_max_ms']} ({rounds}) · "
-            f"{snapshot['cold_p50_ms']} / {snapshot['cold_p99_ms']} / {snapshot['cold_max_ms']} ms "
-            f"({snapshot['snapshot_bytes']:,} bytes; {snapshot['clickhouse_snapshot_reads']} ClickHouse reads)",
-            "p99 ≤ 50 ms", snapshot["warm_p99_ms"] <= 50)
-    busy = _load(directory, "query-ingesting")
-    if busy:
-        row(busy, f"drill-down first page on {busy['trades']:,} trades while {busy['ingest_rate']:,} trades/s are "
-            "inserted, p99", f"{busy['drilldown_p99_ms']} ms", "≤ 15 ms", busy["drilldown_p99_ms"] <= 15)
-        variants = {key[len("drilldown_"):-len("_p99_ms")]: value for key, value in busy.items()
-                    if key.startswith("drilldown_") and key.endswith("_p99_ms") and key != "drilldown_p99_ms"}
-        if variants:
-            row(busy, "… the same page written other ways, p99", ", ".join(f"{name} {value} ms"
-                                                                   for name, value in variants.items()), "–", None)
-    for name in ("firstpage", "firstpage-clickhouse"):
-        page = _load(directory, name)
-        if page:
-            row(page, f"drill-down first page through daphne ({page['from']}), {page['trades']:,} trades, "
-                f"{page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
-                f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages, "
-                f"{page['from_memory']:,} of them kept "
-                f"(/healthz beside them: p50 {page['healthz_p50_ms']} / p99 {page['healthz_p99_ms']} ms); "
-                f"{page['pages_as_stored']} of {page['pages_checked']} pages as stored",
-                *(("the baseline", None) if name == "firstpage-clickhouse" else
-                  ("p99 ≤ 15 ms", page["p99_ms"] <= 15 and page["pages_as_stored"] == page["pages_checked"])))
-    curve = [(n, fan) for n in FANOUT_CLIENTS if (fan := _load(directory, f"fanout-{n}"))]
-    if curve:
-        # A run whose clients were not timed is not on time: there is nothing to say it was.
-        on_time = [n for n, f in curve if f["clients_told_everything"] == n
-                   and f["worst_client_age_p99_ms"] is not None and f["worst_client_age_p99_ms"] <= 1000]
-        # Points measured on other commits than the row's say their own.
-        row(curve[-1][1], "fan-out at 5,000 trades/s: clients, each told of every trade, worst client's update age p99",
-            "; ".join(f"{n}: {f['clients_told_everything']} of {n}, "
-                      + (f"{f['worst_client_age_p99_ms']} ms" if f["worst_client_age_p99_ms"] is not None
-                         else "not timed")
-                      + (f" ({f['commit'][:7]})" if f.get("commit") != curve[-1][1].get("commit") else "")
-                      for n, f in curve)
-            + (f"; on time up to {max(on_time)}" if on_time else "; none on time"),
-            "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
-        for n, fan in curve:
-            _where_the_time_went(row, fan, f"at {n} clients (their timed tenth)")
-    slow = _load(directory, "slowclients")
-    if slow:
-        row(slow, f"{slow['clients']} clients that never read, {slow['seconds'] / 60:.0f} min at {slow['rate']:,}/s: "
-            "daphne's RSS growth (highest − before); the reading client's trades and p99",
-            f"{slow['rss_growth_mb']} MB ({slow['rss_before_mb']} → {slow['rss_highest_mb']}); "
-            f"{slow['received']:,} of {slow['sent']:,}, p99 {slow['p99_ms']} ms; {slow['closed_behind']} closed behind",
-            "≤ 50 MB, reader exact", slow["rss_growth_mb"] <= 50 and slow["received"] == slow["sent"])
-    codec = _load(directory, "codec")
-    if codec:
-        paths = [key[:-len("_median_ms")] for key in codec if key.endswith("_median_ms") and "encode" not in key]
-        row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
-            f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths), "–", None)
-    export = _load(directory, "export")
-    if export:
-        row(export, f"CSV download of one symbol's {export['rows']:,} newest trades (the cap) through daphne: first "
-            "byte, last byte, rows a second; daphne's RSS before and at its peak; a drill-down's first page "
-            "requested meanwhile, p50 / p99", f"{export['first_byte_ms']} ms, {export['seconds']} s, "
-            f"{export['rows_per_second']:,}/s ({export['megabytes']} MB); {export['daphne_rss_before_mb']} → "
-            f"{export['daphne_peak_rss_mb']} MB; {export.get('beside_p50_ms', '–')} / {export.get('beside_p99_ms', '–')} ms",
-            "streamed, exact", export["exact"])
-    fanout = _load(directory, "fanout")
-    if fanout and "clients_told_everything" in fanout:
-        row(fanout, f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered", *_delivery(fanout))
-    soak = _load(directory, "soak")
-    if soak:
-        worst = soak.get("max_rss_growth_process")
-        row(soak, f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth of the "
-            f"process that grew most{f' ({worst})' if worst else ''}",
-            f"{soak['max_rss_growth']:.1%}", "≤ 10 %", soak["max_rss_growth"] <= 0.10)
-        fds_worst = soak.get("fd_growth_process")
-        row(soak, f"soak: open file descriptors, end − start, of the process that grew most"
-            f"{f' ({fds_worst})' if fds_worst else ''}", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
-        row(soak, "soak: stored exactly what was sent", soak["exact"], "exact", soak["exact"])
-        if "delivery" in soak:
-            row(soak, "soak: updates delivered to the clients", *_delivery(soak["delivery"]))
+    for section in SECTIONS:
+        section(directory, row)
 
+    cores = os.cpu_count() or 1
     plots = [plot for plot in (_ingest_plot(directory), _latency_plot(directory)) if plot]
     machine = (f"{platform.system()} {platform.machine()}, {cores} cores, "
                f"{_memory_gib():.0f} GiB, Python {platform.python_version()}; Kafka, the ClickHouse endpoint (chdb), "
@@ -257,6 +146,181 @@ def render(directory: Path) -> str:
         *(f"![{title}]({path})\n" for title, path in plots),
         *([DESIGN_NOTES.read_text()] if DESIGN_NOTES.exists() else []),
     ])
+
+
+def _replay_rows(directory: Path, row: AddRow) -> None:
+    """The replays of 10,000,000 trades, beside the seed's time for as many at its rate a core."""
+    cores = os.cpu_count() or 1
+    for name in ("ingest", "ingest-10m-2-processes"):
+        replay = _load(directory, name)
+        if replay:
+            seed_seconds = replay["trades"] / (SEED_TRADES_PER_S_PER_CORE * cores)
+            row(replay, f"ingest replay of {replay['trades']:,} trades, {replay['processes']} processes",
+                f"{replay['seconds']} s", "≤ 100 s", replay["seconds"] <= 100 and replay["exact"],
+                f"{seed_seconds:.0f} s on {cores} cores at its rate a core")
+
+
+def _ingest_rows(directory: Path, row: AddRow) -> None:
+    """Ingest throughput a core against the seed's, and whether what was stored is what was sent."""
+    cores = os.cpu_count() or 1
+    ingest = _load(directory, "ingest")
+    if ingest:
+        per_core = ingest["trades_per_s"] / cores
+        row(ingest, "ingest throughput", f"{ingest['trades_per_s']:,}/s ({per_core:,.0f}/s a core)", "≥ 100,000/s",
+            ingest["trades_per_s"] >= 100_000,
+            f"{SEED_TRADES_PER_S_PER_CORE:,.0f}/s a core ({per_core / SEED_TRADES_PER_S_PER_CORE:.1f}×)")
+        row(ingest, "ingest stored exactly what was sent (ids, per-symbol trades, shares, volume) and totals agree",
+            ingest["exact"], "exact", ingest["exact"])
+
+
+def _query_rows(directory: Path, row: AddRow) -> None:
+    """`bench query`: the drill-down page, the snapshot and an alert's window, read from ClickHouse."""
+    query = _load(directory, "query")
+    if query:
+        row(query, f"drill-down page on {query['trades']:,} trades, p99", f"{query['drilldown_p99_ms']} ms", "≤ 30 ms",
+            query["drilldown_p99_ms"] <= 30)
+        row(query, "dashboard snapshot (3,000 symbols), p99", f"{query['snapshot_p99_ms']} ms", "≤ 50 ms",
+            query["snapshot_p99_ms"] <= 50)
+        row(query, "totals equal a recount of the trades", query["totals_exact"], "exact", query["totals_exact"])
+        if "alert_window_p99_ms" in query:
+            row(query, "max-volume alert of one 5-minute window (from candles_1m), p99 / a day of windows",
+                f"{query['alert_window_p99_ms']} / {query['alert_day_of_windows_ms']} ms", "–", None)
+
+
+def _latency_rows(directory: Path, row: AddRow) -> None:
+    """Trade → browser at each rate, and where the time went."""
+    for rate, goal in ((300, 150), (2000, None), (5000, 500), (20000, 1000)):
+        latency = _load(directory, f"latency-{rate}")
+        if latency:
+            exact = "p90_ms" in latency  # measured per trade (pinned partitions), not by pairing
+            figures = (f"{latency['p50_ms']} / {latency['p90_ms']} / {latency['p99_ms']} / {latency['max_ms']} ms"
+                       if exact else f"{latency['p50_ms']} / – / {latency['p99_ms']} / – ms (paired, not exact)")
+            row(latency, f"trade → browser at {rate:,} trades/s, p50 / p90 / p99 / max", figures,
+                f"p99 ≤ {goal:,} ms" if goal else "–", latency["p99_ms"] <= goal if goal else None)
+            _where_the_time_went(row, latency, f"at {rate:,}/s")
+
+
+def _snapshot_rows(directory: Path, row: AddRow) -> None:
+    """New clients' time to their first frame, from the live copy and from one ClickHouse read."""
+    snapshot = _load(directory, "snapshot")
+    if snapshot:
+        rounds = (f"{snapshot['rounds']} rounds; worst round's p99 {snapshot['warm_worst_round_p99_ms']} ms"
+                  if "rounds" in snapshot else "1 round")
+        row(snapshot, f"snapshot at {snapshot['trades']:,} trades, {snapshot['clients']} clients connecting at once, "
+            "time to first frame p50 / p99 / max: beside a connected client (live copy) · with none (one ClickHouse read)",
+            f"{snapshot['warm_p50_ms']} / {snapshot['warm_p99_ms']} / {snapshot['warm_max_ms']} ({rounds}) · "
+            f"{snapshot['cold_p50_ms']} / {snapshot['cold_p99_ms']} / {snapshot['cold_max_ms']} ms "
+            f"({snapshot['snapshot_bytes']:,} bytes; {snapshot['clickhouse_snapshot_reads']} ClickHouse reads)",
+            "p99 ≤ 50 ms", snapshot["warm_p99_ms"] <= 50)
+
+
+def _busy_query_rows(directory: Path, row: AddRow) -> None:
+    """The drill-down's first page read from ClickHouse beside inserts, and its other forms."""
+    busy = _load(directory, "query-ingesting")
+    if busy:
+        row(busy, f"drill-down first page on {busy['trades']:,} trades while {busy['ingest_rate']:,} trades/s are "
+            "inserted, p99", f"{busy['drilldown_p99_ms']} ms", "≤ 15 ms", busy["drilldown_p99_ms"] <= 15)
+        variants = {key[len("drilldown_"):-len("_p99_ms")]: value for key, value in busy.items()
+                    if key.startswith("drilldown_") and key.endswith("_p99_ms") and key != "drilldown_p99_ms"}
+        if variants:
+            row(busy, "… the same page written other ways, p99", ", ".join(f"{name} {value} ms"
+                                                                   for name, value in variants.items()), "–", None)
+
+
+def _first_page_rows(directory: Path, row: AddRow) -> None:
+    """The drill-down's first page through daphne: kept in memory, and read from ClickHouse."""
+    for name in ("firstpage", "firstpage-clickhouse"):
+        page = _load(directory, name)
+        if page:
+            row(page, f"drill-down first page through daphne ({page['from']}), {page['trades']:,} trades, "
+                f"{page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
+                f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages, "
+                f"{page['from_memory']:,} of them kept "
+                f"(/healthz beside them: p50 {page['healthz_p50_ms']} / p99 {page['healthz_p99_ms']} ms); "
+                f"{page['pages_as_stored']} of {page['pages_checked']} pages as stored",
+                *(("the baseline", None) if name == "firstpage-clickhouse" else
+                  ("p99 ≤ 15 ms", page["p99_ms"] <= 15 and page["pages_as_stored"] == page["pages_checked"])))
+
+
+def _fanout_curve_rows(directory: Path, row: AddRow) -> None:
+    """The fan-out curve: the largest client count at which every client is told everything on time."""
+    curve = [(n, fan) for n in FANOUT_CLIENTS if (fan := _load(directory, f"fanout-{n}"))]
+    if curve:
+        # A run whose clients were not timed is not on time: there is nothing to say it was.
+        on_time = [n for n, f in curve if f["clients_told_everything"] == n
+                   and f["worst_client_age_p99_ms"] is not None and f["worst_client_age_p99_ms"] <= 1000]
+        # Points measured on other commits than the row's say their own.
+        row(curve[-1][1], "fan-out at 5,000 trades/s: clients, each told of every trade, worst client's update age p99",
+            "; ".join(f"{n}: {f['clients_told_everything']} of {n}, "
+                      + (f"{f['worst_client_age_p99_ms']} ms" if f["worst_client_age_p99_ms"] is not None
+                         else "not timed")
+                      + (f" ({f['commit'][:7]})" if f.get("commit") != curve[-1][1].get("commit") else "")
+                      for n, f in curve)
+            + (f"; on time up to {max(on_time)}" if on_time else "; none on time"),
+            "≥ 500 clients on time", bool(on_time) and max(on_time) >= 500)
+        for n, fan in curve:
+            _where_the_time_went(row, fan, f"at {n} clients (their timed tenth)")
+
+
+def _slow_client_rows(directory: Path, row: AddRow) -> None:
+    """Clients that never read: daphne's memory, and the reading client beside them."""
+    slow = _load(directory, "slowclients")
+    if slow:
+        row(slow, f"{slow['clients']} clients that never read, {slow['seconds'] / 60:.0f} min at {slow['rate']:,}/s: "
+            "daphne's RSS growth (highest − before); the reading client's trades and p99",
+            f"{slow['rss_growth_mb']} MB ({slow['rss_before_mb']} → {slow['rss_highest_mb']}); "
+            f"{slow['received']:,} of {slow['sent']:,}, p99 {slow['p99_ms']} ms; {slow['closed_behind']} closed behind",
+            "≤ 50 MB, reader exact", slow["rss_growth_mb"] <= 50 and slow["received"] == slow["sent"])
+
+
+def _codec_rows(directory: Path, row: AddRow) -> None:
+    """The trades insert through each codec."""
+    codec = _load(directory, "codec")
+    if codec:
+        paths = [key[:-len("_median_ms")] for key in codec if key.endswith("_median_ms") and "encode" not in key]
+        row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
+            f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths), "–", None)
+
+
+def _export_rows(directory: Path, row: AddRow) -> None:
+    """The CSV download at its row cap."""
+    export = _load(directory, "export")
+    if export:
+        row(export, f"CSV download of one symbol's {export['rows']:,} newest trades (the cap) through daphne: first "
+            "byte, last byte, rows a second; daphne's RSS before and at its peak; a drill-down's first page "
+            "requested meanwhile, p50 / p99", f"{export['first_byte_ms']} ms, {export['seconds']} s, "
+            f"{export['rows_per_second']:,}/s ({export['megabytes']} MB); {export['daphne_rss_before_mb']} → "
+            f"{export['daphne_peak_rss_mb']} MB; {export.get('beside_p50_ms', '–')} / {export.get('beside_p99_ms', '–')} ms",
+            "streamed, exact", export["exact"])
+
+
+def _fanout_rows(directory: Path, row: AddRow) -> None:
+    """The fan-out run at its documented size: delivery client by client."""
+    fanout = _load(directory, "fanout")
+    if fanout and "clients_told_everything" in fanout:
+        row(fanout, f"{fanout['clients']} clients at {fanout['rate']:,} trades/s: updates delivered", *_delivery(fanout))
+
+
+def _soak_rows(directory: Path, row: AddRow) -> None:
+    """The soak: memory, file descriptors, exactness and delivery."""
+    soak = _load(directory, "soak")
+    if soak:
+        worst = soak.get("max_rss_growth_process")
+        row(soak, f"soak {soak['minutes']} min at {soak['rate']:,}/s, {soak['clients']} clients: RSS growth of the "
+            f"process that grew most{f' ({worst})' if worst else ''}",
+            f"{soak['max_rss_growth']:.1%}", "≤ 10 %", soak["max_rss_growth"] <= 0.10)
+        fds_worst = soak.get("fd_growth_process")
+        row(soak, f"soak: open file descriptors, end − start, of the process that grew most"
+            f"{f' ({fds_worst})' if fds_worst else ''}", soak["fd_growth"], "≤ 0", soak["fd_growth"] <= 0)
+        row(soak, "soak: stored exactly what was sent", soak["exact"], "exact", soak["exact"])
+        if "delivery" in soak:
+            row(soak, "soak: updates delivered to the clients", *_delivery(soak["delivery"]))
+
+
+SECTIONS: tuple[Callable[[Path, AddRow], None], ...] = (  # in the order of the page's table
+    _replay_rows, _ingest_rows, _query_rows, _latency_rows, _snapshot_rows, _busy_query_rows, _first_page_rows,
+    _fanout_curve_rows, _slow_client_rows, _codec_rows, _export_rows, _fanout_rows, _soak_rows,
+)
 
 
 def _memory_gib() -> float:

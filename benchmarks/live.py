@@ -477,7 +477,7 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
     one random symbol after another on one connection, each followed by a /healthz (the
     same HTTP path doing nothing: daphne's floor), with `trades` trades loaded first while
     `rate` trades a second flow through the whole system and a dashboard is open (a web
-    process follows the deltas, and keeps the pages, only while one is). Then, the stream
+    process follows the deltas, and keeps the pages, while one is). Then, the stream
     over, `checked` random symbols' pages against ClickHouse's first pages.
     `clickhouse`: 1 asks for each page with a cursor past every trade, which the API reads
     from ClickHouse: the same page, as it was served before pages were kept (the baseline)."""

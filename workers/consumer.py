@@ -318,7 +318,6 @@ class Worker:
         if not batch.consumed or not isinstance(job, ConsumerJob):
             return
         self._last_flush = time.monotonic()
-        labels = {"job": job.name}
         sink = self.dead_letters
         if sink is not None:
             self._retrying(lambda: sink.send(batch.dead_letters), "dead-letter")
@@ -342,20 +341,25 @@ class Worker:
             inserted_ms = self._insert(job, span)
             insert_seconds += time.monotonic() - started
             self._publish(job, batch, span, flushed_ms, inserted_ms)
-        self.metrics.INSERT_SECONDS.labels(**labels).observe(insert_seconds)
+        self.metrics.INSERT_SECONDS.labels(job=job.name).observe(insert_seconds)
         self._retrying(lambda: self.consumer.commit(offsets=batch.offsets_to_commit(), asynchronous=False),
                        "commit offsets")
         self._unsettled = inserting
-        inserted = batch.inserted
+        self._count(job, batch)
+
+    def _count(self, job: ConsumerJob[Any], batch: Batch[Any]) -> None:
+        """A committed batch in the drain's counts and the metrics."""
+        labels = {"job": job.name}
+        dead_lettered = self.dead_letters is not None
         self.counts["consumed"] += batch.consumed
-        self.counts["inserted"] += inserted
-        self.counts["rejected" if sink is None else "dead_lettered"] += len(batch.dead_letters)
+        self.counts["inserted"] += batch.inserted
+        self.counts["dead_lettered" if dead_lettered else "rejected"] += len(batch.dead_letters)
         self.metrics.CONSUMED.labels(**labels).inc(batch.consumed)
-        self.metrics.INSERTED.labels(**labels).inc(inserted)
+        self.metrics.INSERTED.labels(**labels).inc(batch.inserted)
         self.metrics.BATCH_ROWS.labels(**labels).observe(batch.consumed)
         for letter in batch.dead_letters:
             self.metrics.REJECTED.labels(job=job.name, reason=letter.rejection.reason,
-                                         dead_lettered=str(sink is not None).lower()).inc()
+                                         dead_lettered=str(dead_lettered).lower()).inc()
 
     def _publish(self, job: ConsumerJob[Any], batch: Batch[Any], span: Span[Any], flushed_ms: int,
                  inserted_ms: int) -> None:

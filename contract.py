@@ -36,6 +36,7 @@ DELTA: Final = "delta"
 TRADES: Final = "trades"
 STATUS: Final = "status"
 ALERTS: Final = "alerts"
+MOVES: Final = "moves"
 SUBSCRIBE: Final = "subscribe"  # browser -> web: the symbols whose drill-down is open
 MAX_SUBSCRIPTIONS: Final = 20  # symbols a client may follow at once (a longer list is refused)
 ACK: Final = "ack"  # browser -> web: how many frames it has received, so the server can bound what is unread
@@ -220,6 +221,14 @@ class DeltaFrame(TypedDict):
     symbols: dict[str, list[Any]]  # symbol -> Totals
     whales: dict[str, int]
     stages: NotRequired[list[StagedSpan]]  # for measurement (bench latency); the page ignores it
+
+
+class MovesFrame(TypedDict):
+    """Price moves (cents) of symbols whose snapshot row had none (Row.CHANGE 0), worked out
+    from their first pages once a web process has read them: a feed just started knows none."""
+
+    type: Literal["moves"]
+    moves: dict[str, int]
 
 
 class TradesFrame(TypedDict):

@@ -77,6 +77,19 @@ def test_price_rise_flashes_green_and_fall_red_with_the_right_numbers(site, brow
     expect(row(late, symbol).locator("td.change")).to_have_text("▼ $1.51")
 
 
+def test_a_page_on_a_web_process_that_heard_no_move_gets_it_from_the_stored_trades(site, page):
+    pipeline, url = site
+    symbol = SYMBOLS[5]
+    at = int(time.time() * 1000)
+    pipeline.send_trades([(symbol, 20_000, 3, at, 0), (symbol, 19_875, 2, at + 1, 0)])
+    assert pipeline.wait_for(2) == 2  # stored before any dashboard connects: no delta told of the move
+
+    open_dashboard(page, url)
+    search(page, symbol)
+    expect(row(page, symbol).locator("td.price")).to_have_text("$198.75")
+    expect(row(page, symbol).locator("td.change")).to_have_text("▼ $1.25", timeout=15_000)
+
+
 def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, page):
     pipeline, url = site
     symbol = SYMBOLS[3]

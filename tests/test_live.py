@@ -220,3 +220,30 @@ def test_forgotten_pages_and_abandoned_reads_leave_nothing_kept():
     newest.abandon()
     newest.read(pages(MSFT=[trade(10, 2)]))
     assert newest.page("MSFT") is None
+
+
+def test_a_feed_just_started_takes_each_symbols_last_move_from_its_kept_page():
+    def priced(ms: int, offset: int, price: int) -> bytes:
+        return contract.trade_record(f"00000000-0000-0000-0000-{offset:012x}", ms, price, 1, 0, offset)
+
+    newest = NewestTrades()
+    newest.begin(["AAPL", "MSFT", "FLAT", "AHEAD"])
+    newest.read(pages(AAPL=[priced(1000, 9, 100), priced(900, 8, 100), priced(800, 7, 120)],  # newest first
+                      MSFT=[priced(1900, 1, 400), priced(1800, 0, 390)], FLAT=[priced(500, 3, 50), priced(400, 2, 50)],
+                      AHEAD=[priced(700, 5, 70), priced(600, 4, 60)]))
+    assert newest.last_move("AAPL") == ([1000, 0, 9, 100], -20)  # the latest earlier price that differs
+    assert newest.last_move("FLAT") == ([500, 0, 3, 50], 0)
+    assert newest.last_move("NONE") is None
+
+    frame = _frame()
+    frame["symbols"].update(FLAT=["Flat", 2, 2, 100, [500, 0, 3, 50], 0, 0],
+                            AHEAD=["Ahead", 3, 3, 210, [800, 0, 6, 80], 0, 0])  # a trade the page has not yet
+    copy = LiveCopy(frame, "trades", recent_alerts=2)
+    copy.frame["symbols"]["AAPL"][contract.Row.LAST] = [1000, 0, 9, 100]
+    copy.frame["symbols"]["MSFT"][contract.Row.LAST] = [1900, 0, 1, 400]
+    copy.frame["symbols"]["MSFT"][contract.Row.CHANGE] = 7  # heard from a delta: kept
+
+    assert copy.seed_moves(newest, ["AAPL", "MSFT", "FLAT", "AHEAD", "NONE"]) == {"AAPL": -20}
+    assert json.loads(copy.text()[0])["symbols"]["AAPL"][contract.Row.CHANGE] == -20
+    assert copy.frame["symbols"]["MSFT"][contract.Row.CHANGE] == 7
+    assert copy.seed_moves(newest, ["AAPL"]) == {}  # a move once seeded is a move heard

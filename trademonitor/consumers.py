@@ -288,8 +288,12 @@ class DeltaHub:
                                   "drill-down pages")
             if rows is None:
                 self.newest.abandon()  # those symbols are read again next time
-            else:
-                self.newest.read(rows)
+                continue
+            self.newest.read(rows)
+            moves = self.copy.seed_moves(self.newest, symbols) if self.copy is not None else {}
+            if moves:
+                frame: contract.MovesFrame = {"type": contract.MOVES, "moves": moves}
+                await self._broadcast(contract.encode(frame), snapshot_sent_only=True)
 
 
 HUB = DeltaHub()

@@ -146,6 +146,22 @@ class LiveCopy:
                 row[Row.CHANGE] = kept[Row.CHANGE]
         self._text = None
 
+    def seed_moves(self, newest: NewestTrades, symbols: Iterable[str]) -> dict[str, int]:
+        """Moves for those of `symbols` without one, from their kept first pages, where the
+        page's newest trade is the row's last: what a feed just started could not hear."""
+        moves = {}
+        rows = self.frame["symbols"]
+        for symbol in symbols:
+            row = rows.get(symbol)
+            if row is None or row[Row.CHANGE] or row[Row.LAST] is None:
+                continue
+            found = newest.last_move(symbol)
+            if found is not None and found[1] and found[0] == row[Row.LAST]:
+                row[Row.CHANGE] = moves[symbol] = found[1]
+        if moves:
+            self._text = None
+        return moves
+
     def add_alerts(self, alerts: list[dict]) -> None:
         """New or revised alerts: the newest `recent_alerts` windows, newest first, as the snapshot reads them."""
         by_window = {alert["window_start"]: alert for alert in self.frame["alerts"]}
@@ -195,6 +211,17 @@ class NewestTrades:
             return None
         newest = page[:(limit or self.size) * contract.TRADE_RECORD.size]
         return [contract.record_trade(record) for record in contract.records(newest)]
+
+    def last_move(self, symbol: str) -> tuple[list[int], int] | None:
+        """`symbol`'s newest kept trade as a contract.Last, and its price less that of the
+        latest earlier kept trade at another price (0 if every kept trade has its price);
+        None without a page or a trade."""
+        trades = [contract.TRADE_RECORD.unpack(record) for record in contract.records(self.pages.get(symbol, b""))]
+        if not trades:
+            return None
+        ms, _low, _high, partition, offset, price, _quantity = trades[0]
+        before = next((trade[5] for trade in trades[1:] if trade[5] != price), price)
+        return [ms, partition, offset, price], price - before
 
     def missing(self, symbols: Iterable[str]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self.pages]

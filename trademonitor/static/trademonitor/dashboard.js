@@ -66,6 +66,7 @@ function receive(message) {
   else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
   else if (message.type === "trades") state.open.get(message.symbol)?.liveTrades(message.trades);
   else if (message.type === "alerts") applyAlerts(message.alerts);
+  else if (message.type === "moves") applyMoves(message.moves);
   else if (message.type === "status") showStatus(message);
 }
 
@@ -119,6 +120,16 @@ function applyDelta(symbols) {
   if (state.listeningSince === Infinity) state.listeningSince = Date.now();
   else state.recent.push([Date.now(), trades]);
   updateSummary();
+}
+
+/** Moves the server worked out after the snapshot; a move heard here since is newer. */
+function applyMoves(moves) {
+  for (const [symbol, change] of Object.entries(moves)) {
+    const row = state.rows.get(symbol);
+    if (!row || row.change) continue;
+    row.change = change;
+    updateRow(symbol, 0);
+  }
 }
 
 function applyWhales(whales) {

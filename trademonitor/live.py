@@ -216,12 +216,16 @@ class NewestTrades:
         """`symbol`'s newest kept trade as a contract.Last, and its price less that of the
         latest earlier kept trade at another price (0 if every kept trade has its price);
         None without a page or a trade."""
-        trades = [contract.TRADE_RECORD.unpack(record) for record in contract.records(self.pages.get(symbol, b""))]
-        if not trades:
+        records = contract.records(self.pages.get(symbol, b""))
+        if not records:
             return None
-        ms, _low, _high, partition, offset, price, _quantity = trades[0]
-        before = next((trade[5] for trade in trades[1:] if trade[5] != price), price)
-        return [ms, partition, offset, price], price - before
+        ms, _low, _high, partition, offset, price, _quantity = contract.TRADE_RECORD.unpack(records[0])
+        last = [ms, partition, offset, price]
+        for record in records[1:]:
+            *_place, earlier, _quantity = contract.TRADE_RECORD.unpack(record)
+            if earlier != price:
+                return last, price - earlier
+        return last, 0
 
     def missing(self, symbols: Iterable[str]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self.pages]

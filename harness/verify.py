@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 JOBS = ("ingest", "sentiment")
 REPLAYED = re.compile(r"replays its pending range")
 STARTED = re.compile(r"ingest worker (\d+) started \(pid (\d+)\)")
+# Below the pool's default (50,000): the backlog is then several flushes a worker, each one a
+# flush to kill; with the default, 60,000 trades are two or three flushes in all.
+MAX_BATCH_ROWS = 10_000
 
 
 @dataclass
@@ -55,10 +58,7 @@ class Report:
 
 
 def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = False,
-        max_batch_rows: int = 10_000) -> Report:
-    """`max_batch_rows` below the pool's default (50,000) makes the backlog several flushes
-    a worker, each one a flush to kill: with the default, 60,000 trades are two or three
-    flushes in all."""
+        max_batch_rows: int = MAX_BATCH_ROWS) -> Report:
     name = f"verify-{uuid.uuid4().hex[:8]}"
     ensure_topic(name, settings.KAFKA_TOPIC_PARTITIONS)
     report = Report(trades)

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--trades", type=int, default=200_000)
         parser.add_argument("--processes", type=int, default=2)
         parser.add_argument("--kills", type=int, default=3, help="times to kill the workers mid-flush")
-        parser.add_argument("--max-batch-rows", type=int, default=10_000,
+        parser.add_argument("--max-batch-rows", type=int, default=verify.MAX_BATCH_ROWS,
                             help="the pool's batch bound: a backlog in several flushes, each one to kill in "
                                  "(default: %(default)s)")
         parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")

@@ -4,30 +4,19 @@ a page reloaded meanwhile starts from the same live copy, with the price moves i
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
 
 import contract
+from tests.livefeed import ORIGIN, next_frame, trades_delta
 
-ORIGIN = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 SYMBOL = "ZZRELOAD"  # not listed
 
 
 def _delta(offset: int, price: int) -> contract.TradesDelta:
-    return {"type": contract.TRADES_DELTA, "topic": django_settings.KAFKA_TOPIC,
-            "offsets": {"0": [offset, offset]}, "consumed": {"0": [offset, offset]},
-            "symbols": {SYMBOL: [1, 10, 10 * price, [1583934115727 + offset, 0, offset, price]]}}
-
-
-async def _next(client: WebsocketCommunicator, kind: str) -> dict:
-    while True:
-        frame = json.loads(await client.receive_from(timeout=30))
-        if frame["type"] == kind:
-            return frame
+    return trades_delta(0, offset, {SYMBOL: price})
 
 
 async def _until(condition) -> None:
@@ -45,11 +34,11 @@ async def test_a_page_reloaded_after_its_last_client_left_keeps_the_copy_and_its
     layer = get_channel_layer()
     first = WebsocketCommunicator(application, "/ws/live", headers=ORIGIN)
     assert (await first.connect(timeout=30))[0]
-    snapshot = await _next(first, contract.SNAPSHOT)
+    snapshot = await next_frame(first, contract.SNAPSHOT)
     offset = max(map(int, snapshot["watermarks"].values()), default=0) + 1_000_000  # past anything stored
     for step, price in enumerate([1_000, 990]):
         await layer.group_send(contract.TRADES_GROUP, _delta(offset + step, price))
-        await _next(first, contract.DELTA)
+        await next_frame(first, contract.DELTA)
     await first.disconnect()
     await _until(lambda: not HUB.clients)
 
@@ -61,11 +50,11 @@ async def test_a_page_reloaded_after_its_last_client_left_keeps_the_copy_and_its
     second = WebsocketCommunicator(application, "/ws/live", headers=ORIGIN)
     try:
         assert (await second.connect(timeout=30))[0]
-        row = (await _next(second, contract.SNAPSHOT))["symbols"][SYMBOL]
+        row = (await next_frame(second, contract.SNAPSHOT))["symbols"][SYMBOL]
         assert row[contract.Row.TRADES] == 3
         assert row[contract.Row.CHANGE] == -10  # 1,000 to 990, then 990 again: the move stands
         await layer.group_send(contract.TRADES_GROUP, _delta(offset + 3, 995))
-        frame = await _next(second, contract.DELTA)  # and the feed goes on for it
+        frame = await next_frame(second, contract.DELTA)  # and the feed goes on for it
         assert frame["symbols"][SYMBOL][contract.Totals.TRADES] == 1
     finally:
         await second.disconnect()

@@ -14,9 +14,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
 import contract
+from tests.livefeed import ORIGIN, trades_delta
 from trademonitor.live import Unread
 
-ORIGIN = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 SYMBOLS = [f"ZZ{i:03d}" for i in range(60)]  # not listed: each delta frame is a few KB
 
 
@@ -33,10 +33,7 @@ def test_unread_counts_bytes_until_acknowledged():
 
 
 def _delta(partition: int, offset: int) -> contract.TradesDelta:
-    totals = {symbol: [1, 10, 1000, [1583934115727, partition, offset, 100]] for symbol in SYMBOLS}
-    return {"type": contract.TRADES_DELTA, "topic": django_settings.KAFKA_TOPIC,
-            "offsets": {str(partition): [offset, offset]}, "consumed": {str(partition): [offset, offset]},
-            "symbols": totals}
+    return trades_delta(partition, offset, dict.fromkeys(SYMBOLS, 100))
 
 
 async def _frames_until(client: WebsocketCommunicator, kind: str) -> tuple[dict, int]:

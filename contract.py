@@ -231,6 +231,15 @@ class MovesFrame(TypedDict):
     moves: dict[str, int]
 
 
+class StatusFrame(TypedDict):
+    """Every STATUS_INTERVAL, the same for every client of a web process."""
+
+    type: Literal["status"]
+    lag: int  # messages not yet consumed, over the running workers
+    workers: int  # running workers
+    trades_per_second: int | None  # stored, over the last 5 s the web process heard; None in its first second
+
+
 class TradesFrame(TypedDict):
     type: Literal["trades"]
     symbol: str

@@ -225,6 +225,8 @@ def test_the_header_says_when_no_worker_is_running(site, page):
     open_dashboard(page, url)
     lag = page.locator("#lag")
     expect(lag).to_contain_text("(2 workers)", timeout=10_000)  # ingest and sentiment, one each
+    # The web process's count (tests/test_dashboard_status.py), past its feed's first second.
+    expect(page.locator("#trades-per-second")).to_have_text(re.compile(r"^\d[\d,]*$"), timeout=10_000)
 
     assert pipeline.stop(pipeline.pools[0]) == 0  # the supervisor marks its workers stopped
     expect(lag).to_have_text("no workers running", timeout=10_000)

@@ -1,20 +1,21 @@
-"""The dashboard's status line (ingestion lag and running workers): one frame every
-STATUS_INTERVAL for all clients of a daphne process, from one query, not one a client."""
+"""The dashboard's status line (ingestion lag, running workers, trades a second): one frame
+every STATUS_INTERVAL for all clients of a daphne process, from one query, not one a client."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
+import contract
+from tests.livefeed import ORIGIN, next_frame, trades_delta
 from trademonitor import dashboard
 from trademonitor.models import WorkerStatus
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-ORIGIN = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 
 
 async def _statuses(communicator: WebsocketCommunicator, count: int) -> list[dict]:
@@ -55,6 +56,34 @@ async def test_every_client_gets_the_same_status_from_one_query(monkeypatch):
     finally:
         for client in clients:
             await client.disconnect()
-    assert all(status == {"type": "status", "lag": 12, "workers": 2} for statuses in received for status in statuses)
+    assert all((status["type"], status["lag"], status["workers"]) == ("status", 12, 2)
+               for statuses in received for status in statuses)
     # Six frames; one query a client would have been at least six queries.
     assert len(queries) <= 3, queries
+
+
+async def test_trades_a_second_are_the_web_processs_count_so_a_page_just_opened_has_the_figure():
+    """A page used to count the frames it got from when it opened: a worker catching up after
+    a stall, or frames it handled late while drawing its table, counted as trades of its
+    first seconds. The hub counts every delta it hears, opened pages or not."""
+    from trademonitor.asgi import application
+
+    layer = get_channel_layer()
+    first = WebsocketCommunicator(application, "/ws/live", headers=ORIGIN)
+    second = WebsocketCommunicator(application, "/ws/live", headers=ORIGIN)
+    try:
+        assert (await first.connect(timeout=30))[0]
+        watermarks = (await next_frame(first, contract.SNAPSHOT))["watermarks"]
+        offset = max(map(int, watermarks.values()), default=0) + 1_000_000  # past anything stored
+        await layer.group_send(contract.TRADES_GROUP, trades_delta(0, offset, {"ZZRATE": 1000}, trades=1000))
+        rate = None
+        while not rate:
+            rate = (await next_frame(first, contract.STATUS))["trades_per_second"]
+        assert 1000 / 5 <= rate <= 1000  # 1,000 trades, heard over 1 to 5 s
+
+        assert (await second.connect(timeout=30))[0]
+        await next_frame(second, contract.SNAPSHOT)
+        assert (await next_frame(second, contract.STATUS))["trades_per_second"] >= 1000 / 5
+    finally:
+        await first.disconnect()
+        await second.disconnect()

@@ -4,7 +4,7 @@ web process's live copy of the snapshot and of each symbol's newest trades."""
 import json
 
 import contract
-from trademonitor.live import GAP, NEW, REPEAT, Continuity, LiveCopy, NewestTrades
+from trademonitor.live import GAP, NEW, REPEAT, Continuity, LiveCopy, NewestTrades, TradeRate
 
 
 def delta(kind: str = contract.TRADES_DELTA, **consumed: tuple[int, int]) -> dict:
@@ -247,3 +247,14 @@ def test_a_feed_just_started_takes_each_symbols_last_move_from_its_kept_page():
     assert json.loads(copy.text()[0])["symbols"]["AAPL"][contract.Row.CHANGE] == -20
     assert copy.frame["symbols"]["MSFT"][contract.Row.CHANGE] == 7
     assert copy.seed_moves(newest, ["AAPL"]) == {}  # a move once seeded is a move heard
+
+
+def test_trades_a_second_over_the_part_of_the_window_the_feed_listened_to():
+    rate = TradeRate(started=10.0)
+    for at in (10.0, 10.5, 11.0, 11.5):
+        rate.add(_trades(0, 0, 299, AAPL=[200, 0, 0, [0, 0, 0, 1]], MSFT=[100, 0, 0, [0, 0, 0, 1]]), at)
+    assert rate.per_second(10.9) is None  # 0.9 s listened: too little to say
+    assert rate.per_second(12.0) == 600  # 1,200 trades in the 2 s listened to, not in 5
+    assert rate.per_second(16.0) == 300 * 2 / 5  # the first two have left the window
+    assert rate.per_second(30.0) == 0  # listening, and nothing came: 0, not None
+    assert TradeRate(started=30.0).per_second(30.5) is None  # a feed just started

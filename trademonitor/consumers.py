@@ -49,13 +49,13 @@ import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
 from infra.layer import Receiver
 from trademonitor import dashboard
-from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, NewestTrades, Unread, merge, stages
+from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, NewestTrades, TradeRate, Unread, merge, stages
 
 logger = logging.getLogger(__name__)
 
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
 GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest of its flush
-STATUS_INTERVAL = 2.0
+STATUS_INTERVAL = 1.0  # seconds; the status frame carries trades a second, which a page shows as it comes
 # seconds the feed runs on after its last client leaves: a page reloaded, or a connection that
 # dropped, comes back to the same live copy, with its price moves, and the same kept pages
 FEED_LINGER = 60.0
@@ -82,6 +82,7 @@ class DeltaHub:
         self._uncopied: list[contract.Message] | None = None  # received while a copy is read
         self._feed = 0  # which run of the feed: a copy read during another missed deltas
         self.newest = NewestTrades()  # each symbol's first drill-down page, read by the API's views too
+        self.rate = TradeRate(time.monotonic())
 
     async def join(self, client: DashboardConsumer) -> None:
         """Returns once deltas are being received for `client`; raises if they cannot be."""
@@ -149,6 +150,7 @@ class DeltaHub:
             channel = await layer.new_channel()
             for group in contract.DELTA_GROUPS:
                 await layer.group_add(group, channel)
+            self.rate = TradeRate(time.monotonic())
             listening.set()
             ticker = asyncio.gather(self._tick(), self._status(), self._keep_newest())
             receiver = Receiver(layer, channel)
@@ -195,6 +197,7 @@ class DeltaHub:
                 self._copy(delta)
                 if delta["type"] == contract.TRADES_DELTA:
                     self.newest.add(delta)
+                    self.rate.add(delta, time.monotonic())
                 self.window.append(delta)
                 self._arrived.set()
         elif kind == contract.ALERTS_NEW:
@@ -209,6 +212,7 @@ class DeltaHub:
         self._feed += 1  # the copy, and one being read, lack what went missing
         self.copy = None
         self.newest.clear()
+        self.rate = TradeRate(time.monotonic())
         for client in list(self.clients):
             await _survive(client.close(code=RESYNC), "resync")
 
@@ -225,8 +229,12 @@ class DeltaHub:
                 continue
             status = await _survive(database_sync_to_async(dashboard.ingestion_status)(), "status")
             if status is not None:
+                rate = self.rate.per_second(time.monotonic())
+                frame: contract.StatusFrame = {"type": contract.STATUS, "lag": status["lag"],
+                                               "workers": status["workers"],
+                                               "trades_per_second": None if rate is None else round(rate)}
                 # A client's first frame is its snapshot.
-                await self._broadcast(contract.encode({"type": contract.STATUS, **status}), snapshot_sent_only=True)
+                await self._broadcast(contract.encode(frame), snapshot_sent_only=True)
 
     async def _tick(self) -> None:
         """Sends the window as soon as a delta arrives after a quiet spell; under load, every

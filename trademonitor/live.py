@@ -351,6 +351,31 @@ def merge(deltas: list[contract.Delta]) -> contract.DeltaFrame | None:
     return coalescer.take()
 
 
+class TradeRate:
+    """Trades stored a second, over the last `window` seconds of the deltas a feed heard: the
+    figure every page shows. A page that counted the frames it got from when it opened
+    counted a worker's catch-up after a stall, and frames it handled late while drawing, as
+    trades of its first seconds, up to a third over the rate."""
+
+    def __init__(self, started: float, window: float = 5.0):
+        self.started = started  # when the feed began to listen (monotonic seconds)
+        self.window = window
+        self._heard: deque[tuple[float, int]] = deque()  # (when, trades) of each delta
+        self._trades = 0  # in _heard
+
+    def add(self, delta: contract.TradesDelta, at: float) -> None:
+        trades = sum(totals[Totals.TRADES] for totals in delta["symbols"].values())
+        self._heard.append((at, trades))
+        self._trades += trades
+
+    def per_second(self, now: float) -> float | None:
+        """Over the part of the window listened to; None under a second of it (too little to say)."""
+        while self._heard and self._heard[0][0] < now - self.window:
+            self._trades -= self._heard.popleft()[1]
+        listened = min(self.window, now - self.started)
+        return None if listened < 1.0 else self._trades / listened
+
+
 class Unread:
     """What a client has been sent and not yet acknowledged (contract.Ack), in bytes.
 

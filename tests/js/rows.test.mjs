@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { matching, perSecond, sorted, totals } from "../../trademonitor/static/trademonitor/rows.js";
+import { matching, sorted, totals } from "../../trademonitor/static/trademonitor/rows.js";
 
 const rows = [
   { symbol: "MSFT", name: "Microsoft", trades: 3, volume: 80352900 },
@@ -24,13 +24,4 @@ test("search matches symbol or name in any case; the watchlist narrows", () => {
 
 test("totals add trades and cents exactly", () => {
   assert.deepEqual(totals(rows), { trades: 13, volume: 164149800 });
-});
-
-test("trades a second: over the part of the window listened to, none under a second of it", () => {
-  const recent = [[10_000, 300], [10_500, 300], [11_000, 300], [11_500, 300]];
-  assert.equal(perSecond(recent, 10_900, 10_000), null);  // 0.9 s since the snapshot
-  assert.equal(perSecond(recent, 12_000, 10_000), 600);  // 1,200 trades in the 2 s listened to, not 5
-  assert.equal(perSecond(recent, 16_000, 10_000), 300 * 2 / 5);  // only the last two are in the window
-  assert.equal(perSecond([], 20_000, 10_000), 0);  // listening, and nothing came: 0, not "–"
-  assert.equal(perSecond(recent, 20_000, Infinity), null);  // no snapshot yet
 });

@@ -7,7 +7,7 @@
 import { openDetail } from "./drilldown.js";
 import { connect } from "./feed.js";
 import { decimalCents, money, NUMBER } from "./format.js";
-import { matching, perSecond, sorted, totals } from "./rows.js";
+import { matching, sorted, totals } from "./rows.js";
 import { setUpSqlPanel } from "./sqlpanel.js";
 import { fillRow, flash, makeColumns, placeRows, renderHeader, rowElement, showOpen, showSort, showStarred }
   from "./table.js";
@@ -40,8 +40,6 @@ const state = {
   open: new Map(),        // symbol -> drill-down
   changes: 0,             // row updates since the last sort
   hovering: false,        // the pointer is on the table: no re-sort under it
-  recent: [],             // [ms, trades] of recent deltas, for trades per second
-  listeningSince: Infinity,  // the arrival of the first delta after the last snapshot (see perSecond)
   whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
   alerts: new Map(),      // window_start -> max-volume alert
   watchlist: null,
@@ -55,6 +53,7 @@ function setConnection(online) {
   element.textContent = online ? "live" : "reconnecting";
   element.className = online ? "online" : "offline";
   document.body.dataset.feed = online ? "live" : "offline";
+  if (!online) $("#trades-per-second").textContent = "–";  // a figure nothing updates is not shown
 }
 
 function subscribe() {
@@ -71,7 +70,9 @@ function receive(message) {
 }
 
 // No worker running means no new trades, however live the feed: said, in the feed's colour for "down".
-function showStatus({ lag, workers }) {
+// Trades a second are the web process's count, over the last 5 s of what it heard (contract.StatusFrame).
+function showStatus({ lag, workers, trades_per_second: rate }) {
+  $("#trades-per-second").textContent = rate === null ? "–" : NUMBER.format(rate);
   const element = $("#lag");
   element.textContent = workers ? `${NUMBER.format(lag)} (${workers} worker${workers === 1 ? "" : "s"})`
     : "no workers running";
@@ -88,14 +89,11 @@ function applySnapshot(message) {
       change: row[ROW.change] || (previous.get(symbol)?.change ?? 0) });
   }
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
-  state.recent = [];
-  state.listeningSince = Infinity;
   render();
   applyAlerts(message.alerts || []);
 }
 
 function applyDelta(symbols) {
-  let trades = 0;
   for (const [symbol, delta] of Object.entries(symbols)) {
     let row = state.rows.get(symbol);
     if (!row) {
@@ -106,7 +104,6 @@ function applyDelta(symbols) {
     row.trades += delta[TOTALS.trades];
     row.shares += delta[TOTALS.shares];
     row.volume += delta[TOTALS.volume];
-    trades += delta[TOTALS.trades];
     let moved = 0;
     if (!row.last || later(last, row.last)) {
       const before = priceOf(row);
@@ -117,8 +114,6 @@ function applyDelta(symbols) {
     }
     updateRow(symbol, moved);
   }
-  if (state.listeningSince === Infinity) state.listeningSince = Date.now();
-  else state.recent.push([Date.now(), trades]);
   updateSummary();
 }
 
@@ -224,10 +219,6 @@ function updateSummary() {
   const { trades, volume } = totals(state.rows.values());
   $("#total-trades").textContent = NUMBER.format(trades);
   $("#total-volume").textContent = money(volume);
-  const now = Date.now();
-  state.recent = state.recent.filter(([at]) => at >= now - 5000);
-  const rate = perSecond(state.recent, now, state.listeningSince);
-  $("#trades-per-second").textContent = rate === null ? "–" : NUMBER.format(Math.round(rate));
 }
 
 // ---- watchlist ---------------------------------------------------------------------------
@@ -387,7 +378,6 @@ async function setUp() {
   document.addEventListener("keydown", onDocumentKey);
   addEventListener("popstate", restoreView);
   setUpSqlPanel($);
-  setInterval(updateSummary, 1000);
   setInterval(resortTick, RESORT_MS);
   try {
     state.watchlist = await openWatchlist(PAGE.authenticated);

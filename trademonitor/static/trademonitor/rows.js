@@ -1,4 +1,4 @@
-// Which symbols the table shows, in what order, their totals and their rate. Pure: tested by tests/js/.
+// Which symbols the table shows, in what order, and their totals. Pure: tested by tests/js/.
 
 /** Rows matching `filter` (symbol or name, any case) and, when given, only those in `only`. */
 export function matching(rows, filter, only = null) {
@@ -20,18 +20,4 @@ export function totals(rows) {
   let trades = 0, volume = 0;
   for (const row of rows) { trades += row.trades; volume += row.volume; }
   return { trades, volume };
-}
-
-/**
- * Trades a second over the `windowMs` before `now`, from `recent` ([ms, trades] of each delta).
- * `since` is when the first delta after a snapshot came; that delta is not in `recent`, as it
- * holds trades made before it, since the snapshot's read. So a window only partly listened
- * to is divided by the part listened to; under a second of it, null (too little to say).
- */
-export function perSecond(recent, now, since, windowMs = 5000) {
-  const start = Math.max(now - windowMs, since);
-  if (now - start < 1000) return null;
-  let trades = 0;
-  for (const [at, count] of recent) if (at >= start) trades += count;
-  return trades / ((now - start) / 1000);
 }

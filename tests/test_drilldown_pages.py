@@ -17,7 +17,7 @@ from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.mirror import Mirrors
 from tests.pipeline import Pipeline
 from trademonitor import dashboard
-from trademonitor.consumers import HUB
+from trademonitor.hub import HUB
 
 SYMBOLS = BUNDLED_SYMBOLS[:6]
 MEMORY = 'trademonitor_drilldown_first_pages_total{source="memory"}'

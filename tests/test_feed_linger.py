@@ -1,4 +1,4 @@
-"""The hub's feed runs on for a while after its last client leaves (consumers.FEED_LINGER):
+"""The hub's feed runs on for a while after its last client leaves (hub.FEED_LINGER):
 a page reloaded meanwhile starts from the same live copy, with the price moves it heard."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ async def _until(condition) -> None:
 @pytest.mark.django_db(transaction=True)
 async def test_a_page_reloaded_after_its_last_client_left_keeps_the_copy_and_its_price_moves():
     from trademonitor.asgi import application
-    from trademonitor.consumers import HUB
+    from trademonitor.hub import HUB
 
     layer = get_channel_layer()
     first = WebsocketCommunicator(application, "/ws/live", headers=ORIGIN)

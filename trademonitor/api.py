@@ -22,7 +22,7 @@ import contract
 from clickhouse import queries
 from trademonitor import dashboard, export, sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
-from trademonitor.consumers import HUB
+from trademonitor.hub import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
 
 logger = logging.getLogger(__name__)

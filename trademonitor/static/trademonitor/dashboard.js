@@ -72,7 +72,8 @@ function receive(message) {
 // No worker running means no new trades, however live the feed: said, in the feed's colour for "down".
 // Trades a second are the web process's count, over the last 5 s of what it heard (contract.StatusFrame).
 function showStatus({ lag, workers, trades_per_second: rate }) {
-  $("#trades-per-second").textContent = rate === null ? "–" : NUMBER.format(rate);
+  // null in the web process's first second; absent from a server older than the figure.
+  $("#trades-per-second").textContent = typeof rate === "number" ? NUMBER.format(rate) : "–";
   const element = $("#lag");
   element.textContent = workers ? `${NUMBER.format(lag)} (${workers} worker${workers === 1 ? "" : "s"})`
     : "no workers running";

@@ -199,7 +199,8 @@ def test_a_delta_without_its_trades_drops_their_pages_and_spoils_a_read_under_wa
     newest.add(trades_delta(None, "AAPL"))  # a backlog's delta: AAPL changed, its trades not said
     assert newest.page("AAPL") is None and newest.page("MSFT") is not None
     assert newest.backlog  # the hub reads no pages until a second passes without one
-    assert newest.missing(["AAPL", "MSFT"]) == ["AAPL"]
+    assert newest.missing({"AAPL": ["Apple", 1, 10, 1000, None, 0, 0], "MSFT": ["Microsoft", 1, 10, 1000, None, 0, 0]}) \
+        == ["AAPL"]
 
     newest.begin(["AAPL"])
     newest.add(trades_delta(None, "AAPL"))
@@ -258,3 +259,12 @@ def test_trades_a_second_over_the_part_of_the_window_the_feed_listened_to():
     assert rate.per_second(16.0) == 300 * 2 / 5  # the first two have left the window
     assert rate.per_second(30.0) == 0  # listening, and nothing came: 0, not None
     assert TradeRate(started=30.0).per_second(30.5) is None  # a feed just started
+
+
+def test_pages_not_kept_are_read_busiest_first():
+    newest = NewestTrades(size=5)
+    newest.begin(["MSFT"])
+    newest.read(pages(MSFT=[trade(10, 1)]))
+    rows = {"AAPL": ["Apple", 2, 20, 2000, None, 0, 0], "MSFT": ["Microsoft", 9, 90, 9000, None, 0, 0],
+            "ENTG": ["Entegris", 5, 50, 5000, None, 0, 0], "ZZZZ": ["Quiet", 0, 0, 0, None, 0, 0]}
+    assert newest.missing(rows) == ["ENTG", "AAPL", "ZZZZ"]  # the page opens sorted by volume

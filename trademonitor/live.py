@@ -227,8 +227,12 @@ class NewestTrades:
                 return last, price - earlier
         return last, 0
 
-    def missing(self, symbols: Iterable[str]) -> list[str]:
-        return [symbol for symbol in symbols if symbol not in self.pages]
+    def missing(self, rows: dict[str, list]) -> list[str]:
+        """The symbols of snapshot `rows` with no page kept, the busiest (by volume) first: the
+        dashboard opens sorted by volume, so its first rows get their pages, and the moves
+        seeded from them, first."""
+        return sorted((symbol for symbol in rows if symbol not in self.pages),
+                      key=lambda symbol: rows[symbol][Row.VOLUME], reverse=True)
 
     def begin(self, symbols: list[str]) -> None:
         """A read of `symbols`' newest trades is about to start (one at a time)."""

@@ -64,8 +64,8 @@ async def test_every_client_gets_the_same_status_from_one_query(monkeypatch):
 
 async def test_trades_a_second_are_the_web_processs_count_so_a_page_just_opened_has_the_figure():
     """A page used to count the frames it got from when it opened: a worker catching up after
-    a stall, or frames it handled late while drawing its table, counted as trades of its
-    first seconds. The hub counts every delta it hears, opened pages or not."""
+    a stall counted as trades of its first seconds. The hub counts every delta it hears,
+    opened pages or not."""
     from trademonitor.asgi import application
 
     layer = get_channel_layer()

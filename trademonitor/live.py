@@ -358,8 +358,8 @@ def merge(deltas: list[contract.Delta]) -> contract.DeltaFrame | None:
 class TradeRate:
     """Trades stored a second, over the last `window` seconds of the deltas a feed heard: the
     figure every page shows. A page that counted the frames it got from when it opened
-    counted a worker's catch-up after a stall, and frames it handled late while drawing, as
-    trades of its first seconds (docs/benchmarks/design.md)."""
+    counted a worker's catch-up after a stall as trades of its first seconds
+    (docs/benchmarks/design.md)."""
 
     def __init__(self, started: float, window: float = 5.0):
         self.started = started  # when the feed began to listen (monotonic seconds)

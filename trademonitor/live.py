@@ -156,8 +156,11 @@ class LiveCopy:
             if row is None or row[Row.CHANGE] or row[Row.LAST] is None:
                 continue
             found = newest.last_move(symbol)
-            if found is not None and found[1] and found[0] == row[Row.LAST]:
-                row[Row.CHANGE] = moves[symbol] = found[1]
+            if found is None:
+                continue
+            last, move = found
+            if move and last == row[Row.LAST]:
+                row[Row.CHANGE] = moves[symbol] = move
         if moves:
             self._text = None
         return moves

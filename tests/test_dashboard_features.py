@@ -70,6 +70,8 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     axes = chart.evaluate("c => [c.chartApi.priceScale('right').width(), c.chartApi.timeScale().height()]")
     assert axes[0] > 30 and axes[1] > 15, axes  # a price axis and a time axis, drawn
     assert chart.locator("canvas").count() >= 3
+    # The time axis is the range's: a point a minute for the hour, blank where nothing traded.
+    assert_axis(chart, minutes=60, interval=1, candle_at=minute, close=99.00)
 
     [newest] = pipeline.send_trades([(symbol, 10_475, 2, minute + 3, None)])  # the last candle follows, before any reload
     expect(detail(page, symbol).locator(".trades-scroll tbody tr").first).to_have_attribute("data-trade-id", newest)
@@ -83,6 +85,7 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     expect(detail(page, symbol).get_by_role("button", name="15 m", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(legend).to_have_attribute("data-close", "10475")
     assert "interval=15" in page.url and "range=360" in page.url
+    assert_axis(chart, minutes=360, interval=15, candle_at=minute // 900_000 * 900_000, close=104.75)
 
     # The chart is in the viewer's time zone, and its read-out says which (the tables say UTC).
     tokyo = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US").new_page()
@@ -90,6 +93,21 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     start = dt.datetime.fromtimestamp(minute / 1000, ZoneInfo("Asia/Tokyo"))
     expect(detail(tokyo, symbol).locator(".chart-legend")).to_contain_text(f"{start:%m/%d/%Y, %H:%M} GMT+9")
     tokyo.context.close()
+
+
+def assert_axis(chart, minutes: int, interval: int, candle_at: int, close: float) -> None:
+    """The chart's axis has a point each interval of the range, blank where nothing traded
+    (the library lists only the candles in `data()`), and the candle of `candle_at` drawn."""
+    points = minutes // interval
+    chart.page.wait_for_function(
+        "([c, n]) => { const r = c.chartApi.timeScale().getVisibleLogicalRange(); return r && r.to - r.from + 1 === n; }",
+        arg=[chart.element_handle(), points])
+    span = chart.evaluate("c => { const r = c.chartApi.timeScale().getVisibleRange(); return r.to - r.from; }")
+    assert span == (points - 1) * interval * 60  # ascending whole intervals, so evenly spaced
+    candles = chart.evaluate("c => c.chartApi.panes()[0].getSeries()[0].data().map(p => [p.time, p.close])")
+    assert len(candles) < points  # blanks where the symbol did not trade
+    shift = chart.evaluate(f"() => new Date({candle_at}).getTimezoneOffset() * 60")  # the axis is in local time
+    assert dict(candles).get(candle_at // 1000 - shift) == close, candles
 
 
 def _today() -> tuple[dt.datetime, dt.datetime]:

@@ -14,7 +14,7 @@ from django.test import Client
 
 from clickhouse import queries
 from tests.trades_data import EPOCH, insert, make_trade
-from trademonitor import export
+from trademonitor import api, export
 from trademonitor.models import Symbol, WatchlistEntry
 
 DAY = (EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=1))
@@ -76,6 +76,17 @@ def test_csv_money_is_exact_text_written_by_clickhouse(schema):
     assert rows[1][3:] == ["0.41", "13", "5.33"]  # 0.41 × 13, not 5.329999…
     assert rows[-1][1:] == ["2026-03-11T13:00:00.000Z", "BRK.A", "0.01", "1", "0.01"]
     assert export.filename("A", EPOCH, EPOCH + dt.timedelta(hours=1)) == "A-trades-20260311T1300Z-20260311T1400Z.csv"
+
+
+def test_the_candles_range_ends_with_the_interval_now_is_in():
+    """The chart's time axis is this range (the API returns it), so the current candle is its last."""
+    for minutes, interval in ((60, 1), (360, 15), (1440, 5), (7, 5)):
+        before = dt.datetime.now(dt.UTC)
+        start, end = api._range(minutes, interval)
+        after = dt.datetime.now(dt.UTC)
+        assert end - start == dt.timedelta(minutes=minutes)
+        assert end.timestamp() % (interval * 60) == 0
+        assert before < end and end - dt.timedelta(minutes=interval) <= after  # the interval of a moment in between
 
 
 @pytest.mark.django_db

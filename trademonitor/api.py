@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 import contract
 from clickhouse import queries
-from trademonitor import dashboard, export, sqlpanel
+from trademonitor import dashboard, export, live, sqlpanel
 from trademonitor.access import dashboard_view, sql_panel_allowed
 from trademonitor.hub import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
@@ -131,7 +131,9 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
     return JsonResponse({
         "symbol": symbol,
         "interval": interval,
-        "candles": [[int(c.start.timestamp() * 1000), *(dashboard.cents(p) for p in (c.open, c.high, c.low, c.close)),
+        "start": live.epoch_ms(start),  # the range the chart's time axis spans, [start, end)
+        "end": live.epoch_ms(end),
+        "candles": [[live.epoch_ms(c.start), *(dashboard.cents(p) for p in (c.open, c.high, c.low, c.close)),
                      c.shares, dashboard.cents(c.volume), c.trades] for c in rows],  # contract.Candle
     })
 

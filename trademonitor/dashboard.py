@@ -14,7 +14,7 @@ from django.utils import timezone
 import contract
 from clickhouse import alerts, queries
 from clickhouse.connection import reader
-from trademonitor.live import cents
+from trademonitor.live import cents, epoch_ms
 from trademonitor.live import snapshot_message as build_snapshot_message
 from trademonitor.models import Symbol, WorkerStatus
 
@@ -58,7 +58,7 @@ def snapshot_frame(not_before: float = 0.0) -> str:
 
 def trade_json(trade: queries.Trade) -> list:
     """One trade as contract.Trade: [id, epoch ms, price cents, quantity]."""
-    return [str(trade.id), int(trade.ts.timestamp() * 1000), cents(trade.price), trade.quantity]
+    return [str(trade.id), epoch_ms(trade.ts), cents(trade.price), trade.quantity]
 
 
 def newest_trades(symbol: str, limit: int = 20) -> list[list]:

@@ -7,6 +7,7 @@ adds exact integers and shows exactly ClickHouse's numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
@@ -18,6 +19,11 @@ from contract import Last, Row, Totals
 
 def cents(amount: Decimal | None) -> int:
     return int(amount * 100) if amount is not None else 0
+
+
+def epoch_ms(moment: dt.datetime) -> int:
+    """A moment as the contract's times are: milliseconds since the epoch."""
+    return int(moment.timestamp() * 1000)
 
 
 def untraded_row(name: str, whales: int) -> list:

@@ -4,7 +4,7 @@
 
 import { CandlestickSeries, createChart, HistogramSeries }
   from "../vendor/lightweight-charts/dist/lightweight-charts.standalone.production.mjs";
-import { chartTime } from "./candles.js";
+import { extend, timeline } from "./candles.js";
 import { money, NUMBER } from "./format.js";
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -24,7 +24,8 @@ export function priceChart(container, legend) {
   const chart = createChart(container, {
     autoSize: true,
     ...colours(),
-    timeScale: { timeVisible: true, secondsVisible: false },
+    // A day of one-minute points fits the pane (the library's least spacing is half a pixel).
+    timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.1 },
     rightPriceScale: { visible: true },
   });
   let up = css("--up"), down = css("--down");
@@ -37,8 +38,9 @@ export function priceChart(container, legend) {
   chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
   prices.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.25 } });
 
-  let candles = [];
-  const byTime = new Map();
+  let candles = [], points = [], intervalMs = 60_000;
+  const timeOf = new Map();  // a point's start (ms) → its time on the axis
+  const byTime = new Map();  // a candle's time on the axis → the candle
   const show = (candle) => {
     legend.dataset.start = candle ? String(candle.start) : "";
     legend.dataset.close = candle ? String(candle.close) : "";
@@ -49,26 +51,43 @@ export function priceChart(container, legend) {
   };
   chart.subscribeCrosshairMove((point) => show(byTime.get(point.time) ?? candles[candles.length - 1]));
 
-  const bar = (c) => ({ time: chartTime(c.start), open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
-  const volumeBar = (c) => ({ time: chartTime(c.start), value: c.shares, color: `${c.close >= c.open ? up : down}80` });
+  const bar = (c) => ({ time: timeOf.get(c.start), open: c.open / 100, high: c.high / 100, low: c.low / 100, close: c.close / 100 });
+  const volumeBar = (c) => ({ time: timeOf.get(c.start), value: c.shares, color: `${c.close >= c.open ? up : down}80` });
+  const blank = (point) => ({ time: point.time });
+  const drawVolume = () => volume.setData(points.map((p) => {
+    const candle = byTime.get(p.time);
+    return candle ? volumeBar(candle) : blank(p);
+  }));
   return {
     chart,
-    /** Every candle anew (a load). */
-    set(all) {
+    /** Every candle anew (a load), on the axis of the range [startMs, endMs). */
+    set(all, startMs, endMs, interval) {
       candles = all;
+      intervalMs = interval;
+      points = timeline(startMs, endMs, intervalMs);
+      extend(points, all.length ? all[all.length - 1].start : 0, intervalMs);
+      timeOf.clear();
+      for (const p of points) timeOf.set(p.ms, p.time);
       byTime.clear();
-      for (const c of all) byTime.set(chartTime(c.start), c);
-      prices.setData(all.map(bar));
-      volume.setData(all.map(volumeBar));
+      for (const c of all) if (timeOf.has(c.start)) byTime.set(timeOf.get(c.start), c);
+      prices.setData(points.map((p) => (byTime.has(p.time) ? bar(byTime.get(p.time)) : blank(p))));
+      drawVolume();
       chart.timeScale().fitContent();
       show(all[all.length - 1]);
     },
     /** The last candle changed or a new one began (a live trade). */
     updateLast() {
       const last = candles[candles.length - 1];
-      byTime.set(chartTime(last.start), last);
-      prices.update(bar(last));
-      volume.update(volumeBar(last));
+      for (const p of extend(points, last.start, intervalMs)) {  // the range's end has passed: blanks up to it
+        timeOf.set(p.ms, p.time);
+        prices.update(blank(p));
+        volume.update(blank(p));
+      }
+      if (!timeOf.has(last.start)) return;  // before the range (drawn by the next load)
+      byTime.set(timeOf.get(last.start), last);
+      // The point exists (a blank where the candle begins): replaced in place, wherever it is.
+      prices.update(bar(last), true);
+      volume.update(volumeBar(last), true);
       show(last);
     },
     retheme() {
@@ -76,7 +95,7 @@ export function priceChart(container, legend) {
       down = css("--down");
       chart.applyOptions(colours());
       prices.applyOptions(candleColours());
-      volume.setData(candles.map(volumeBar));
+      drawVolume();
     },
     remove() { chart.remove(); },
   };

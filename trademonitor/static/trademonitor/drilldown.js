@@ -1,7 +1,7 @@
 // A symbol's drill-down: its trades newest first (older ones paged in on scroll, new ones
 // live from the feed), a price chart whose last candle follows them, and a CSV download.
 
-import { addTrade, fromWire } from "./candles.js";
+import { addTrade, candleSpan, fromWire } from "./candles.js";
 import { priceChart } from "./chart.js";
 import { money, NUMBER, time } from "./format.js";
 import { INTERVALS, RANGES } from "./urlstate.js";
@@ -172,7 +172,9 @@ async function loadCandles(detail, context) {
     if (!response.ok) throw new Error(answer.error);
     if (answer.interval !== context.view().interval) return;  // the view changed meanwhile: its own load follows
     detail.candles = fromWire(answer.candles, context.layout.Candle);
-    detail.chart.set(detail.candles);
+    // A server older than the range's bounds (a rolling update) gives none: the candles' own span.
+    const span = Number.isFinite(answer.start) ? [answer.start, answer.end] : candleSpan(detail.candles);
+    detail.chart.set(detail.candles, ...span, answer.interval * 60_000);
   } catch (failure) {
     console.warn(`candles of ${detail.symbol} not loaded: ${failure.message}`);  // the next trades reload them
   }

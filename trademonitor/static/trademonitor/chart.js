@@ -26,7 +26,7 @@ export function priceChart(container, legend) {
     ...colours(),
     // A day of one-minute points fits the pane (the library's least spacing is half a pixel).
     timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.1 },
-    rightPriceScale: { visible: true },
+    rightPriceScale: { visible: true, entireTextOnly: true },  // no label cut in half at the top or bottom
   });
   let up = css("--up"), down = css("--down");
   const candleColours = () => ({ upColor: up, downColor: down, wickUpColor: up, wickDownColor: down });

@@ -251,6 +251,42 @@ def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(s
     context.close()
 
 
+def test_a_drill_down_open_all_day_keeps_its_table_bounded_and_its_order_exact(site, context):
+    """Past MAX_TRADE_ROWS (1,000) rows, a live trade while the reader is at the top starts
+    the table again from the newest page: no row is lost from the order, older ones page in."""
+    pipeline, url = site
+    symbol = SYMBOLS[31]
+    count, now = 1_010, now_ms()
+    pipeline.send_trades([(symbol, 1_000 + i, 1, now - 1_000 * i, None) for i in range(count)])
+    assert pipeline.wait_for(count) == count
+    page = context.new_page()
+    open_drill_down(page, url, symbol)
+    rows = detail(page, symbol).locator(".trades-scroll tbody tr")
+    scroller = detail(page, symbol).locator(".trades-scroll")
+    for expected in [*range(50, count, 50), count]:
+        expect(rows).to_have_count(expected)
+        scroller.evaluate("element => element.scrollTo(0, element.scrollHeight)")
+
+    [seen_scrolled_down] = pipeline.send_trades([(symbol, 5_000, 2, now_ms(), None)])
+    expect(rows.first).to_have_attribute("data-trade-id", seen_scrolled_down)
+    assert rows.count() == count + 1  # a reader down the table keeps every row
+
+    scroller.evaluate("element => element.scrollTo(0, 0)")
+    [newest] = pipeline.send_trades([(symbol, 5_100, 3, now_ms() + 1, None)])
+    page.wait_for_function("body => body.childElementCount <= 51", arg=rows.first.locator("..").element_handle())
+    expect(rows.first).to_have_attribute("data-trade-id", newest)
+
+    def stored_newest(n: int) -> list[str]:
+        stored = queries.trades_page(pipeline.clickhouse(), symbol, limit=n)
+        return [str(trade.id) for trade in stored.trades]
+
+    shown = drill_down_ids(page, symbol)
+    assert shown == stored_newest(len(shown))
+    scroller.evaluate("element => element.scrollTo(0, element.scrollHeight)")
+    expect(rows).to_have_count(len(shown) + 50)  # older trades page in after the rows kept
+    assert drill_down_ids(page, symbol) == stored_newest(len(shown) + 50)
+
+
 def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):
     pipeline, url = site
     symbol = SYMBOLS[30]

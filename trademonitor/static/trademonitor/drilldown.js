@@ -8,6 +8,9 @@ import { INTERVALS, RANGES } from "./urlstate.js";
 
 const RANGE_LABELS = { 30: "30 m", 60: "1 h", 360: "6 h", 1440: "1 d" };
 const CANDLES_RELOAD_MS = 2000;  // after live trades: volume exact again, a missed trade drawn
+// A drill-down open all day gains a row a live trade: past this many, and while its reader is
+// at the top, the table starts again from the newest page (older ones page in on scroll).
+export const MAX_TRADE_ROWS = 1000;
 
 function cell(className, text) {
   const td = document.createElement("td");
@@ -91,15 +94,24 @@ export function openDetail(symbol, context) {
   return detail;
 }
 
-/** The next page of older trades (the first page when none is shown yet). */
-async function loadOlder(detail, context) {
-  if (detail.loading || detail.next === null) return;
+/**
+ * The next page of older trades (the first page when none is shown yet). `anew`: the first
+ * page replaces every row shown, once it is in (the table never stands empty meanwhile).
+ */
+async function loadOlder(detail, context, anew = false) {
+  if (detail.loading || (detail.next === null && !anew)) return;
   detail.loading = true;
-  const cursor = detail.next ? `&before=${encodeURIComponent(detail.next)}` : "";
+  if (anew) detail.early = [];
+  const cursor = detail.next && !anew ? `&before=${encodeURIComponent(detail.next)}` : "";
   try {
     const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/trades?limit=50${cursor}`);
     const page = await response.json();
     if (!response.ok) throw new Error(page.error);
+    if (anew) {
+      detail.body.replaceChildren();
+      detail.ids.clear();
+      detail.newest = null;
+    }
     for (const trade of page.trades) addRow(detail, trade, false, context);
     detail.next = page.next;
   } catch (failure) {
@@ -158,6 +170,7 @@ function liveTrades(detail, trades, context) {
       intervalMs) || drawn;
   }
   if (drawn) detail.chart.updateLast();
+  if (detail.body.childElementCount > MAX_TRADE_ROWS && detail.scroller.scrollTop === 0) loadOlder(detail, context, true);
   if (!detail.candleTimer) {
     detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail, context); }, CANDLES_RELOAD_MS);
   }

@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
                "export.run", [("--trades", int, 1_100_000)]),
     "ledger": ("the insert-intent ledger on EmbeddedRocksDB against ReplacingMergeTree FINAL", "ledger.run",
                [("--cycles", int, 1000)]),
+    "page": ("the dashboard in Chromium for minutes of live trades: its heap, DOM nodes and exactness", "page.run",
+             [("--minutes", float, 15), ("--rate", int, 5000), ("--drilldowns", int, 5)]),
     "soak": ("the whole system for minutes: memory, file descriptors, exactness", "soak.run",
              [("--minutes", float, 10), ("--rate", int, 5000), ("--clients", int, 50)]),
 }

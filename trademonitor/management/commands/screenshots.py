@@ -12,10 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
-
+from harness.browser import launch
 
 THEMES = ("light", "dark")
 
@@ -39,7 +36,7 @@ class Command(BaseCommand):
         try:
             _wait_for(f"http://127.0.0.1:{port}/healthz")
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = launch(playwright)
                 for theme in THEMES:
                     saved += _pictures(browser, f"http://127.0.0.1:{port}/", theme, trades, out)
                 browser.close()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.provenance import measured
+from trademonitor.hub import DRILLDOWN_FRAME_TRADES
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ SEED_TRADES_PER_S_PER_CORE = 10_000_000 / 20 / 48
 AddRow = Callable[..., None]  # render's row(): one figure of a benchmark's JSON
 
 FANOUT_CLIENTS = (100, 300, 400, 500)
+# A drill-down's rows: drilldown.js MAX_TRADE_ROWS, passed by at most one live frame before it starts again.
+DRILL_DOWN_ROWS_CAP = 1_000 + DRILLDOWN_FRAME_TRADES
 
 # file name: (benchmark function, its arguments) — the documented sizes.
 SUITE = {
@@ -128,7 +131,9 @@ def render(directory: Path) -> str:
         "# Benchmarks",
         "",
         "Measured by `make bench`, except the soak (ten minutes: `python manage.py bench soak --minutes 10 "
-        "--rate 5000 --clients 50 --json > docs/benchmarks/soak.json`). The figures are the JSON files in "
+        "--rate 5000 --clients 50 --json > docs/benchmarks/soak.json`) and the page kept open (fifteen: "
+        "`python manage.py bench page --minutes 15 --rate 5000 --drilldowns 5 --json > docs/benchmarks/page.json`). "
+        "The figures are the JSON files in "
         "`docs/benchmarks/`; `python manage.py report benchmarks` rewrites this page from them; every method "
         "is described in the docstring of its module in `benchmarks/`. "
         "The seed's published figure: 10,000,000 trades in 20 s on 48 cores, "
@@ -317,9 +322,23 @@ def _soak_rows(directory: Path, row: AddRow) -> None:
             row(soak, "soak: updates delivered to the clients", *_delivery(soak["delivery"]))
 
 
+def _page_rows(directory: Path, row: AddRow) -> None:
+    """The dashboard kept open in Chromium: its size over the run, and its total against what was sent."""
+    page = _load(directory, "page")
+    if page:
+        row(page, f"the dashboard open in Chromium {page['minutes']:.0f} min at {page['rate']:,}/s with "
+            f"{len(page['drilldowns'])} drill-downs: JS heap and DOM nodes after the warm-up → largest → last; "
+            "the largest drill-down's rows at any sample",
+            f"{page['heap_mb_first']} → {page['heap_mb_max']} → {page['heap_mb_last']} MB; {page['nodes_first']:,} → "
+            f"{page['nodes_max']:,} → {page['nodes_last']:,} nodes; {page['drilldown_rows_max']:,} rows",
+            f"rows ≤ {DRILL_DOWN_ROWS_CAP:,}", page["drilldown_rows_max"] <= DRILL_DOWN_ROWS_CAP)
+        row(page, "… the page's total trades at the end against what the producer sent",
+            f"{page['shown']:,} of {page['sent']:,}", "exact", page["exact"])
+
+
 SECTIONS: tuple[Callable[[Path, AddRow], None], ...] = (  # in the order of the page's table
     _replay_rows, _ingest_rows, _query_rows, _latency_rows, _snapshot_rows, _busy_query_rows, _first_page_rows,
-    _fanout_curve_rows, _slow_client_rows, _codec_rows, _export_rows, _fanout_rows, _soak_rows,
+    _fanout_curve_rows, _slow_client_rows, _codec_rows, _export_rows, _fanout_rows, _soak_rows, _page_rows,
 )
 
 

@@ -28,6 +28,9 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
                        "clients_repeating": 0, "min_client_delivered": 150_000, "sent": 150_000, "age_p50_ms": 300,
                        "age_p99_ms": 600, "worst_client_age_p99_ms": 640, "reconnections": 0,
                        "insert_p50_ms": 70, "insert_p99_ms": 300, "hub_p50_ms": 50, "hub_p99_ms": 110},
+        "page": {"minutes": 15.0, "rate": 5000, "drilldowns": ["A", "B"], "heap_mb_first": 3.4, "heap_mb_max": 4.1,
+                 "heap_mb_last": 3.6, "nodes_first": 1_821, "nodes_max": 9_000, "nodes_last": 2_400,
+                 "drilldown_rows_max": 1_021, "sent": 4_500_000, "shown": 4_499_999, "exact": False},
     }
     for name, values in figures.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(values))
@@ -52,6 +55,10 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
     assert "199 of 200 clients told of all 150,000 trades (1 missing some, 0 repeating; lowest 149,000)" in page
     assert "| every client, every trade | **missed** | not published | `abc123def456` (machine 310.2 / 330.5 ms) |" \
         in page  # how fast the machine was, before and after
+    # A drill-down one row past its cap and a page one trade short are both misses.
+    assert "| 3.4 → 4.1 → 3.6 MB; 1,821 → 9,000 → 2,400 nodes; 1,021 rows | rows ≤ 1,020 | **missed** |" in page
+    assert "| … the page's total trades at the end against what the producer sent | 4,499,999 of 4,500,000 | exact " \
+           "| **missed** |" in page
     assert (tmp_path / "ingest-processes.png").stat().st_size > 0
     assert (tmp_path / "latency-rate.png").stat().st_size > 0
 

@@ -287,6 +287,29 @@ def test_a_drill_down_open_all_day_keeps_its_table_bounded_and_its_order_exact(s
     assert drill_down_ids(page, symbol) == stored_newest(len(shown) + 50)
 
 
+def test_trades_faster_than_a_frame_holds_leave_no_hole_in_the_drill_down(site, context):
+    """A trades frame is a symbol's newest 20: when more came since the last one, the table
+    starts again from the newest page rather than show them over a gap."""
+    pipeline, url = site
+    symbol = SYMBOLS[32]
+    now = now_ms()
+    pipeline.send_trades([(symbol, 2_000 + i, 1, now - 60_000 + i, None) for i in range(5)])
+    assert pipeline.wait_for(5) == 5
+    page = context.new_page()
+    open_drill_down(page, url, symbol)
+    rows = detail(page, symbol).locator(".trades-scroll tbody tr")
+    expect(rows).to_have_count(5)
+
+    burst = pipeline.send_trades([(symbol, 3_000 + i, 2, now_ms() + i, None) for i in range(60)])  # one delta
+    expect(rows.first).to_have_attribute("data-trade-id", burst[-1])
+    expect(rows).to_have_count(50)  # the newest page, not 5 + the frame's 20
+    stored = [str(t.id) for t in queries.trades_page(pipeline.clickhouse(), symbol, limit=65).trades]
+    assert drill_down_ids(page, symbol) == stored[:50]
+    detail(page, symbol).locator(".trades-scroll").evaluate("element => element.scrollTo(0, element.scrollHeight)")
+    expect(rows).to_have_count(65)
+    assert drill_down_ids(page, symbol) == stored
+
+
 def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):
     pipeline, url = site
     symbol = SYMBOLS[30]

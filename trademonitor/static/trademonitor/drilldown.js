@@ -9,7 +9,8 @@ import { INTERVALS, RANGES } from "./urlstate.js";
 const RANGE_LABELS = { 30: "30 m", 60: "1 h", 360: "6 h", 1440: "1 d" };
 const CANDLES_RELOAD_MS = 2000;  // after live trades: volume exact again, a missed trade drawn
 // A drill-down open all day gains a row a live trade: past this many, and while its reader is
-// at the top, the table starts again from the newest page (older ones page in on scroll).
+// at the top, the table starts again from the newest page (older ones page in on scroll). It
+// does so too when live trades came faster than a frame holds (rows would be missing).
 export const MAX_TRADE_ROWS = 1000;
 
 function cell(className, text) {
@@ -58,7 +59,7 @@ export function openDetail(symbol, context) {
   find(".chart").setAttribute("aria-label", `Price and volume candles of ${symbol}`);
 
   const detail = {
-    symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [],
+    symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [], gap: false,
     early: [],  // live trades received before the first page: see liveTrades
     body: find("tbody"), scroller: find(".trades-scroll"), chart: priceChart(find(".chart"), find(".chart-legend")),
   };
@@ -111,6 +112,7 @@ async function loadOlder(detail, context, anew = false) {
       detail.body.replaceChildren();
       detail.ids.clear();
       detail.newest = null;
+      detail.gap = false;
     }
     for (const trade of page.trades) addRow(detail, trade, false, context);
     detail.next = page.next;
@@ -161,16 +163,24 @@ function liveTrades(detail, trades, context) {
   }
   const T = context.layout.Trade;
   const intervalMs = context.view().interval * 60_000;
-  let drawn = false;
+  const shown = detail.ids.size > 0;
+  let added = 0, drawn = false;
   // Newest first from the server: the oldest unseen first, so the newest ends on top.
   for (const trade of [...trades].reverse()) {
     const newest = detail.newest;
-    if (!addRow(detail, trade, true, context) || (newest !== null && trade[T.ms] < newest)) continue;
+    if (!addRow(detail, trade, true, context)) continue;
+    added += 1;
+    if (newest !== null && trade[T.ms] < newest) continue;
     drawn = addTrade(detail.candles, { ms: trade[T.ms], price: trade[T.price], quantity: trade[T.quantity] },
       intervalMs) || drawn;
   }
   if (drawn) detail.chart.updateLast();
-  if (detail.body.childElementCount > MAX_TRADE_ROWS && detail.scroller.scrollTop === 0) loadOlder(detail, context, true);
+  // A frame is the symbol's newest trades, so it overlaps the rows shown unless more came
+  // since the last one than a frame holds: then rows are missing under the new ones.
+  if (shown && added > 0 && added === trades.length) detail.gap = true;
+  if ((detail.gap || detail.body.childElementCount > MAX_TRADE_ROWS) && detail.scroller.scrollTop === 0) {
+    loadOlder(detail, context, true);
+  }
   if (!detail.candleTimer) {
     detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail, context); }, CANDLES_RELOAD_MS);
   }

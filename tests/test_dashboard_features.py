@@ -276,15 +276,10 @@ def test_a_drill_down_open_all_day_keeps_its_table_bounded_and_its_order_exact(s
     page.wait_for_function("body => body.childElementCount <= 51", arg=rows.first.locator("..").element_handle())
     expect(rows.first).to_have_attribute("data-trade-id", newest)
 
-    def stored_newest(n: int) -> list[str]:
-        stored = queries.trades_page(pipeline.clickhouse(), symbol, limit=n)
-        return [str(trade.id) for trade in stored.trades]
-
-    shown = drill_down_ids(page, symbol)
-    assert shown == stored_newest(len(shown))
+    shown = wait_for_stored_order(page, pipeline, symbol)
     scroller.evaluate("element => element.scrollTo(0, element.scrollHeight)")
     expect(rows).to_have_count(len(shown) + 50)  # older trades page in after the rows kept
-    assert drill_down_ids(page, symbol) == stored_newest(len(shown) + 50)
+    assert drill_down_ids(page, symbol) == stored_newest(pipeline, symbol, len(shown) + 50)
 
 
 def test_trades_faster_than_a_frame_holds_leave_no_hole_in_the_drill_down(site, context):
@@ -300,14 +295,47 @@ def test_trades_faster_than_a_frame_holds_leave_no_hole_in_the_drill_down(site, 
     rows = detail(page, symbol).locator(".trades-scroll tbody tr")
     expect(rows).to_have_count(5)
 
-    burst = pipeline.send_trades([(symbol, 3_000 + i, 2, now_ms() + i, None) for i in range(60)])  # one delta
+    # One partition, so one worker's one batch: a single delta of 60 trades, a frame of its newest 20.
+    burst = pipeline.send_trades([(symbol, 3_000 + i, 2, now_ms() + i, 0) for i in range(60)])
     expect(rows.first).to_have_attribute("data-trade-id", burst[-1])
-    expect(rows).to_have_count(50)  # the newest page, not 5 + the frame's 20
-    stored = [str(t.id) for t in queries.trades_page(pipeline.clickhouse(), symbol, limit=65).trades]
-    assert drill_down_ids(page, symbol) == stored[:50]
+    shown = wait_for_stored_order(page, pipeline, symbol)
+    assert len(shown) >= 50  # the newest page, not 5 + the frame's 20 over a gap of 40
     detail(page, symbol).locator(".trades-scroll").evaluate("element => element.scrollTo(0, element.scrollHeight)")
     expect(rows).to_have_count(65)
-    assert drill_down_ids(page, symbol) == stored
+    assert drill_down_ids(page, symbol) == stored_newest(pipeline, symbol, 65)
+
+
+def test_live_trades_of_every_partition_take_their_place_in_the_drill_downs_order(site, context):
+    """A symbol's trades are inserted partition by partition: a frame can bring trades older
+    than the rows on top, and they go below them, as ClickHouse orders them (ts, id)."""
+    pipeline, url = site
+    symbol = SYMBOLS[33]
+    now = now_ms()
+    pipeline.send_trades([(symbol, 2_000, 1, now - 60_000, None)])
+    assert pipeline.wait_for(1) == 1
+    page = context.new_page()
+    open_drill_down(page, url, symbol)
+    rows = detail(page, symbol).locator(".trades-scroll tbody tr")
+    expect(rows).to_have_count(1)
+
+    [newer] = pipeline.send_trades([(symbol, 2_100, 1, now + 1_000, 1)])
+    expect(rows.first).to_have_attribute("data-trade-id", newer)
+    [older] = pipeline.send_trades([(symbol, 2_200, 1, now, 2)])  # stored after, stamped before
+    expect(rows).to_have_count(3)
+    assert drill_down_ids(page, symbol)[:2] == [newer, older] == stored_newest(pipeline, symbol, 2)
+
+
+def stored_newest(pipeline, symbol: str, n: int) -> list[str]:
+    return [str(t.id) for t in queries.trades_page(pipeline.clickhouse(), symbol, limit=n).trades]
+
+
+def wait_for_stored_order(page, pipeline, symbol: str, timeout: float = 30.0) -> list[str]:
+    """The drill-down's trades once they are the symbol's newest as stored, in order."""
+    deadline = time.monotonic() + timeout
+    while (shown := drill_down_ids(page, symbol)) != stored_newest(pipeline, symbol, len(shown)):
+        assert time.monotonic() < deadline, f"{len(shown)} rows, not the newest as stored"
+        page.wait_for_timeout(100)
+    return shown
 
 
 def test_csv_of_a_symbol_equals_its_drill_down_and_clickhouse(site, context, tmp_path):

@@ -4,6 +4,7 @@
 import { addTrade, candleSpan, fromWire } from "./candles.js";
 import { priceChart } from "./chart.js";
 import { money, NUMBER, time } from "./format.js";
+import { tradeKey } from "./trades.js";
 import { INTERVALS, RANGES } from "./urlstate.js";
 
 const RANGE_LABELS = { 30: "30 m", 60: "1 h", 360: "6 h", 1440: "1 d" };
@@ -12,6 +13,9 @@ const CANDLES_RELOAD_MS = 2000;  // after live trades: volume exact again, a mis
 // at the top, the table starts again from the newest page (older ones page in on scroll). It
 // does so too when live trades came faster than a frame holds (rows would be missing).
 export const MAX_TRADE_ROWS = 1000;
+// At most one such start a drill-down every two seconds: a symbol trading faster than frames
+// hold would otherwise ask the API ten times a second (its limit is per address, 600/m).
+const START_AGAIN_MS = 2000;
 
 function cell(className, text) {
   const td = document.createElement("td");
@@ -59,7 +63,8 @@ export function openDetail(symbol, context) {
   find(".chart").setAttribute("aria-label", `Price and volume candles of ${symbol}`);
 
   const detail = {
-    symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [], gap: false,
+    symbol, element, ids: new Set(), next: undefined, loading: false, newest: null, candles: [],
+    gap: false, startedAgain: -Infinity, startTimer: null, closed: false,
     early: [],  // live trades received before the first page: see liveTrades
     body: find("tbody"), scroller: find(".trades-scroll"), chart: priceChart(find(".chart"), find(".chart-legend")),
   };
@@ -87,7 +92,13 @@ export function openDetail(symbol, context) {
     refreshChart() { showChartControls(); loadCandles(detail, context); },
     liveTrades(trades) { liveTrades(detail, trades, context); },
     retheme() { detail.chart.retheme(); },
-    close() { clearTimeout(detail.candleTimer); detail.chart.remove(); element.remove(); },
+    close() {
+      detail.closed = true;
+      clearTimeout(detail.candleTimer);
+      clearTimeout(detail.startTimer);
+      detail.chart.remove();
+      element.remove();
+    },
   });
   showChartControls();
   loadOlder(detail, context);
@@ -123,6 +134,7 @@ async function loadOlder(detail, context, anew = false) {
     const early = detail.early;
     detail.early = null;  // from now on, live trades are drawn as they come
     for (const trades of early ?? []) liveTrades(detail, trades, context);
+    startAgainWhenDue(detail, context);
   }
 }
 
@@ -142,14 +154,25 @@ function tradeRow(trade, fresh, context) {
   return tr;
 }
 
-/** Adds a trade's row once; true when it was new. */
+/**
+ * Adds a trade's row once; true when it was new. A live one (`atTop`) goes where it belongs
+ * among the newest: a symbol's trades are inserted partition by partition, so a frame can
+ * bring trades older than rows another partition's frame already put on top.
+ */
 function addRow(detail, trade, atTop, context) {
   const id = trade[context.layout.Trade.id];
   if (detail.ids.has(id)) return false;
   detail.ids.add(id);
   const tr = tradeRow(trade, atTop, context);
-  if (atTop) detail.body.prepend(tr); else detail.body.append(tr);
   const ms = trade[context.layout.Trade.ms];
+  tr.dataset.key = tradeKey(id, ms);
+  if (atTop) {
+    let newer = detail.body.firstElementChild;
+    while (newer && newer.dataset.key > tr.dataset.key) newer = newer.nextElementSibling;
+    detail.body.insertBefore(tr, newer);
+  } else {
+    detail.body.append(tr);
+  }
   if (detail.newest === null || ms >= detail.newest) detail.newest = ms;
   return true;
 }
@@ -178,12 +201,24 @@ function liveTrades(detail, trades, context) {
   // A frame is the symbol's newest trades, so it overlaps the rows shown unless more came
   // since the last one than a frame holds: then rows are missing under the new ones.
   if (shown && added > 0 && added === trades.length) detail.gap = true;
-  if ((detail.gap || detail.body.childElementCount > MAX_TRADE_ROWS) && detail.scroller.scrollTop === 0) {
-    loadOlder(detail, context, true);
-  }
+  startAgainWhenDue(detail, context);
   if (!detail.candleTimer) {
     detail.candleTimer = setTimeout(() => { detail.candleTimer = null; loadCandles(detail, context); }, CANDLES_RELOAD_MS);
   }
+}
+
+/** The table from the newest page again, if it is missing rows or too long and its reader is
+ * at the top: now, or once START_AGAIN_MS have passed since the last time. */
+function startAgainWhenDue(detail, context) {
+  const due = () => (detail.gap || detail.body.childElementCount > MAX_TRADE_ROWS) && detail.scroller.scrollTop === 0
+    && !detail.loading && !detail.closed;  // a load in flight checks again when it ends
+  if (detail.startTimer || !due()) return;
+  detail.startTimer = setTimeout(() => {
+    detail.startTimer = null;
+    if (!due()) return;
+    detail.startedAgain = performance.now();
+    loadOlder(detail, context, true);
+  }, Math.max(0, detail.startedAgain + START_AGAIN_MS - performance.now()));
 }
 
 async function loadCandles(detail, context) {

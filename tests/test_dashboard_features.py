@@ -252,8 +252,9 @@ def test_dark_mode_is_toggled_and_remembered_and_follows_the_system_until_then(s
 
 
 def test_a_drill_down_open_all_day_keeps_its_table_bounded_and_its_order_exact(site, context):
-    """Past MAX_TRADE_ROWS (1,000) rows, a live trade while the reader is at the top starts
-    the table again from the newest page: no row is lost from the order, older ones page in."""
+    """Past MAX_TRADE_ROWS (1,000) rows, with the reader at the top (back there, or there
+    when a live trade comes), the table starts again from the newest page: no row is lost
+    from the order, and older ones page in."""
     pipeline, url = site
     symbol = SYMBOLS[31]
     count, now = 1_010, now_ms()

@@ -12,7 +12,7 @@ const CANDLES_RELOAD_MS = 2000;  // after live trades: volume exact again, a mis
 // A drill-down open all day gains a row a live trade: past this many, and while its reader is
 // at the top, the table starts again from the newest page (older ones page in on scroll). It
 // does so too when live trades came faster than a frame holds (rows would be missing).
-export const MAX_TRADE_ROWS = 1000;
+const MAX_TRADE_ROWS = 1000;
 // At most one such start a drill-down every two seconds: a symbol trading faster than frames
 // hold would otherwise ask the API ten times a second (its limit is per address, 600/m).
 const START_AGAIN_MS = 2000;
@@ -72,6 +72,7 @@ export function openDetail(symbol, context) {
   detail.scroller.addEventListener("scroll", () => {
     const { scrollTop, scrollHeight, clientHeight } = detail.scroller;
     if (scrollTop + clientHeight > scrollHeight - 40) loadOlder(detail, context);
+    startAgainWhenDue(detail, context);  // back at the top of a table that grew or missed rows
   });
 
   const showChartControls = () => {
@@ -188,7 +189,7 @@ function liveTrades(detail, trades, context) {
   const intervalMs = context.view().interval * 60_000;
   const shown = detail.ids.size > 0;
   let added = 0, drawn = false;
-  // Newest first from the server: the oldest unseen first, so the newest ends on top.
+  // Newest first from the server: taken oldest first, so the last candle follows them in time.
   for (const trade of [...trades].reverse()) {
     const newest = detail.newest;
     if (!addRow(detail, trade, true, context)) continue;

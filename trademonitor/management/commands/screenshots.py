@@ -18,13 +18,15 @@ THEMES = ("light", "dark")
 
 
 class Command(BaseCommand):
-    help = ("Run producer, workers and web until --trades are shown, then screenshot the dashboard and a "
+    help = ("Run producer, workers and web until --trades more are shown, then screenshot the dashboard and a "
             "drill-down with its chart, in light and dark, into --out.")
 
     def add_arguments(self, parser):
         parser.add_argument("--out", type=Path, default=settings.BASE_DIR / "docs")
         parser.add_argument("--port", type=int, default=8765)
-        parser.add_argument("--trades", type=int, default=20_000, help="trades on the page before the pictures")
+        # Five minutes at the demo's 1,000 a second: five candles on the drill-down's 30-minute chart.
+        parser.add_argument("--trades", type=int, default=300_000,
+                            help="trades the page must gain before the pictures")
 
     def handle(self, *args, out: Path, port: int, trades: int, **options):
         from playwright.sync_api import sync_playwright
@@ -37,8 +39,10 @@ class Command(BaseCommand):
             _wait_for(f"http://127.0.0.1:{port}/healthz")
             with sync_playwright() as playwright:
                 browser = launch(playwright)
+                url = f"http://127.0.0.1:{port}/?range=30"
+                until = _shown_trades(browser, url) + trades  # the trades of this run, not of the database's past
                 for theme in THEMES:
-                    saved += _pictures(browser, f"http://127.0.0.1:{port}/", theme, trades, out)
+                    saved += _pictures(browser, url, theme, until, out)
                 browser.close()
         finally:
             demo.send_signal(signal.SIGTERM)
@@ -46,20 +50,32 @@ class Command(BaseCommand):
         self.stdout.write("saved " + ", ".join(str(path) for path in saved))
 
 
-def _pictures(browser, url: str, theme: str, trades: int, out: Path) -> list[Path]:
-    """The dashboard and the busiest symbol's drill-down, in `theme`."""
+SHOWN_TRADES = "() => Number(document.querySelector('#total-trades').textContent.replace(/,/g, ''))"
+
+
+def _shown_trades(browser, url: str) -> int:
+    """The total trades a page shows once it has its snapshot (the header says "–" before)."""
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_function(f"() => Number.isFinite(({SHOWN_TRADES})())")
+    shown = page.evaluate(SHOWN_TRADES)
+    page.close()
+    return shown
+
+
+def _pictures(browser, url: str, theme: str, until: int, out: Path) -> list[Path]:
+    """The dashboard and the busiest symbol's drill-down, in `theme`, once `until` trades are shown."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme=theme)
     page = context.new_page()
     page.goto(url)
-    page.wait_for_function(  # enough trades for a chart worth seeing
-        "n => Number(document.querySelector('#total-trades').textContent.replace(/,/g, '')) >= n", arg=trades,
-        timeout=300_000)
-    page.wait_for_function("document.querySelector('#sort-status').dataset.paused === 'false'")
+    page.wait_for_function(f"n => ({SHOWN_TRADES})() >= n", arg=until, timeout=3_600_000)
+    page.wait_for_function("() => document.querySelector('#trades-per-second').textContent !== '–'")
+    page.wait_for_function("() => document.querySelector('#sort-status').dataset.paused === 'false'")
     dashboard, drilldown = out / f"dashboard-{theme}.png", out / f"drilldown-{theme}.png"
     page.screenshot(path=str(dashboard))
     page.locator("#symbols tbody tr.symbol-row button.toggle").first.click()
     page.wait_for_selector("tr.detail .trades-scroll tbody tr")
-    page.wait_for_function("document.querySelector('tr.detail .chart-legend').dataset.close !== ''")
+    page.wait_for_function("() => document.querySelector('tr.detail .chart-legend').dataset.close !== ''")
     page.mouse.move(0, 0)
     page.locator("tr.detail").scroll_into_view_if_needed()
     page.screenshot(path=str(drilldown))

@@ -20,7 +20,7 @@ import time
 import uuid
 
 from benchmarks import live
-from harness.browser import launch
+from harness.browser import SHOWN_TRADES, launch
 from harness.progress import progress
 from trademonitor.symbols import bundled_universe
 
@@ -29,8 +29,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_SECONDS = 60
 LARGEST_DRILL_DOWN = """() => Math.max(0, ...[...document.querySelectorAll('tr.detail tbody')]
                                           .map((body) => body.childElementCount))"""
-SHOWN_TRADES = "() => Number(document.querySelector('#total-trades').textContent.replace(/,/g, ''))"
-SHOWS_TRADES = "n => Number(document.querySelector('#total-trades').textContent.replace(/,/g, '')) === n"
+SHOWS_TRADES = f"n => ({SHOWN_TRADES})() === n"
 
 
 def run(minutes: float, rate: int, drilldowns: int) -> dict:

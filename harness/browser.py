@@ -7,6 +7,8 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"  # installed by devservices/install-system-packages.sh
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
+# The dashboard's total trades as a number (NaN while the header shows "–", before the snapshot).
+SHOWN_TRADES = "() => Number(document.querySelector('#total-trades').textContent.replace(/,/g, ''))"
 
 
 def launch(playwright: Any) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from harness.browser import launch
+from harness.browser import SHOWN_TRADES, launch
 
 THEMES = ("light", "dark")
 
@@ -48,9 +48,6 @@ class Command(BaseCommand):
             demo.send_signal(signal.SIGTERM)
             demo.wait(60)
         self.stdout.write("saved " + ", ".join(str(path) for path in saved))
-
-
-SHOWN_TRADES = "() => Number(document.querySelector('#total-trades').textContent.replace(/,/g, ''))"
 
 
 def _shown_trades(browser, url: str) -> int:

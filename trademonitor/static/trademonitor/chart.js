@@ -64,8 +64,7 @@ export function priceChart(container, legend) {
     set(all, startMs, endMs, interval) {
       candles = all;
       intervalMs = interval;
-      points = timeline(startMs, endMs, intervalMs);
-      extend(points, all.length ? all[all.length - 1].start : 0, intervalMs);
+      points = timeline(startMs, endMs, intervalMs);  // holds every candle: they are read for that range
       timeOf.clear();
       for (const p of points) timeOf.set(p.ms, p.time);
       byTime.clear();

@@ -113,3 +113,26 @@ async def test_a_receive_that_keeps_timing_out_loses_no_message(services):
         await layer.group_discard(group, channel)
     assert received == list(range(count))
     assert timeouts > count  # the receive timed out between messages, again and again
+
+
+async def test_another_system_on_the_same_redis_is_not_heard(services, settings):
+    """The demo beside the suite publishes to the same group names with the default prefix
+    (`CHANNEL_LAYER_PREFIX`): a test run's layer hears only its own run."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    assert config["prefix"] != "asgi"
+    other_system = RedisPubSubChannelLayer(hosts=config["hosts"])  # the default prefix
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(contract.TRADES_GROUP, channel)
+    try:
+        # Redis hands a subscriber messages in the order it took the publishes: had the
+        # other system's reached this channel, it would come first.
+        await other_system.group_send(contract.TRADES_GROUP, {"type": "test.message", "system": "other"})
+        await layer.group_send(contract.TRADES_GROUP, {"type": "test.message", "system": "this run"})
+        message = await layer.receive(channel)
+    finally:
+        await layer.group_discard(contract.TRADES_GROUP, channel)
+        await other_system.flush()
+    assert message == {"type": "test.message", "system": "this run"}

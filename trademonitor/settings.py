@@ -192,11 +192,13 @@ TEMPLATES = [
 ]
 
 # The pub/sub layer fans each delta out to every dashboard; the core layer would
-# silently drop messages to a full channel.
+# silently drop messages to a full channel. Redis's pub/sub channels are shared by all of
+# its databases, so systems sharing one Redis (the test suite beside the demo) are kept
+# apart by the prefix of their channel names, not by the URL's database number.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNEL_LAYER_PREFIX", "asgi")},
     },
 }
 

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 import contract
 from clickhouse import queries
+from producer.trades import now_ms
 from tests.browser import SYMBOLS, open_dashboard, row, search
 from tests.pipeline import Pipeline
 
@@ -93,7 +94,8 @@ def test_a_page_on_a_web_process_that_heard_no_move_gets_it_from_the_stored_trad
 def test_drill_down_shows_trades_newest_first_live_and_pages_older_ones(site, page):
     pipeline, url = site
     symbol = SYMBOLS[3]
-    ids = [pipeline.send_trade(symbol, 5_000 + i, 1 + i) for i in range(130)]
+    sent_at = now_ms()
+    ids = pipeline.send_trades([(symbol, 5_000 + i, 1 + i, sent_at + i, None) for i in range(130)])  # a ms apart
     assert pipeline.wait_for(130) >= 130
     open_dashboard(page, url)
     search(page, symbol)

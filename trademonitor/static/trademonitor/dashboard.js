@@ -38,7 +38,7 @@ const state = {
   view: readView(location.search, MAX_OPEN),
   shown: new Map(),       // symbol -> <tr> on the current page, in order
   open: new Map(),        // symbol -> drill-down
-  changes: 0,             // row updates since the last sort
+  changed: new Set(),     // symbols updated since the last sort
   hovering: false,        // the pointer is on the table: no re-sort under it
   whaleQuantity: Infinity,  // from the snapshot: a trade of more shares is a whale
   alerts: new Map(),      // window_start -> max-volume alert
@@ -185,7 +185,7 @@ function render() {
   placeRows($("#symbols tbody"), elements);
   rovingFocus(focused);
   document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
-  state.changes = 0;
+  state.changed.clear();
   $("#page-info").textContent = `page ${state.view.page} of ${pages} (${NUMBER.format(rows.length)} symbols)`;
   showSort($("#symbols thead tr"), { key: state.view.sort, direction: direction() });
   showSortStatus();
@@ -196,7 +196,7 @@ function render() {
 
 function updateRow(symbol, moved) {
   const tr = state.shown.get(symbol);
-  state.changes += 1;
+  state.changed.add(symbol);
   if (!tr) return;
   fillRow(tr, state.rows.get(symbol), COLUMNS);
   if (moved) flash(tr, moved);
@@ -204,15 +204,16 @@ function updateRow(symbol, moved) {
 
 /** Once a second: re-sort if anything changed, unless the pointer is on the table. */
 function resortTick() {
-  if (state.changes && !state.hovering) render(); else showSortStatus();
+  if (state.changed.size && !state.hovering) render(); else showSortStatus();
 }
 
 function showSortStatus() {
   const label = COLUMNS.find((c) => c.key === state.view.sort).label;
   const status = $("#sort-status");
-  status.dataset.paused = String(state.hovering && state.changes > 0);
+  status.dataset.paused = String(state.hovering && state.changed.size > 0);
   status.textContent = status.dataset.paused === "true"
-    ? `Sorting paused while the pointer is on the table: ${NUMBER.format(state.changes)} changes`
+    ? `Sorting paused while the pointer is on the table: ${NUMBER.format(state.changed.size)} ${
+      state.changed.size === 1 ? "symbol" : "symbols"} changed`
     : `Sorted by ${label} ${direction() > 0 ? "▲" : "▼"}, re-sorted every second`;
 }
 

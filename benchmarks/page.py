@@ -1,10 +1,10 @@
 """`bench page`: the dashboard in a real browser for minutes of live trades. Does a page a
 trader keeps open stay the same size, and still show exactly what was sent?
 
-Runs the system as `make demo` does (`live.run_system`), opens the dashboard in headless
-Chromium with `drilldowns` drill-downs open (the first symbols of the universe, on the
-table's first page sorted by symbol, each getting its share of the stream), and streams
-`rate` trades a second for `minutes`. Each minute, and once more at the end, it collects
+Runs the system as `make demo` does (`benchmarks/system.run_system`), opens the dashboard
+in headless Chromium with `drilldowns` drill-downs open (the first symbols of the universe,
+on the table's first page sorted by symbol, each getting its share of the stream), and
+streams `rate` trades a second for `minutes`. Each minute, and once more at the end, it collects
 the page's garbage and reads its JavaScript heap and DOM nodes (Chrome DevTools Protocol)
 and the rows of the largest drill-down. The figures compare the first sample after a
 warm-up (a tenth of the run, at most a minute) with the largest and the last. At the end,
@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 
-from benchmarks import live
+from benchmarks.system import Stream, run_system
 from harness.browser import SHOWN_TRADES, launch
 from harness.progress import progress
 from trademonitor.symbols import bundled_universe
@@ -36,11 +36,11 @@ def run(minutes: float, rate: int, drilldowns: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     seconds = minutes * 60
-    stream = live.Stream(f"bench-page-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
+    stream = Stream(f"bench-page-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
     symbols = bundled_universe()[:drilldowns]
     figures: dict = {"minutes": minutes, "rate": rate, "drilldowns": symbols}
 
-    def listen(url: str, stream: live.Stream, writer) -> None:
+    def listen(url: str, stream: Stream, writer) -> None:
         site = url.replace("ws://", "http://").removesuffix("/ws/live")
         with sync_playwright() as playwright:
             browser = launch(playwright)
@@ -85,7 +85,7 @@ def run(minutes: float, rate: int, drilldowns: int) -> dict:
         figures.update(_compare(samples))
         figures.update({"sent": stream.sent, "shown": shown, "exact": exact, "samples": samples})
 
-    live.run_system(stream, listen)
+    run_system(stream, listen)
     return figures
 
 

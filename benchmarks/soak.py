@@ -17,19 +17,21 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks import live
+from benchmarks.clients import ClientFleet
+from benchmarks.system import Stream, run_system
 from clickhouse import queries
 from harness.tally import Tally
 
 logger = logging.getLogger(__name__)
 
+
 def run(minutes: float, rate: int, clients: int) -> dict:
     seconds = minutes * 60
-    stream = live.Stream(f"bench-soak-{uuid.uuid4().hex[:8]}", rate, seconds, record=False, tally=True)
+    stream = Stream(f"bench-soak-{uuid.uuid4().hex[:8]}", rate, seconds, record=False, tally=True)
     figures: dict = {"minutes": minutes, "rate": rate, "clients": clients}
 
-    def listen(url: str, stream: live.Stream, writer, processes: dict[str, int]) -> None:
-        fleet = live.ClientFleet(url, clients)
+    def listen(url: str, stream: Stream, writer, processes: dict[str, int]) -> None:
+        fleet = ClientFleet(url, clients)
         producer = threading.Thread(target=stream.run, daemon=True)
         producer.start()
         _warm_up(writer, seconds)
@@ -52,8 +54,8 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         figures.update({"sent": stream.sent, "stored": stored.count, "distinct_ids": stored.distinct_ids,
                         "exact": not differences, "differences": differences[:10]})
 
-    live.run_system(stream, listen, with_processes=True,
-                    settings_environment={"ALERTS_WINDOW_MINUTES": "1", "ALERTS_LATENESS_SECONDS": "10"})
+    run_system(stream, listen, with_processes=True,
+               settings_environment={"ALERTS_WINDOW_MINUTES": "1", "ALERTS_LATENESS_SECONDS": "10"})
     return figures
 
 

@@ -72,7 +72,7 @@ def run_suite(directory: Path, only: list[str] | None = None) -> None:
 
 
 def _where_the_time_went(row: AddRow, figures: dict, where: str) -> None:
-    """A row of the stages a trade's latency splits into (benchmarks/live.py TradeTimer), if measured."""
+    """A row of the stages a trade's latency splits into (benchmarks/clients.TradeTimer), if measured."""
     stages = [key[:-len("_p50_ms")] for key in figures
               if key.endswith("_p50_ms") and key not in ("p50_ms", "age_p50_ms")]
     if stages:
@@ -81,7 +81,7 @@ def _where_the_time_went(row: AddRow, figures: dict, where: str) -> None:
 
 
 def _delivery(delivery: dict) -> tuple[str, str, bool]:
-    """(measured, goal, met) of a run with a fleet of clients (benchmarks/live.Told.figures):
+    """(measured, goal, met) of a run with a fleet of clients (benchmarks/clients.Told.figures):
     client by client, never a sum that lets one client's repeats hide another's losses."""
     clients = delivery["clients_told_everything"] + delivery["clients_missing"] + delivery["clients_repeating"]
     ages = (f"; per trade, p99 {delivery['age_p99_ms']} ms, worst client's p99 {delivery['worst_client_age_p99_ms']} ms"

@@ -110,7 +110,7 @@ def test_a_fan_out_point_measured_on_another_commit_than_the_row_says_its_own(tm
 
 
 def test_a_fleet_with_no_timed_client_reports_no_ages_rather_than_zero():
-    from benchmarks.live import Told
+    from benchmarks.clients import Told
 
     told = Told(clients=2, delivered=[10, 10])
 
@@ -121,7 +121,7 @@ def test_a_fleet_with_no_timed_client_reports_no_ages_rather_than_zero():
 
 
 def test_a_frame_every_timed_client_reads_is_decoded_once_for_all_of_them():
-    from benchmarks.live import TimedFrames
+    from benchmarks.clients import TimedFrames
 
     frame: contract.DeltaFrame = {"type": "delta", "trades": 7, "newest_ms": 1583934115727,
                                   "symbols": {"ENTG": [5, 500, 1250500, [1583934115727, 2501]],

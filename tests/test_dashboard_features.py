@@ -109,6 +109,13 @@ def assert_axis(chart, minutes: int, interval: int, candle_at: int, close: float
     assert len(candles) < points  # blanks where the symbol did not trade
     shift = chart.evaluate(f"() => new Date({candle_at}).getTimezoneOffset() * 60")  # the axis is in local time
     assert dict(candles).get(candle_at // 1000 - shift) == close, candles
+    # Nothing to scroll to past the range's end: the edge stays, and so does its label, whole.
+    ranges = chart.evaluate("""async c => { const t = c.chartApi.timeScale(), before = t.getVisibleLogicalRange();
+        t.scrollToPosition(5, false);
+        await new Promise((drawn) => requestAnimationFrame(() => requestAnimationFrame(drawn)));
+        const after = t.getVisibleLogicalRange();
+        return [[before.from, before.to], [after.from, after.to]]; }""")
+    assert ranges[0] == ranges[1]
 
 
 def _today() -> tuple[dt.datetime, dt.datetime]:

@@ -25,7 +25,9 @@ export function priceChart(container, legend) {
     autoSize: true,
     ...colours(),
     // A day of one-minute points fits the pane (the library's least spacing is half a pixel).
-    timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.1 },
+    // The axis is the range chosen, so there is nothing to scroll to past either end; with the
+    // edges fixed, the library also moves a label at an edge inside rather than cut it.
+    timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.1, fixLeftEdge: true, fixRightEdge: true },
     rightPriceScale: { visible: true, entireTextOnly: true },  // no label cut in half at the top or bottom
   });
   let up = css("--up"), down = css("--down");

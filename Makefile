@@ -25,7 +25,8 @@ test: lint services migrate
 	node --test tests/js/
 	$(PY) -m pytest
 
-# Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/).
+# Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/; every
+# function typed in trademonitor/ and infra/).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

@@ -7,11 +7,13 @@ login page for HTML), and a request rate per client address (API_RATE_LIMIT).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django_ratelimit.decorators import ratelimit
 
 
@@ -19,14 +21,17 @@ def login_needed(request: HttpRequest) -> bool:
     return settings.DASHBOARD_LOGIN_REQUIRED and not request.user.is_authenticated
 
 
-def dashboard_view(*, api: bool):
+View = Callable[..., HttpResponseBase]  # a Django view: a page, JSON or a stream
+
+
+def dashboard_view(*, api: bool) -> Callable[[View], View]:
     """Wrap a view in the dashboard's access rules (`api`: answer in JSON)."""
 
-    def decorate(view):
+    def decorate(view: View) -> View:
         limited = ratelimit(key="ip", rate=lambda group, request: settings.API_RATE_LIMIT, block=True)(view)
 
         @wraps(view)
-        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if login_needed(request):
                 if api:
                     return JsonResponse({"error": "login required"}, status=401)

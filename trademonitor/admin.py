@@ -1,6 +1,8 @@
 import datetime as dt
 
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 from django.utils import timezone
 
 from trademonitor.models import SqlPanelQuery, Symbol, VolumeAlert, WatchlistEntry, WorkerStatus
@@ -18,10 +20,10 @@ class SymbolAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Rows written by the workers; nothing here is edited by hand."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

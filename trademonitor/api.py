@@ -7,12 +7,13 @@ import json
 import logging
 import time
 from functools import wraps
+from typing import Any
 from uuid import UUID
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
@@ -21,7 +22,7 @@ from prometheus_client import Counter
 import contract
 from clickhouse import queries
 from trademonitor import dashboard, export, live, sqlpanel
-from trademonitor.access import dashboard_view, sql_panel_allowed
+from trademonitor.access import View, dashboard_view, sql_panel_allowed
 from trademonitor.hub import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
 
@@ -38,12 +39,12 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def clickhouse_unavailable_is_503(view):
+def clickhouse_unavailable_is_503(view: View) -> View:
     """ClickHouse down, overloaded or unmigrated: a 503 that says so, and its own error
     text only in the log (the SQL panel is the one place that shows ClickHouse's words)."""
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except ClickHouseError:

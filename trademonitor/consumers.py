@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -49,7 +50,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # channel would cost every connection a Redis subscription that nothing sends to.
     channel_layer_alias = "none: the hub receives for every client"
 
-    async def connect(self):
+    async def connect(self) -> None:
         user = self.scope.get("user")
         if settings.DASHBOARD_LOGIN_REQUIRED and not (user and user.is_authenticated):
             await self.close(code=LOGIN_REQUIRED)
@@ -79,7 +80,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if backlog:
             await self.deliver(backlog)
 
-    async def dispatch(self, message):
+    async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every message, in a thread hop.
         # A client's messages never use the database: the hub's reads do, and close stale
         # connections around each (database_sync_to_async). The hops were a large part of
@@ -89,13 +90,13 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def websocket_disconnect(self, message):
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Channels' own would also leave groups (this consumer has none) and close stale
         # database connections (see dispatch).
         HUB.leave(self)
         raise StopConsumer()
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         request = _parse_request(text_data, bytes_data)
         if request is None or (request["type"] == contract.ACK and not self.unread.acknowledge(request["frames"])):
             await self.close(code=BAD_REQUEST)
@@ -103,7 +104,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if request["type"] == contract.SUBSCRIBE:
             self.subscribed = set(request["symbols"])
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
+                   close: bool = False) -> None:
         """Every frame counts against the client's unread bytes; past the bound the client
         is closed, to start again from a snapshot once it reads again."""
         if self.behind:

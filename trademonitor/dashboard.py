@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+from clickhouse_connect.driver.client import Client
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -24,7 +25,7 @@ RECENT_ALERTS = 10  # the dashboard's alert feed
 _snapshot_cache: tuple[float, str] | None = None
 
 
-def client():
+def client() -> Client:
     """One read-only ClickHouse client per thread (a client is not thread-safe)."""
     if getattr(_local, "client", None) is None:
         _local.client = reader()

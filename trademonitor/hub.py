@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -35,6 +36,7 @@ from trademonitor import dashboard
 from trademonitor.live import GAP, NEW, Continuity, DeltaFilter, LiveCopy, NewestTrades, TradeRate, merge, stages
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SEND_INTERVAL = 0.1  # seconds: at most ten updates a second per client, the first at once
 GATHER = 0.01  # seconds the first update after a quiet spell waits for the rest of its flush
@@ -66,7 +68,7 @@ class Client(Protocol):
 class DeltaHub:
     """The process's one subscriber to the delta group, fanning merged frames out."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.clients: set[Client] = set()
         self.window: list[contract.Delta] = []
         self._task: asyncio.Task | None = None
@@ -329,7 +331,7 @@ def _log_failed_refresh(task: asyncio.Task) -> None:
         logger.warning("the snapshot copy could not be refreshed", exc_info=task.exception())
 
 
-async def _survive(step, what: str):
+async def _survive(step: Awaitable[T], what: str) -> T | None:
     """A failed step (ClickHouse, the database or a client away) skips one update, not the feed;
     returns the step's result, or None when it failed."""
     try:

@@ -303,7 +303,7 @@ class Continuity:
     offsets of dead letters only, which change no totals: that is new, not a gap.)
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.next: dict[tuple[str, str], int] = {}  # (delta type, partition) -> next offset expected
 
     def check(self, delta: contract.Delta) -> str:
@@ -322,7 +322,7 @@ class Continuity:
 class Coalescer:
     """Deltas merged per symbol between two sends (at most ten a second per client)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: dict[str, list] = {}
         self.whales: dict[str, int] = {}
         self.trades = 0

@@ -15,6 +15,7 @@ it streams in."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -72,7 +73,7 @@ def run(sql: str, visitor: str) -> Result:
     return Result(columns, rows, (time.perf_counter() - started) * 1000)
 
 
-def _at_most(stream, limit: int) -> bytes | None:
+def _at_most(stream: Iterable[bytes], limit: int) -> bytes | None:
     """The whole response, or None as soon as it is longer than `limit` bytes."""
     body = bytearray()
     for chunk in stream:
@@ -89,7 +90,7 @@ def _clickhouse_message(text: str) -> str:
     return message.split(" (version ")[0].strip()
 
 
-def _cell(value):
+def _cell(value: object) -> bool | int | float | str | None:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)

@@ -3,8 +3,9 @@
 import functools
 import importlib
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from harness.provenance import measured
 
@@ -46,7 +47,7 @@ BENCHMARKS: dict[str, tuple[str, str, list[tuple[str, type, int]]]] = {
 class Command(BaseCommand):
     help = "Run a benchmark and print its figures; --json prints them as one JSON object on the last line."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(dest="benchmark", required=True)
         for name, (description, _function, options) in BENCHMARKS.items():
             sub = subcommands.add_parser(name, help=description)
@@ -54,7 +55,7 @@ class Command(BaseCommand):
                 sub.add_argument(flag, type=kind, default=default)
             sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
-    def handle(self, *args, benchmark: str, **options):
+    def handle(self, *args: Any, benchmark: str, **options: Any) -> None:
         _description, function, parameters = BENCHMARKS[benchmark]
         module, _, name = function.partition(".")
         run = getattr(importlib.import_module(f"benchmarks.{module}"), name)

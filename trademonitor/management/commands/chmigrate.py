@@ -1,7 +1,9 @@
 """`manage.py chmigrate [--plan]`: apply the ClickHouse schema migrations."""
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clickhouse.connection import database_name
 from clickhouse.migrate import MigrationError, Migrator
@@ -10,7 +12,7 @@ from clickhouse.migrate import MigrationError, Migrator
 class Command(BaseCommand):
     help = "Apply the versioned ClickHouse migrations in clickhouse/migrations/ (idempotent)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--plan", action="store_true", help="show what would run, run nothing")
         parser.add_argument("--database", help="target database (default: the one in CLICKHOUSE_URL)")
         parser.add_argument("--cluster", default=settings.CLICKHOUSE_CLUSTER,
@@ -21,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--reader", action="store_true",
                             help="with --check: read as CLICKHOUSE_READONLY_URL's user (the web has no writer)")
 
-    def handle(self, *args, plan: bool, database: str | None, cluster: str, sql: bool, check: bool, reader: bool,
-               **options):
+    def handle(self, *args: Any, plan: bool, database: str | None, cluster: str, sql: bool, check: bool, reader: bool,
+               **options: Any) -> None:
         if reader and not check:
             raise CommandError("--reader only goes with --check: applying needs the writer")
         url = settings.CLICKHOUSE_READONLY_URL if reader else settings.CLICKHOUSE_URL

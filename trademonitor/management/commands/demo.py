@@ -12,21 +12,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Run the producer (300 trades/s), the worker pool and daphne together until stopped."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rate", type=float, default=300, help="trades per second (default: %(default)s)")
         parser.add_argument("--port", type=int, default=8000, help="daphne's port on 127.0.0.1 (default: %(default)s)")
         parser.add_argument("--processes", type=int, default=2,
                             help="worker processes per job: ingest, sentiment and alerts (default: %(default)s)")
 
-    def handle(self, *args, rate, port, processes, **options):
+    def handle(self, *args: Any, rate: float, port: int, processes: int, **options: Any) -> None:
         python = sys.executable
         commands = {
             "workers": [python, "manage.py", "runworkers", "--processes", str(processes),
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         self.stdout.write("Create an admin user with: python manage.py createsuperuser   (Ctrl-C stops everything)")
         stopping = False
 
-        def stop(*_):
+        def stop(*_: object) -> None:
             nonlocal stopping
             stopping = True
 

@@ -1,17 +1,19 @@
 """`manage.py devservices up|down|status`: Kafka, ClickHouse and Redis on this machine."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
 
-from devservices.services import PrerequisiteMissing, ServiceFailed, configured_services
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from devservices.services import PrerequisiteMissing, Service, ServiceFailed, configured_services
 
 
 class Command(BaseCommand):
     help = "Start, stop or check the development services (Kafka, ClickHouse endpoint, Redis)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["up", "down", "status"])
 
-    def handle(self, *args, action: str, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         services = configured_services()
         if action == "up":
             for service in services:
@@ -28,7 +30,7 @@ class Command(BaseCommand):
             if unhealthy:
                 raise CommandError(f"not healthy: {', '.join(unhealthy)}")
 
-    def _report(self, service) -> bool:
+    def _report(self, service: Service) -> bool:
         healthy = service.healthy()
         origin = "embedded" if service.managed else "external"
         pid = service.started_pid()

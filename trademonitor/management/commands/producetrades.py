@@ -6,9 +6,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from infra.kafka import ensure_topic
@@ -20,7 +21,7 @@ from trademonitor.symbols import trading_universe
 class Command(BaseCommand):
     help = "Write synthetic trades for the loaded NASDAQ symbols to Kafka."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rate", type=float, default=300,
                             help="trades per second; 0 = as fast as possible (default: %(default)s)")
         parser.add_argument("--count", type=int, help="stop after N trades (default: run until stopped)")
@@ -32,7 +33,8 @@ class Command(BaseCommand):
         parser.add_argument("--alive-file", type=Path,
                             help="touched whenever trades go out: a liveness probe checks its age")
 
-    def handle(self, *args, rate, count, topic, seed, symbols, bad_ratio, alive_file, **options):
+    def handle(self, *args: Any, rate: float, count: int | None, topic: str, seed: int | None, symbols: str | None,
+               bad_ratio: float, alive_file: Path | None, **options: Any) -> None:
         if rate < 0 or not 0 <= bad_ratio <= 1 or (count is not None and count < 0):
             raise CommandError("--rate and --count must be >= 0 and --bad-ratio between 0 and 1")
         universe = trading_universe(symbols.split(",") if symbols else None)

@@ -3,9 +3,10 @@ RELIABILITY.md from the fault suite's results, BENCHMARKS.md (with plots) from t
 benchmarks' figures in docs/benchmarks/."""
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports import benchmarks, reliability
 
@@ -13,7 +14,7 @@ from reports import benchmarks, reliability
 class Command(BaseCommand):
     help = "Write a report from measured results."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(dest="report", required=True)
         sub = subcommands.add_parser("reliability", help="RELIABILITY.md from tests/test_faults.py's JSON lines")
         sub.add_argument("results", type=Path)
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         sub.add_argument("--figures", type=Path, default=settings.BASE_DIR / "docs" / "benchmarks")
         sub.add_argument("--out", type=Path, default=settings.BASE_DIR / "BENCHMARKS.md")
 
-    def handle(self, *args, report: str, out: Path, **options):
+    def handle(self, *args: Any, report: str, out: Path, **options: Any) -> None:
         if report == "reliability":
             results = options["results"]
             if not results.exists():

@@ -8,27 +8,32 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from harness.browser import SHOWN_TRADES, launch
 
-THEMES = ("light", "dark")
+if TYPE_CHECKING:  # Playwright is imported where it is used: a command listing need not load it
+    from playwright.sync_api import Browser
+
+Theme = Literal["light", "dark"]
+THEMES: tuple[Theme, ...] = ("light", "dark")
 
 
 class Command(BaseCommand):
     help = ("Run producer, workers and web until --trades more are shown, then screenshot the dashboard and a "
             "drill-down with its chart, in light and dark, into --out.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", type=Path, default=settings.BASE_DIR / "docs")
         parser.add_argument("--port", type=int, default=8765)
         # Five minutes at the demo's 1,000 a second: five candles on the drill-down's 30-minute chart.
         parser.add_argument("--trades", type=int, default=300_000,
                             help="trades the page must gain before the pictures")
 
-    def handle(self, *args, out: Path, port: int, trades: int, **options):
+    def handle(self, *args: Any, out: Path, port: int, trades: int, **options: Any) -> None:
         from playwright.sync_api import sync_playwright
 
         out.mkdir(parents=True, exist_ok=True)
@@ -50,7 +55,7 @@ class Command(BaseCommand):
         self.stdout.write("saved " + ", ".join(str(path) for path in saved))
 
 
-def _shown_trades(browser, url: str) -> int:
+def _shown_trades(browser: Browser, url: str) -> int:
     """The total trades a page shows once it has its snapshot (the header says "–" before)."""
     page = browser.new_page()
     page.goto(url)
@@ -60,7 +65,7 @@ def _shown_trades(browser, url: str) -> int:
     return shown
 
 
-def _pictures(browser, url: str, theme: str, until: int, out: Path) -> list[Path]:
+def _pictures(browser: Browser, url: str, theme: Theme, until: int, out: Path) -> list[Path]:
     """The dashboard and the busiest symbol's drill-down, in `theme`, once `until` trades are shown."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme=theme)
     page = context.new_page()

@@ -26,7 +26,7 @@ test: lint services migrate
 	$(PY) -m pytest
 
 # Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/; every
-# function typed in trademonitor/ and infra/).
+# function typed everywhere else it checks, pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -23,6 +24,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, TopicPartition
 from django.conf import settings
 
@@ -97,7 +99,7 @@ def run(trades: int, processes: int, kills: int, timeout: float, keep: bool = Fa
     return report
 
 
-def _kill_mid_flush(pool, log: Path, client, topic: str, processes: int, kills: int, trades: int,
+def _kill_mid_flush(pool: subprocess.Popen, log: Path, client: Client, topic: str, processes: int, kills: int, trades: int,
                     deadline: float) -> int:
     """SIGKILL the pool's ingest workers each time the ledger shows a new range pending (a
     flush under way, not the one a kill interrupted), up to `kills` times; the supervisor
@@ -162,7 +164,7 @@ def _committed_offsets(topic: str, group: str) -> dict[int, int]:
         consumer.close()
 
 
-def _ledger_check(client, topic: str, group: str) -> tuple[dict[int, str], list[str]]:
+def _ledger_check(client: Client, topic: str, group: str) -> tuple[dict[int, str], list[str]]:
     """Per partition, whether the ledger's last range is finished (the rule a worker
     resumes by), with max(max_offset) + 1, the old rule, beside it; and a difference for
     each unfinished one, as every offset was committed. A range can be finished yet

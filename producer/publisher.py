@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from infra.kafka import MESSAGE_MAX_BYTES, idempotent_producer_config
 from producer import malformed
@@ -73,13 +73,14 @@ class TradePublisher:
         self._on_trade = on_trade
         self._producer = Producer(idempotent_producer_config(**PRODUCER_CONFIG, on_delivery=self._on_delivery, **config))
 
-    def _on_delivery(self, error, message) -> None:
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self.report.failed += 1
             if self.report.failed <= 10:
                 logger.error("delivery failed: %s", error)
 
-    def run(self, count: int | None = None, stop: threading.Event | None = None, on_progress=None) -> ProductionReport:
+    def run(self, count: int | None = None, stop: threading.Event | None = None,
+            on_progress: Callable[[int], object] | None = None) -> ProductionReport:
         stop = stop or threading.Event()
         started = time.monotonic()
         produced = 0
@@ -128,7 +129,7 @@ class TradePublisher:
         self.report.bad_by_kind[bad.kind] += 1
         return bad.key, bad.value
 
-    def _send(self, key, value: bytes) -> None:
+    def _send(self, key: str | bytes | None, value: bytes) -> None:
         while True:
             try:
                 self._producer.produce(self.topic, value, key)

@@ -15,6 +15,7 @@ import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from harness.provenance import measured
 from trademonitor.hub import DRILLDOWN_FRAME_TRADES
@@ -113,7 +114,7 @@ def render(directory: Path) -> str:
     """BENCHMARKS.md from whatever figures are in `directory` (plots written beside them)."""
     rows: list[str] = []
 
-    def row(source: dict, figure: str, value, goal: str, met: bool | None, seed: str = "not published") -> None:
+    def row(source: dict, figure: str, value: object, goal: str, met: bool | None, seed: str = "not published") -> None:
         """One figure of `source` (a benchmark's JSON), with the commit it was measured on."""
         verdict = "" if met is None else ("met" if met else "**missed**")
         value = ("yes" if value else "**no**") if isinstance(value, bool) else value
@@ -350,7 +351,7 @@ def _memory_gib() -> float:
         return 0.0
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")

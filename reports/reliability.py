@@ -57,7 +57,7 @@ def render(results: Path) -> str:
     return HEADER.format(source=results.name, size=size, machine=machine) + "\n".join(lines) + "\n" + verdict
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     if isinstance(value, int):

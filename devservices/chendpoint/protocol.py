@@ -97,7 +97,7 @@ def parse_url_parameters(query_string: str) -> QueryRequest:
     return request
 
 
-def credentials(headers, query_string: str) -> Credentials:
+def credentials(headers: Mapping[str, str] | Message, query_string: str) -> Credentials:
     """The user as ClickHouse finds it: X-ClickHouse-User/Key, basic auth, or URL."""
     if headers.get("X-ClickHouse-User"):
         return Credentials(headers["X-ClickHouse-User"], headers.get("X-ClickHouse-Key", ""))

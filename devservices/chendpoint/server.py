@@ -26,8 +26,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 from devservices.chendpoint.access import PROJECT_USERS_XML, User, Users, check_select_grants, load_users
@@ -86,7 +88,7 @@ class EndpointServer(ThreadingHTTPServer):
         self._idle = threading.Condition()
 
     @contextlib.contextmanager
-    def running(self):
+    def running(self) -> Iterator[None]:
         """Around one request's engine work: shutdown waits until none is running,
         so a stop never cuts an insert off halfway."""
         with self._idle:
@@ -150,7 +152,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s rows in %.1f ms", stats.result_rows or stats.written_rows,
                      (time.perf_counter() - started) * 1000)
 
-    def _body(self):
+    def _body(self) -> Iterator[bytes] | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or int(
             self.headers.get("Content-Length") or 0
         ):
@@ -159,7 +161,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return decompress(read_body(self.rfile, self.headers), self.headers.get("Content-Encoding"))
         return None
 
-    def _drain(self, body) -> None:
+    def _drain(self, body: Iterator[bytes] | None) -> None:
         """Read what is left of a failed request's body, so the client, still
         sending, reads the error instead of a reset connection."""
         if body is None or not self.close_connection:
@@ -174,7 +176,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (BadRequest, OSError, RuntimeError):
             pass  # an unreadable body: closing the connection is all that is left
 
-    def _execute(self, request: QueryRequest, body, user: User, force_readonly: bool) -> tuple[bytes, QueryStats, str]:
+    def _execute(self, request: QueryRequest, body: Iterator[bytes] | None, user: User,
+                 force_readonly: bool) -> tuple[bytes, QueryStats, str]:
         engine, users = self.server.engine, self.server.users
         profile = user.engine_settings
         if force_readonly and user.readonly == 0:
@@ -198,7 +201,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         finally:
             users.end(user, request.quota_key, stats.result_rows, stats.read_rows)
 
-    def _run(self, connection: PooledConnection, request: QueryRequest, body,
+    def _run(self, connection: PooledConnection, request: QueryRequest, body: Iterator[bytes] | None,
              user: User) -> tuple[bytes, QueryStats, str, bool]:
         """Run the request's statement: (result, stats, format, whether the connection's
         session is as prepare() left it, so that it can serve another request)."""
@@ -268,7 +271,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.log_request(status, len(body))
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
 
@@ -332,7 +335,7 @@ def _refuse_local_files(query: str) -> None:
                                                     "is not allowed. (INTO_OUTFILE_NOT_ALLOWED)")
 
 
-def _read_at_most(chunks, limit: int) -> bytes:
+def _read_at_most(chunks: Iterable[bytes], limit: int) -> bytes:
     parts, size = [], 0
     for chunk in chunks:
         size += len(chunk)
@@ -358,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     engine = Engine(args.data_dir, args.spool_dir)
     server = EndpointServer((args.host, args.port), engine, Users(load_users(args.users_xml)))
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         # shutdown() waits for serve_forever() to return: call it from another thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -21,13 +21,13 @@ def login_needed(request: HttpRequest) -> bool:
     return settings.DASHBOARD_LOGIN_REQUIRED and not request.user.is_authenticated
 
 
-View = Callable[..., HttpResponseBase]  # a Django view: a page, JSON or a stream
+ViewFunction = Callable[..., HttpResponseBase]  # a Django view: a page, JSON or a stream
 
 
-def dashboard_view(*, api: bool) -> Callable[[View], View]:
+def dashboard_view(*, api: bool) -> Callable[[ViewFunction], ViewFunction]:
     """Wrap a view in the dashboard's access rules (`api`: answer in JSON)."""
 
-    def decorate(view: View) -> View:
+    def decorate(view: ViewFunction) -> ViewFunction:
         limited = ratelimit(key="ip", rate=lambda group, request: settings.API_RATE_LIMIT, block=True)(view)
 
         @wraps(view)

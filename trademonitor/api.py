@@ -22,7 +22,7 @@ from prometheus_client import Counter
 import contract
 from clickhouse import queries
 from trademonitor import dashboard, export, live, sqlpanel
-from trademonitor.access import View, dashboard_view, sql_panel_allowed
+from trademonitor.access import ViewFunction, dashboard_view, sql_panel_allowed
 from trademonitor.hub import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
 
@@ -39,7 +39,7 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def clickhouse_unavailable_is_503(view: View) -> View:
+def clickhouse_unavailable_is_503(view: ViewFunction) -> ViewFunction:
     """ClickHouse down, overloaded or unmigrated: a 503 that says so, and its own error
     text only in the log (the SQL panel is the one place that shows ClickHouse's words)."""
 

@@ -16,7 +16,10 @@ import pickle
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import orjson
@@ -30,8 +33,8 @@ from harness.wsclient import Closed, Connection
 logger = logging.getLogger(__name__)
 
 
-async def _client(url: str, on_delta, reconnections: list[int], ready: asyncio.Event | None = None,
-                  drill_down: str | None = None) -> None:
+async def _client(url: str, on_delta: Callable[[str, int], None], reconnections: list[int],
+                  ready: asyncio.Event | None = None, drill_down: str | None = None) -> None:
     """One dashboard client until cancelled: `on_delta(frame text, ms received)` for every
     delta; with `drill_down`, it has that symbol's drill-down open, as the page subscribes.
     Reconnects like the page when the server closes (4503: start again from a snapshot) or
@@ -52,7 +55,7 @@ async def _client(url: str, on_delta, reconnections: list[int], ready: asyncio.E
         await asyncio.sleep(0.5)
 
 
-async def _read_dashboard(connection: Connection, on_delta, ready: asyncio.Event | None,
+async def _read_dashboard(connection: Connection, on_delta: Callable[[str, int], None], ready: asyncio.Event | None,
                           drill_down: str | None) -> None:
     if drill_down:
         connection.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": [drill_down]}).decode())
@@ -70,7 +73,8 @@ async def _read_dashboard(connection: Connection, on_delta, ready: asyncio.Event
             ready.set()
 
 
-async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs: list[str] | None = None) -> int:
+async def run_clients(url: str, count: int, on_delta: Callable[[int, str, int], None], started: Callable[[], object],
+                      stop: Callable[[], bool], drill_downs: list[str] | None = None) -> int:
     """`count` clients, `on_delta(client index, frame, ms received)` for each one's deltas;
     `started()` once all have their snapshot; runs until `stop()` is true.
     The first clients have a drill-down open, one of `drill_downs` each. Returns how many
@@ -90,7 +94,8 @@ async def run_clients(url: str, count: int, on_delta, started, stop, drill_downs
         for task in tasks:
             task.cancel()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    failures = [outcome for outcome in outcomes if not isinstance(outcome, asyncio.CancelledError)]
+    failures = [outcome for outcome in outcomes
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError)]
     if failures:
         raise failures[0]  # a client failed (an update it could not count): the figures are void
     return reconnections[0]
@@ -280,8 +285,8 @@ class TimedFrames:
         return found
 
 
-def _fleet_clients(url: str, count: int, ready, results, done, drill_downs: list[str], sent_times: Path | None,
-                   time_every: int) -> None:
+def _fleet_clients(url: str, count: int, ready: Queue[int], results: Queue[tuple], done: EventType,
+                   drill_downs: list[str], sent_times: Path | None, time_every: int) -> None:
     delivered = [0] * count
     timed = {i for i in range(count) if sent_times and i % time_every == 0}
     # Per timed client, each update: when it was read, its trades per symbol, its stamps.
@@ -318,7 +323,7 @@ def _trade_ages(updates: list[tuple[int, dict[str, int], list[dict]]], sent_at: 
     """Each trade's age when the first update counting it arrived: a symbol's trades are
     counted in the order they were sent (Stream), so the n an update adds are the next n."""
     seen: dict[str, int] = defaultdict(int)
-    ages = []
+    ages: list[int] = []
     for at, counts, _spans in updates:
         for symbol, n in counts.items():
             first = seen[symbol]

@@ -26,6 +26,7 @@ from clickhouse.connection import client_settings
 from clickhouse.writer import INSERT_SETTINGS, TRADE_COLUMNS, TRADE_WIRE_TYPES, insert_trades
 from harness.progress import progress
 from harness.scratch import scratch_database
+from harness.tally import stored_count
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def run(rows: int, batches: int) -> dict:
                         clients[path].insert(context=context)
                     times[path].append((time.perf_counter() - started) * 1000)
                     bar.update()
-        stored = writer.command("SELECT count() FROM trades")
+        stored = stored_count(writer)
     figures: dict = {"rows": rows, "batches": batches, "stored": stored, "expected": rows * batches * len(paths),
                      "native_py_encode_median_ms": round(statistics.median(encode_ms), 1)}
     for path, samples in times.items():

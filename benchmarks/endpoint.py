@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,17 +111,18 @@ def _in_process_inserts(native: bytes, batches: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as data_dir:
         spool = default_spool_dir(Path(data_dir))
         spool.mkdir(parents=True)
-        connection = _chdb.connect(engine_address(Path(data_dir)))  # configured as the endpoint's engine
+        # configured as the endpoint's engine; _chdb is a C extension without type information
+        connection = _chdb.connect(engine_address(Path(data_dir)))  # type: ignore[attr-defined]
         try:
             connection.query(TABLE_DDL.format(name="trades"), "TabSeparated")
 
-            def one_statement():
+            def one_statement() -> None:
                 path = spool / "batch.rows"
                 path.write_bytes(native)
                 connection.query(f"INSERT INTO trades FROM INFILE '{path}' FORMAT Native", "TabSeparated")
                 path.unlink()
 
-            def streamed():
+            def streamed() -> None:
                 inserter = connection.send_insert("INSERT INTO trades", "Native")
                 connection.insert_append(inserter, native)
                 connection.insert_done(inserter)
@@ -131,7 +133,7 @@ def _in_process_inserts(native: bytes, batches: int) -> tuple[float, float]:
             shutil.rmtree(spool, ignore_errors=True)
 
 
-def _timed(insert, batches: int) -> float:
+def _timed(insert: Callable[[], None], batches: int) -> float:
     insert()  # warm-up
     started = time.perf_counter()
     for _ in range(batches):

@@ -14,6 +14,9 @@ import multiprocessing
 import os
 import time
 import uuid
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
 
 from confluent_kafka import Consumer
 from django.conf import settings
@@ -22,7 +25,7 @@ from clickhouse import queries
 from harness.pool import database_url, start_pool, stop_pool
 from harness.progress import progress
 from harness.scratch import scratch_database, scratch_django_database
-from harness.tally import Tally, produce
+from harness.tally import Tally, produce, stored_count
 from infra.kafka import delete_topics, ensure_topic, worker_consumer_config
 
 logger = logging.getLogger(__name__)
@@ -56,7 +59,8 @@ def raw_consume(topic: str, count: int, processes: int) -> tuple[float, list[int
     return seconds, sorted(shares)
 
 
-def _read_only(topic: str, group: str, count: int, total, done, results) -> None:
+def _read_only(topic: str, group: str, count: int, total: Synchronized[int], done: EventType,
+               results: Queue[int]) -> None:
     consumer = Consumer(worker_consumer_config(group, None))
     consumer.subscribe([topic])
     mine = 0
@@ -89,7 +93,7 @@ def run(trades: int, processes: int) -> dict:
                         if pool.poll() is not None:
                             raise RuntimeError(f"the worker pool exited with {pool.returncode}")
                         time.sleep(0.05)
-                        new = writer.command("SELECT count() FROM trades")
+                        new = stored_count(writer)
                         bar.update(new - count)
                         count = new
                 seconds = time.perf_counter() - started

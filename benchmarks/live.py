@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+from clickhouse_connect.driver.client import Client
 from django.conf import settings
 
 import contract
@@ -52,7 +53,7 @@ def latency(rate: int, seconds: float) -> dict:
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=True)
     timer = TradeTimer(stream)
 
-    def listen(url: str, stream: Stream, writer) -> None:
+    def listen(url: str, stream: Stream, writer: Client) -> None:
         ready, done = threading.Event(), threading.Event()
         client = timer.run(url, ready, done)
         stream_until_idle(stream, writer)
@@ -72,7 +73,7 @@ def slowclients(clients: int, rate: int, seconds: float) -> dict:
     timer = TradeTimer(stream)
     figures: dict = {}
 
-    def listen(url: str, stream: Stream, writer, processes: dict) -> None:
+    def listen(url: str, stream: Stream, writer: Client, processes: dict[str, int]) -> None:
         daphne = processes["daphne"]
         ready, done = threading.Event(), threading.Event()
         client = timer.run(url, ready, done)
@@ -176,7 +177,7 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=True)
     told = Told(clients)
 
-    def listen(url: str, stream: Stream, writer) -> None:
+    def listen(url: str, stream: Stream, writer: Client) -> None:
         nonlocal told
         with tempfile.TemporaryDirectory() as directory:
             sent_times = Path(directory) / "sent.pickle"
@@ -209,16 +210,16 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
     start = f"&before={encode_cursor(before_all)}" if clickhouse else ""
     figures: dict = {}
 
-    def listen(url: str, stream: Stream, writer) -> None:
+    def listen(url: str, stream: Stream, writer: Client) -> None:
         fleet = ClientFleet(url, 1)
         try:
             time_pages(url, stream, writer)
         finally:
             fleet.stop()
 
-    def time_pages(url: str, stream: Stream, writer) -> None:
+    def time_pages(url: str, stream: Stream, writer: Client) -> None:
         address = urllib.parse.urlsplit(url)
-        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+        connection = http.client.HTTPConnection(address.netloc, timeout=30)
 
         def get(path: str) -> tuple[float, bytes]:
             begun = time.perf_counter()
@@ -278,7 +279,7 @@ def drilldown(clients: int, open_drilldowns: int, symbols: int, rate: int, secon
     opened = [popular[i % len(popular)] for i in range(open_drilldowns)]
     figures: dict = {}
 
-    def listen(url: str, stream: Stream, writer, processes: dict) -> None:
+    def listen(url: str, stream: Stream, writer: Client, processes: dict[str, int]) -> None:
         fleet = ClientFleet(url, clients, opened)
         before, started = metric(url, DRILLDOWN_READS), time.monotonic()
         stream_until_idle(stream, writer)

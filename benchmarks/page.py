@@ -19,6 +19,8 @@ import threading
 import time
 import uuid
 
+from clickhouse_connect.driver.client import Client
+
 from benchmarks.system import Stream, run_system
 from harness.browser import SHOWN_TRADES, launch
 from harness.progress import progress
@@ -40,7 +42,7 @@ def run(minutes: float, rate: int, drilldowns: int) -> dict:
     symbols = bundled_universe()[:drilldowns]
     figures: dict = {"minutes": minutes, "rate": rate, "drilldowns": symbols}
 
-    def listen(url: str, stream: Stream, writer) -> None:
+    def listen(url: str, stream: Stream, writer: Client) -> None:
         site = url.replace("ws://", "http://").removesuffix("/ws/live")
         with sync_playwright() as playwright:
             browser = launch(playwright)

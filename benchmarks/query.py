@@ -11,12 +11,16 @@ them: one insert a partition every 100 ms (new parts, and merges beside the read
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
 
 from benchmarks.stats import percentile
 from clickhouse import alerts, queries
@@ -53,7 +57,7 @@ if NAMED_LOAD_SQL == LOAD_SQL:
     raise RuntimeError("NAMED_LOAD_SQL's rewrite no longer matches LOAD_SQL")
 
 
-def load(writer, total: int, symbols: list[str] | None = None, first_partition: int = 0) -> float:
+def load(writer: Client, total: int, symbols: list[str] | None = None, first_partition: int = 0) -> float:
     """`total` trades over SYMBOLS synthetic symbols, or over `symbols`; returns the seconds taken.
     `first_partition`: past the topic's, for trades that a live stream's offsets must not
     appear to count (the dashboard's watermarks)."""
@@ -144,15 +148,15 @@ def run(trades: int, samples: int = 200, ingest_rate: int = 0, seed: int = 7) ->
             "load_seconds": round(load_seconds, 1), **figures}
 
 
-def _time_reads(reader, writer, rng: random.Random, symbols: list[str], samples: int) -> dict:
-    def timed(call) -> float:
+def _time_reads(reader: Client, writer: Client, rng: random.Random, symbols: list[str], samples: int) -> dict:
+    def timed(call: Callable[[], Any]) -> float:
         started = time.perf_counter()
         call()
         return (time.perf_counter() - started) * 1000
 
     queries.snapshot(reader)  # warm-up
     drilldown = [timed(lambda: queries.trades_page(reader, rng.choice(symbols), limit=50)) for _ in range(samples)]
-    variants = {name: [timed(lambda sql=sql, extra=extra: _first_page(writer, sql, extra, rng.choice(symbols)))
+    variants = {name: [timed(functools.partial(_first_page, writer, sql, extra, rng.choice(symbols)))
                        for _ in range(samples)]
                 for name, (sql, extra) in DRILLDOWN_VARIANTS.items()}
     snapshots = [timed(lambda: queries.snapshot(reader)) for _ in range(max(20, samples // 4))]
@@ -164,7 +168,7 @@ def _time_reads(reader, writer, rng: random.Random, symbols: list[str], samples:
     # The alerts job's query: one closed 5-minute window, and a whole day of them (a backlog).
     window = dt.timedelta(minutes=5)
     starts = [window_floor(now - dt.timedelta(minutes=rng.randint(10, 1430)), window) for _ in range(samples // 4)]
-    alert_times = [timed(lambda start=start: alerts.window_leaders(reader, start, start + window, 5))
+    alert_times = [timed(functools.partial(alerts.window_leaders, reader, start, start + window, 5))
                    for start in starts]
     alert_day_ms = timed(lambda: alerts.window_leaders(reader, now - dt.timedelta(days=1), now, 5))
     return {
@@ -179,6 +183,6 @@ def _time_reads(reader, writer, rng: random.Random, symbols: list[str], samples:
     }
 
 
-def _first_page(client, sql: str, extra: dict, symbol: str) -> None:
+def _first_page(client: Client, sql: str, extra: dict, symbol: str) -> None:
     client.query(sql, parameters={"symbol": symbol, "before_ts": queries.END_OF_TIME,
                                   "before_id": queries.LAST_UUID, "limit": 50}, settings=extra)

@@ -17,10 +17,12 @@ import time
 import uuid
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
+
 from benchmarks.clients import ClientFleet
 from benchmarks.system import Stream, run_system
 from clickhouse import queries
-from harness.tally import Tally
+from harness.tally import Tally, stored_count
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
     stream = Stream(f"bench-soak-{uuid.uuid4().hex[:8]}", rate, seconds, record=False, tally=True)
     figures: dict = {"minutes": minutes, "rate": rate, "clients": clients}
 
-    def listen(url: str, stream: Stream, writer, processes: dict[str, int]) -> None:
+    def listen(url: str, stream: Stream, writer: Client, processes: dict[str, int]) -> None:
         fleet = ClientFleet(url, clients)
         producer = threading.Thread(target=stream.run, daemon=True)
         producer.start()
@@ -38,7 +40,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         start = sample(processes)
         producer.join()
         deadline = time.monotonic() + 300
-        while writer.command("SELECT count() FROM trades") < stream.sent and time.monotonic() < deadline:
+        while stored_count(writer) < stream.sent and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(3)  # the last updates reach the clients
         end = sample(processes)
@@ -49,6 +51,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
         figures["delivery"] = told.figures(stream.sent)
         # Exact against what was sent: ids, per-symbol trades, shares and volume (harness/tally.py).
         stored = Tally.stored(writer)
+        assert stream.tally is not None  # the stream was made with tally=True
         differences = stream.tally.differences(stored) + [
             f"symbol_totals differs from trades for {d['symbol']}" for d in queries.totals_check(writer)]
         figures.update({"sent": stream.sent, "stored": stored.count, "distinct_ids": stored.distinct_ids,
@@ -59,7 +62,7 @@ def run(minutes: float, rate: int, clients: int) -> dict:
     return figures
 
 
-def _warm_up(writer, seconds: float) -> None:
+def _warm_up(writer: Client, seconds: float) -> None:
     """Until imports, caches, buffers and connections have filled up: a tenth of the run
     (at most a minute), and the alerts job's first alert stored (its first opens the Django
     database, a file descriptor that is then kept). Alerts come every minute in the soak,

@@ -16,15 +16,17 @@ import threading
 import time
 import zlib
 from collections import defaultdict, deque
+from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
 from harness.pool import database_url, free_port, start_pool, start_web, stop_pool, worker_pids
 from harness.scratch import scratch_database, scratch_django_database
-from harness.tally import Tally
+from harness.tally import Tally, stored_count
 from infra.kafka import client_config, delete_topics, ensure_topic
 from producer.trades import TradeGenerator
 from trademonitor.symbols import bundled_universe
@@ -54,7 +56,7 @@ class Stream:
         with self.lock, open(path, "wb") as file:
             pickle.dump(({symbol: list(times) for symbol, times in self.sent_at.items()}, self.sent_at_offset), file)
 
-    def _delivered(self, sent_ms: int, error, message) -> None:
+    def _delivered(self, sent_ms: int, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.sent_at_offset[(message.partition(), message.offset())] = sent_ms
 
@@ -98,8 +100,8 @@ def symbol_partition(symbol: str) -> int:
 WEB_LOG = Path(settings.BASE_DIR) / ".devservices" / "bench-daphne.log"
 
 
-def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), with_processes: bool = False,
-               settings_environment: dict | None = None, preload: int = 0) -> None:
+def run_system(stream: Stream, listen: Callable[..., None], pool_arguments: tuple[str, ...] = (),
+               with_processes: bool = False, settings_environment: dict | None = None, preload: int = 0) -> None:
     """Start everything, then `listen(url, stream, writer)`: connect clients, stream, collect.
     With `with_processes`, listen also gets {name: pid} of the supervisor, workers and daphne;
     `settings_environment` overrides settings of the pool and daphne; `preload` trades over
@@ -137,7 +139,7 @@ def run_system(stream: Stream, listen, pool_arguments: tuple[str, ...] = (), wit
             delete_topics(topic)
 
 
-def stream_until_idle(stream: Stream, writer) -> None:
+def stream_until_idle(stream: Stream, writer: Client) -> None:
     """Produce the stream, wait until ClickHouse has all of it, then a little for the last updates."""
     producer = threading.Thread(target=stream.run, daemon=True)
     producer.start()
@@ -145,10 +147,10 @@ def stream_until_idle(stream: Stream, writer) -> None:
     wait_until_stored(writer, stream.sent)
 
 
-def wait_until_stored(writer, trades: int) -> None:
+def wait_until_stored(writer: Client, trades: int) -> None:
     """Until ClickHouse has `trades` trades (two minutes at most), then a little for the last updates."""
     deadline = time.monotonic() + 120
-    while writer.command("SELECT count() FROM trades") < trades and time.monotonic() < deadline:
+    while stored_count(writer) < trades and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3)
 

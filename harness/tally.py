@@ -18,6 +18,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 from django.conf import settings
 
+COUNT_SQL = "SELECT count() FROM trades"
 STORED_SQL = """
     SELECT symbol, count(), sum(quantity), sum(toInt128(price * 100) * quantity)
     FROM trades GROUP BY symbol
@@ -103,6 +104,12 @@ def _compare(table: str, sent: Mapping[str, tuple[int, ...]], kept: Mapping[str,
         return []
     return [f"{table} differs for {len(wrong)} symbols, e.g. {wrong[0]}: sent {sent.get(wrong[0])}, "
             f"kept {kept.get(wrong[0])}"]
+
+
+def stored_count(client: Client) -> int:
+    """How many trades `trades` holds now."""
+    count: int = client.query(COUNT_SQL).result_rows[0][0]
+    return count
 
 
 def produce(topic: str, count: int, seed: int = 1) -> Tally:

@@ -26,7 +26,8 @@ test: lint services migrate
 	$(PY) -m pytest
 
 # Lint and import order (ruff), types (mypy: strict on contract.py, workers/, clickhouse/; every
-# function typed everywhere else it checks, pyproject.toml).
+# function typed everywhere else it checks, and the web app strict but for untyped libraries;
+# pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

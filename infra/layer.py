@@ -16,9 +16,9 @@ from typing import Any
 class Receiver:
     def __init__(self, layer: Any, channel: str):
         self.layer, self.channel = layer, channel
-        self._pending: asyncio.Future | None = None
+        self._pending: asyncio.Future[dict[str, Any]] | None = None
 
-    async def receive(self, timeout: float) -> dict | None:
+    async def receive(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None if none came within `timeout` seconds."""
         if self._pending is None:
             self._pending = asyncio.ensure_future(self.layer.receive(self.channel))
@@ -26,7 +26,8 @@ class Receiver:
         if not done:
             return None
         received, self._pending = self._pending, None
-        return received.result()
+        message: dict[str, Any] = received.result()
+        return message
 
     def close(self) -> None:
         """Stop listening (a message arriving now is lost with the channel anyway)."""

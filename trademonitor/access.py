@@ -36,7 +36,8 @@ def dashboard_view(*, api: bool) -> Callable[[ViewFunction], ViewFunction]:
                 if api:
                     return JsonResponse({"error": "login required"}, status=401)
                 return redirect_to_login(request.get_full_path())
-            return limited(request, *args, **kwargs)
+            response: HttpResponseBase = limited(request, *args, **kwargs)
+            return response
 
         return guarded
 

@@ -134,8 +134,8 @@ def candles(request: HttpRequest, symbol: str) -> JsonResponse:
         "interval": interval,
         "start": live.epoch_ms(start),  # the range the chart's time axis spans, [start, end)
         "end": live.epoch_ms(end),
-        "candles": [[live.epoch_ms(c.start), *(dashboard.cents(p) for p in (c.open, c.high, c.low, c.close)),
-                     c.shares, dashboard.cents(c.volume), c.trades] for c in rows],  # contract.Candle
+        "candles": [[live.epoch_ms(c.start), *(live.cents(p) for p in (c.open, c.high, c.low, c.close)),
+                     c.shares, live.cents(c.volume), c.trades] for c in rows],  # contract.Candle
     })
 
 

@@ -57,7 +57,7 @@ class UserWhenLoginRequired:
         self.inner = inner
         self.with_user = AuthMiddlewareStack(inner)
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         application = self.with_user if settings.DASHBOARD_LOGIN_REQUIRED else self.inner
         return await application(scope, receive, send)
 

@@ -142,7 +142,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=text)
 
 
-def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict | None:
+def _parse_request(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any] | None:
     """The client's one kind of message, or None for anything malformed."""
     if text_data is None or len(text_data) > MAX_FRAME:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from django.conf import settings
@@ -27,9 +28,10 @@ _snapshot_cache: tuple[float, str] | None = None
 
 def client() -> Client:
     """One read-only ClickHouse client per thread (a client is not thread-safe)."""
-    if getattr(_local, "client", None) is None:
-        _local.client = reader()
-    return _local.client
+    threads_client: Client | None = getattr(_local, "client", None)
+    if threads_client is None:
+        threads_client = _local.client = reader()
+    return threads_client
 
 
 def symbol_names() -> dict[str, str]:
@@ -57,12 +59,12 @@ def snapshot_frame(not_before: float = 0.0) -> str:
         return _snapshot_cache[1]
 
 
-def trade_json(trade: queries.Trade) -> list:
+def trade_json(trade: queries.Trade) -> list[Any]:
     """One trade as contract.Trade: [id, epoch ms, price cents, quantity]."""
     return [str(trade.id), epoch_ms(trade.ts), cents(trade.price), trade.quantity]
 
 
-def newest_trades(symbol: str, limit: int = 20) -> list[list]:
+def newest_trades(symbol: str, limit: int = 20) -> list[list[Any]]:
     return [trade_json(trade) for trade in queries.trades_page(client(), symbol, limit=limit).trades]
 
 
@@ -72,7 +74,7 @@ def newest_trades_by_symbol(symbols: list[str]) -> dict[str, bytes]:
             for symbol, trades in queries.newest_trades(client(), symbols, contract.FIRST_PAGE).items()}
 
 
-def ingestion_status() -> dict:
+def ingestion_status() -> dict[str, int]:
     # A pool that died without saying so stops refreshing its rows: count only fresh ones.
     fresh = timezone.now() - WorkerStatus.FRESH_FOR
     running = WorkerStatus.objects.filter(state="running", updated_at__gte=fresh)

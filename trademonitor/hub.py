@@ -71,13 +71,13 @@ class DeltaHub:
     def __init__(self) -> None:
         self.clients: set[Client] = set()
         self.window: list[contract.Delta] = []
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._listening: asyncio.Event | None = None
         self._arrived = asyncio.Event()  # the window holds a delta not yet sent
         self.continuity = Continuity()
         self.copy: LiveCopy | None = None
         self._copy_read_at = 0.0
-        self._building: asyncio.Task | None = None
+        self._building: asyncio.Task[None] | None = None
         self._uncopied: list[contract.Message] | None = None  # received while a copy is read
         self._feed = 0  # which run of the feed: a copy read during another missed deltas
         self.newest = NewestTrades()  # each symbol's first drill-down page, read by the API's views too
@@ -111,7 +111,7 @@ class DeltaHub:
             self._build().add_done_callback(_log_failed_refresh)
         return self.copy.text()
 
-    def _build(self) -> asyncio.Task:
+    def _build(self) -> asyncio.Task[None]:
         if self._building is None:
             self._building = asyncio.create_task(self._read_copy())
         return self._building
@@ -320,12 +320,12 @@ def read_trades_frame(symbol: str) -> str:
     return _trades_frame(symbol, dashboard.newest_trades(symbol, DRILLDOWN_FRAME_TRADES))
 
 
-def _trades_frame(symbol: str, trades: list[list]) -> str:
+def _trades_frame(symbol: str, trades: list[list[Any]]) -> str:
     frame: contract.TradesFrame = {"type": contract.TRADES, "symbol": symbol, "trades": trades}
     return contract.encode(frame)
 
 
-def _log_failed_refresh(task: asyncio.Task) -> None:
+def _log_failed_refresh(task: asyncio.Task[None]) -> None:
     """A refresh nobody waits for: its failure is logged, and the old copy serves on."""
     if not task.cancelled() and task.exception() is not None:
         logger.warning("the snapshot copy could not be refreshed", exc_info=task.exception())

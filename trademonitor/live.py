@@ -11,6 +11,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import contract
 from clickhouse.queries import Snapshot
@@ -26,14 +27,14 @@ def epoch_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def untraded_row(name: str, whales: int) -> list:
+def untraded_row(name: str, whales: int) -> list[Any]:
     """A contract.Row for a symbol without a trade."""
     return [name, 0, 0, 0, None, whales, 0]
 
 
 def snapshot_message(snapshot: Snapshot, names: dict[str, str], whales: dict[str, int],
                      sentiment_watermarks: dict[int, int], whale_quantity: int,
-                     alerts: list[dict]) -> contract.SnapshotFrame:
+                     alerts: list[dict[str, Any]]) -> contract.SnapshotFrame:
     """Every known symbol (with or without trades), with the watermarks of the totals
     and, separately, of the whale counts (the sentiment job's own stream), and the
     latest max-volume alerts (newest first, as VolumeAlert.as_json())."""
@@ -171,7 +172,7 @@ class LiveCopy:
             self._text = None
         return moves
 
-    def add_alerts(self, alerts: list[dict]) -> None:
+    def add_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """New or revised alerts: the newest `recent_alerts` windows, newest first, as the snapshot reads them."""
         by_window = {alert["window_start"]: alert for alert in self.frame["alerts"]}
         by_window.update((alert["window_start"], alert) for alert in alerts)
@@ -212,7 +213,7 @@ class NewestTrades:
         self._reading: dict[str, list[bytes] | None] = {}  # symbol -> records since its read began; None: spoilt
         self.backlog = False  # a delta without its trades came since the flag was last cleared
 
-    def page(self, symbol: str, limit: int | None = None) -> list[list] | None:
+    def page(self, symbol: str, limit: int | None = None) -> list[list[Any]] | None:
         """`symbol`'s newest `limit` trades (all kept, by default) as contract.Trade: fewer
         only if it has no more. None if not kept."""
         page = self.pages.get(symbol)
@@ -236,7 +237,7 @@ class NewestTrades:
                 return last, price - earlier
         return last, 0
 
-    def missing(self, rows: dict[str, list]) -> list[str]:
+    def missing(self, rows: dict[str, list[Any]]) -> list[str]:
         """The symbols of snapshot `rows` with no page kept, the busiest (by volume) first: the
         dashboard opens sorted by volume, so its first rows get their pages, and the moves
         seeded from them, first."""
@@ -323,7 +324,7 @@ class Coalescer:
     """Deltas merged per symbol between two sends (at most ten a second per client)."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, list] = {}
+        self.pending: dict[str, list[Any]] = {}
         self.whales: dict[str, int] = {}
         self.trades = 0
         self.newest_ms = 0

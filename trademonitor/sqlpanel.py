@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -43,7 +44,7 @@ class QueryRefused(Exception):
 @dataclass
 class Result:
     columns: list[str]
-    rows: list[list]
+    rows: list[list[Any]]
     elapsed_ms: float
 
 

@@ -60,7 +60,7 @@ def _shown_trades(browser: Browser, url: str) -> int:
     page = browser.new_page()
     page.goto(url)
     page.wait_for_function(f"() => Number.isFinite(({SHOWN_TRADES})())")
-    shown = page.evaluate(SHOWN_TRADES)
+    shown: int = page.evaluate(SHOWN_TRADES)
     page.close()
     return shown
 

@@ -59,17 +59,33 @@ SUITE = {
 }
 
 
+# Figures whose runs fall on both sides of their goal: each is published from the worst of
+# several runs, with every run's value beside it, so that one lucky run cannot read as a goal
+# met. name: (runs, the figure that decides the worst).
+WORST_OF = {"query-ingesting": (3, "drilldown_p99_ms")}
+
+
 def run_suite(directory: Path, only: list[str] | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, (function, arguments) in SUITE.items():
         if only and name not in only:
             continue
         module, _, attribute = function.partition(".")
-        logger.info("bench %s %s", name, arguments)
         run = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)
-        figures = measured(functools.partial(run, **arguments))
+        runs, key = WORST_OF.get(name, (1, ""))
+        results = []
+        for number in range(1, runs + 1):
+            logger.info("bench %s %s, run %d of %d", name, arguments, number, runs)
+            results.append(measured(functools.partial(run, **arguments)))
+        figures = worst_of(results, key) if key else results[0]
         (directory / f"{name}.json").write_text(json.dumps(figures, indent=1) + "\n")
         logger.info("%s: %s", name, figures)
+
+
+def worst_of(results: list[dict], key: str) -> dict:
+    """The run with the highest `key`, with every run's `key` in `<key>_runs`, in run order."""
+    worst = max(results, key=lambda figures: figures[key])
+    return {**worst, f"{key}_runs": [figures[key] for figures in results]}
 
 
 def _where_the_time_went(row: AddRow, figures: dict, where: str) -> None:
@@ -224,8 +240,10 @@ def _busy_query_rows(directory: Path, row: AddRow) -> None:
     """The drill-down's first page read from ClickHouse beside inserts, and its other forms."""
     busy = _load(directory, "query-ingesting")
     if busy:
+        runs = busy.get("drilldown_p99_ms_runs", [])
+        spread = f" (the worst of {len(runs)} runs: {', '.join(f'{p99} ms' for p99 in runs)})" if len(runs) > 1 else ""
         row(busy, f"drill-down first page on {busy['trades']:,} trades while {busy['ingest_rate']:,} trades/s are "
-            "inserted, p99", f"{busy['drilldown_p99_ms']} ms", "≤ 15 ms", busy["drilldown_p99_ms"] <= 15)
+            "inserted, p99", f"{busy['drilldown_p99_ms']} ms{spread}", "≤ 15 ms", busy["drilldown_p99_ms"] <= 15)
         variants = {key[len("drilldown_"):-len("_p99_ms")]: value for key, value in busy.items()
                     if key.startswith("drilldown_") and key.endswith("_p99_ms") and key != "drilldown_p99_ms"}
         if variants:

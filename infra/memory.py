@@ -1,4 +1,5 @@
-"""Keeping the memory a process frees for its own reuse (glibc's malloc).
+"""Memory a long-running process keeps: what it loaded at start, out of the collector's
+way, and what it frees, for its own reuse (glibc's malloc).
 
 By default glibc maps each buffer of 128 KB or more on its own, unmapping it when it is
 freed (the bar rises to the largest buffer freed so far), and hands the top of the heap
@@ -11,6 +12,7 @@ autobahn frames it), so each copy of each client faulted in fresh pages
 from __future__ import annotations
 
 import ctypes
+import gc
 
 # glibc's parameter numbers (malloc.h).
 M_TRIM_THRESHOLD = -1
@@ -29,3 +31,12 @@ def keep_freed_memory() -> bool:
     if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MAP_FROM_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_FREE_BYTES))
+
+
+def freeze_loaded_objects() -> None:
+    """Leaves what the process has loaded so far (Django, the apps, the libraries) out of
+    the collector's full passes: it lives as long as the process, and each full pass
+    walked all of it, pausing whatever ran meanwhile by tens of milliseconds
+    (docs/benchmarks/design.md). Garbage from start-up is collected first, not kept."""
+    gc.collect()
+    gc.freeze()

@@ -1,7 +1,6 @@
 """ASGI entry point, served by daphne: Django for HTTP, Channels for WebSockets."""
 
 import functools
-import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +10,7 @@ import txaio
 from django.core.asgi import get_asgi_application
 
 from infra import write_through
-from infra.memory import keep_freed_memory
+from infra.memory import freeze_loaded_objects, keep_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademonitor.settings")
 
@@ -70,12 +69,9 @@ application = ProtocolTypeRouter(
     }
 )
 
-# What is loaded by now (Django, the apps, the libraries) lives as long as the process.
-# Frozen, it is left out of the collector's full passes, which walked all of it and
-# paused daphne while clients were connecting (docs/benchmarks/design.md). Garbage from
-# start-up is collected first, not kept forever.
-gc.collect()
-gc.freeze()
+# Full collections walked all that start-up loaded and paused daphne while clients were
+# connecting (infra/memory.py).
+freeze_loaded_objects()
 
 # Every new client's snapshot frame is copied on its way out: freed copies are reused
 # rather than unmapped and faulted in again for the next client (infra/memory.py).

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         sub.add_argument("--out", type=Path, default=settings.BASE_DIR / "RELIABILITY.md")
         sub = subcommands.add_parser("benchmarks", help="BENCHMARKS.md from docs/benchmarks/*.json")
         sub.add_argument("--run", action="store_true", help="first run every benchmark at its documented size "
-                                                            "(about 15 minutes here)")
+                                                            "(about 22 minutes on 2 cores)")
         sub.add_argument("--only", action="append", choices=sorted(benchmarks.SUITE), metavar="NAME",
                          help="with --run, run only this benchmark of the suite (repeatable); "
                               "the others' figures are kept")

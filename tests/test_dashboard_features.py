@@ -88,11 +88,12 @@ def test_the_chart_has_axes_and_its_last_candle_follows_live_trades(site, contex
     assert "interval=15" in page.url and "range=360" in page.url
     assert_axis(chart, minutes=360, interval=15, candle_at=minute // 900_000 * 900_000, close=104.75)
 
-    # The chart is in the viewer's time zone, and its read-out says which (the tables say UTC).
-    tokyo = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US").new_page()
+    # The chart is in the viewer's time zone, and its read-out says which (the tables say UTC),
+    # year first as the tables are, whatever order the viewer's locale gives dates.
+    tokyo = browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB").new_page()  # day first, by its locale
     open_drill_down(tokyo, url, symbol)
     start = dt.datetime.fromtimestamp(minute / 1000, ZoneInfo("Asia/Tokyo"))
-    expect(detail(tokyo, symbol).locator(".chart-legend")).to_contain_text(f"{start:%m/%d/%Y, %H:%M} GMT+9")
+    expect(detail(tokyo, symbol).locator(".chart-legend")).to_contain_text(f"{start:%Y-%m-%d %H:%M} GMT+9")
     tokyo.context.close()
 
 

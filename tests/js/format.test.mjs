@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { csvField, decimalCents, money, time, toCsv } from "../../trademonitor/static/trademonitor/format.js";
+import { csvField, decimalCents, localMinute, money, time, toCsv } from "../../trademonitor/static/trademonitor/format.js";
 
 test("money is exact from integer cents, with sign and thousands", () => {
   assert.equal(money(123456789), "$1,234,567.89");
@@ -14,6 +14,13 @@ test("money is exact from integer cents, with sign and thousands", () => {
 test("times are UTC to the millisecond", () => {
   assert.equal(time(1583934115727), "2020-03-11 13:41:55.727");
   assert.equal(time(0), "–");
+});
+
+test("a local minute is year first, 24-hour, with its zone named", () => {
+  assert.equal(localMinute(1583934115727, "Asia/Tokyo"), "2020-03-11 22:41 GMT+9");
+  assert.equal(localMinute(1583934115727, "UTC"), "2020-03-11 13:41 UTC");
+  assert.equal(localMinute(Date.UTC(2020, 0, 5, 23, 59), "America/New_York"), "2020-01-05 18:59 EST");
+  assert.equal(localMinute(Date.UTC(2020, 0, 5, 0, 5), "Europe/Berlin"), "2020-01-05 01:05 GMT+1");  // h23, not 24:05
 });
 
 test("decimal strings become cents without a float", () => {

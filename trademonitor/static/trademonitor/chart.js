@@ -5,12 +5,9 @@
 import { CandlestickSeries, createChart, HistogramSeries }
   from "../vendor/lightweight-charts/dist/lightweight-charts.standalone.production.mjs";
 import { extend, timeline } from "./candles.js";
-import { money, NUMBER } from "./format.js";
+import { localMinute, money, NUMBER } from "./format.js";
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-// 24-hour, as the time axis and the tables are, and naming the zone: the tables beside it are in UTC.
-const localTime = (ms) => new Date(ms).toLocaleString([], { year: "numeric", month: "2-digit", day: "2-digit",
-  hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 
 function colours() {
   return {
@@ -47,7 +44,7 @@ export function priceChart(container, legend) {
     legend.dataset.start = candle ? String(candle.start) : "";
     legend.dataset.close = candle ? String(candle.close) : "";
     legend.textContent = candle
-      ? `${localTime(candle.start)}  O ${money(candle.open)}  H ${money(candle.high)}  L ${money(candle.low)}` +
+      ? `${localMinute(candle.start)}  O ${money(candle.open)}  H ${money(candle.high)}  L ${money(candle.low)}` +
         `  C ${money(candle.close)}  V ${NUMBER.format(candle.shares)} shares`
       : "No trades in this range";
   };

@@ -14,6 +14,19 @@ export function money(cents) {
 /** 1583934115727 -> "2020-03-11 13:41:55.727" (UTC, as ClickHouse stores it). */
 export const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 23) : "–");
 
+/**
+ * 1583934115727 -> "2020-03-11 22:41 GMT+9" in Tokyo: a minute in the viewer's time zone (or
+ * `timeZone`), named, and ordered year first as the UTC times beside it are; a locale's own
+ * order ("03/11/2020" or "11/03/2020") would leave the day and the month to guesswork.
+ */
+export function localMinute(ms, timeZone = undefined) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat([], {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZoneName: "short", numberingSystem: "latn", timeZone,
+  }).formatToParts(ms).map(({ type, value }) => [type, value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+}
+
 /** "1234.5" -> 123450: a decimal string from the server, never parsed as a float. */
 export function decimalCents(text) {
   const negative = text.startsWith("-");

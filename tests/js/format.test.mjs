@@ -16,11 +16,15 @@ test("times are UTC to the millisecond", () => {
   assert.equal(time(0), "–");
 });
 
-test("a local minute is year first, 24-hour, with its zone named", () => {
-  assert.equal(localMinute(1583934115727, "Asia/Tokyo"), "2020-03-11 22:41 GMT+9");
-  assert.equal(localMinute(1583934115727, "UTC"), "2020-03-11 13:41 UTC");
-  assert.equal(localMinute(Date.UTC(2020, 0, 5, 23, 59), "America/New_York"), "2020-01-05 18:59 EST");
-  assert.equal(localMinute(Date.UTC(2020, 0, 5, 0, 5), "Europe/Berlin"), "2020-01-05 01:05 GMT+1");  // h23, not 24:05
+test("a local minute is year first, 24-hour, with its zone named, whatever the locale", () => {
+  const at = (ms, timeZone, locale = "en-US") => localMinute(ms, { timeZone, locale });
+  assert.equal(at(1583934115727, "Asia/Tokyo"), "2020-03-11 22:41 GMT+9");
+  assert.equal(at(1583934115727, "UTC"), "2020-03-11 13:41 UTC");
+  assert.equal(at(Date.UTC(2020, 0, 5, 23, 59), "America/New_York"), "2020-01-05 18:59 EST");
+  assert.equal(at(Date.UTC(2020, 0, 5, 0, 5), "Europe/Berlin"), "2020-01-05 01:05 GMT+1");  // h23, not 24:05
+  // Locales that put the day first, or name the zone in their own words.
+  assert.equal(at(Date.UTC(2020, 0, 5, 23, 59), "America/New_York", "en-GB"), "2020-01-05 18:59 GMT-5");
+  assert.equal(at(Date.UTC(2020, 0, 5, 0, 5), "Europe/Berlin", "de-DE"), "2020-01-05 01:05 MEZ");
 });
 
 test("decimal strings become cents without a float", () => {

@@ -15,12 +15,13 @@ export function money(cents) {
 export const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 23) : "–");
 
 /**
- * 1583934115727 -> "2020-03-11 22:41 GMT+9" in Tokyo: a minute in the viewer's time zone (or
- * `timeZone`), named, and ordered year first as the UTC times beside it are; a locale's own
- * order ("03/11/2020" or "11/03/2020") would leave the day and the month to guesswork.
+ * 1583934115727 -> "2020-03-11 22:41 GMT+9" in Tokyo: a minute in the viewer's time zone,
+ * named in the viewer's language, and ordered year first as the UTC times beside it are; a
+ * locale's own order ("03/11/2020" or "11/03/2020") would leave the day and the month to
+ * guesswork. `timeZone` and `locale` default to the viewer's.
  */
-export function localMinute(ms, timeZone = undefined) {
-  const parts = Object.fromEntries(new Intl.DateTimeFormat([], {
+export function localMinute(ms, { timeZone, locale } = {}) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat(locale ?? [], {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
     timeZoneName: "short", numberingSystem: "latn", timeZone,
   }).formatToParts(ms).map(({ type, value }) => [type, value]));

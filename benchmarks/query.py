@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import logging
 import random
 import threading
@@ -143,9 +144,13 @@ def run(trades: int, samples: int = 200, ingest_rate: int = 0, seed: int = 7) ->
         logger.info("loaded %d trades in %.1f s", trades, load_seconds)
         # These are the web process's reads, and it runs them with what it loaded frozen
         # (trademonitor/asgi.py): timed the same way, not behind this process's collector.
+        # Thawed afterwards: the benchmarks a suite runs next in this process are not.
         freeze_loaded_objects()
-        with ingesting(database, trades, ingest_rate) as inserted:
-            figures = _time_reads(reader, writer, rng, symbols, samples)
+        try:
+            with ingesting(database, trades, ingest_rate) as inserted:
+                figures = _time_reads(reader, writer, rng, symbols, samples)
+        finally:
+            gc.unfreeze()
         figures["totals_exact"] = queries.totals_check(reader) == []
         figures["symbols"] = len(queries.snapshot(reader).totals)
     return {"trades": trades, "ingest_rate": ingest_rate, "inserted_beside": inserted[0],

@@ -37,6 +37,7 @@ TRADES: Final = "trades"
 STATUS: Final = "status"
 ALERTS: Final = "alerts"
 MOVES: Final = "moves"
+PAGE: Final = "page"  # a drill-down's first page, the answer to a subscribe that opens it
 SUBSCRIBE: Final = "subscribe"  # browser -> web: the symbols whose drill-down is open
 MAX_SUBSCRIPTIONS: Final = 20  # symbols a client may follow at once (a longer list is refused)
 ACK: Final = "ack"  # browser -> web: how many frames it has received, so the server can bound what is unread
@@ -244,6 +245,17 @@ class TradesFrame(TypedDict):
     type: Literal["trades"]
     symbol: str
     trades: list[list[Any]]  # Trade, newest first
+
+
+class PageFrame(TypedDict):
+    """web -> browser, for each symbol a subscribe adds: its drill-down's first page from
+    the web process's memory, or None (not kept, or past the client's allowance of pages
+    a second): the browser then asks the API for it."""
+
+    type: Literal["page"]
+    symbol: str
+    trades: list[list[Any]] | None  # Trade, newest first, at most FIRST_PAGE
+    next: str | None  # the API's cursor for the page after; None: no more
 
 
 class Ack(TypedDict):

@@ -200,8 +200,8 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
     `clickhouse`: 1 asks for each page with a cursor past every trade, which the API reads
     from ClickHouse: the same page, as it was served before pages were kept (the baseline)."""
     from clickhouse import queries
-    from trademonitor.api import encode_cursor
     from trademonitor.dashboard import trade_json
+    from trademonitor.pages import encode_cursor
 
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
     universe = bundled_universe()

@@ -4,6 +4,9 @@ by the browser tests."""
 
 from __future__ import annotations
 
+import time
+import urllib.request
+
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -12,6 +15,7 @@ from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.pipeline import Pipeline
 
 SYMBOLS = BUNDLED_SYMBOLS[:300]
+MEMORY_PAGES = 'trademonitor_drilldown_first_pages_total{source="memory"}'
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +61,24 @@ def row(page, symbol: str):
 
 def search(page, text: str) -> None:
     page.fill("#search", text)
+
+
+def first_pages_from_memory(url: str) -> float:
+    """How many first pages daphne at `url` has served from the pages it keeps."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return next((float(line.split()[-1]) for line in lines if line.startswith(MEMORY_PAGES + " ")), 0.0)
+
+
+def wait_until_kept(url: str, symbol: str, timeout: float = 60.0) -> None:
+    """Until daphne keeps `symbol`'s first page: it reads every listed symbol's within seconds
+    of a dashboard connecting (trademonitor.live.NewestTrades), and then serves it from memory."""
+    deadline = time.monotonic() + timeout
+    while True:
+        served = first_pages_from_memory(url)
+        with urllib.request.urlopen(f"{url}/api/symbols/{symbol}/trades?limit=1", timeout=10) as response:
+            response.read()
+        if first_pages_from_memory(url) > served:
+            return
+        assert time.monotonic() < deadline, f"{symbol}'s first page is not kept"
+        time.sleep(0.2)

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from clickhouse import queries
 from producer.trades import now_ms
-from tests.browser import SYMBOLS, open_dashboard, row, search
+from tests.browser import SYMBOLS, open_dashboard, row, search, wait_until_kept
 from tests.conftest import PROJECT_DIR
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.browser]
@@ -475,37 +475,85 @@ def test_sql_panel_result_downloads_as_csv_with_exact_decimals(site, context, tm
     assert list(csv.reader(io.StringIO(path.read_text()))) == [["symbol", "price", "value"], *expected]
 
 
+def wait_until(page, condition, message: str, timeout: float = 30.0) -> None:
+    """Until `condition()` holds; Playwright dispatches the page's events meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        page.wait_for_timeout(50)
+
+
 def test_a_drill_down_marks_as_new_only_trades_that_came_after_it_opened(site, context):
     """The feed's trades frame for a symbol can reach the page before the drill-down's
-    first page does (a delta touching the symbol while the page is fetched): the trades it
-    carries that the page holds too were there before the drill-down opened."""
+    first page does (a delta touching the symbol as the page frame is sent): its trades
+    that the page holds too were there before the drill-down opened, the others were not."""
     pipeline, url = site
     symbol = SYMBOLS[70]
     pipeline.send_trades([(symbol, 5_000 + n, 1, now_ms(), None) for n in range(3)])
     assert pipeline.wait_for(3) == 3
     page = context.new_page()
-    feeds = []
-    page.on("websocket", lambda feed: feeds.append(feed))
+    sockets, held, trades_frames = [], [], []
+    page_frame = f'{{"type":"page","symbol":"{symbol}"'
+
+    def hold_the_first_page(socket):
+        sockets.append(socket)
+        server = socket.connect_to_server()
+
+        def to_page(message):
+            if isinstance(message, str) and message.startswith(page_frame) and not held:
+                held.append(message)
+                return
+            if isinstance(message, str) and message.startswith('{"type":"trades"') and symbol in message:
+                trades_frames.append(message)
+            socket.send(message)
+
+        server.on_message(to_page)
+        socket.on_message(server.send)
+
+    page.route_web_socket("**/ws/live", hold_the_first_page)
     open_dashboard(page, url)
+    wait_until_kept(url, symbol)
     search(page, symbol)
-    first_pages = []
-    page.route(f"**/api/symbols/{symbol}/trades?*", lambda route: first_pages.append(route))  # held until the frame is in
-    with page.expect_request(f"**/api/symbols/{symbol}/trades?*"):
-        row(page, symbol).locator("button.toggle").click()
-    [feed] = feeds
-    with feed.expect_event("framereceived", predicate=lambda frame: '"type":"trades"' in frame and symbol in frame):
-        pipeline.send_trades([(symbol, 5_100, 1, now_ms(), None)])
-    [first_page] = first_pages
-    first_page.continue_()
+    row(page, symbol).locator("button.toggle").click()
+    wait_until(page, lambda: held, "the first page was not sent")
+    [later] = pipeline.send_trades([(symbol, 5_100, 1, now_ms(), None)])
+    wait_until(page, lambda: trades_frames, "no trades frame came for the open drill-down")
+    expect(detail(page, symbol).locator(".trades-scroll tbody tr")).to_have_count(0)  # held back till its page
+    sockets[0].send(held[0])
 
     trades = detail(page, symbol).locator(".trades-scroll tbody tr")
     expect(trades).to_have_count(4)
-    assert detail(page, symbol).locator("tr.new").count() == 0  # all four were stored before the page came
-
-    [later] = pipeline.send_trades([(symbol, 5_200, 1, now_ms(), None)])
-    expect(detail(page, symbol).locator("tr.new")).to_have_count(1)
+    expect(detail(page, symbol).locator("tr.new")).to_have_count(1)  # the one sent after it opened
     expect(trades.first).to_have_attribute("data-trade-id", later)
-    expect(trades.first).to_have_class("new")
+
+    [latest] = pipeline.send_trades([(symbol, 5_200, 1, now_ms(), None)])
+    expect(detail(page, symbol).locator("tr.new")).to_have_count(2)
+    expect(trades.first).to_have_attribute("data-trade-id", latest)
+
+
+def test_a_drill_down_opened_on_a_live_page_takes_its_first_page_from_the_feed(site, context):
+    """No request to the API: the page frame the feed sends in answer to the subscribe is the
+    first page, and it is the page ClickHouse holds."""
+    pipeline, url = site
+    symbol = SYMBOLS[71]
+    pipeline.send_trades([(symbol, 6_000 + n, 1 + n, now_ms(), None) for n in range(60)])
+    assert pipeline.wait_for(60) == 60
+    page = context.new_page()
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if f"/api/symbols/{symbol}/trades?" in request.url
+            else None)
+    open_dashboard(page, url)
+    wait_until_kept(url, symbol)
+    search(page, symbol)
+    row(page, symbol).locator("button.toggle").click()
+    shown = detail(page, symbol).locator(".trades-scroll tbody tr")
+    stored = queries.trades_page(pipeline.clickhouse(), symbol, limit=50).trades
+    expect(shown).to_have_count(50)
+    assert drill_down_ids(page, symbol) == [str(trade.id) for trade in stored]
+    assert asked == []
+    shown.last.scroll_into_view_if_needed()  # older trades page in from the API, after the feed's cursor
+    expect(shown).to_have_count(60)
+    assert len(asked) == 1 and "before=" in asked[0]
 
 
 @pytest.mark.parametrize("width", [390, 820, 1000, 1280])

@@ -10,17 +10,19 @@ import urllib.request
 
 import pytest
 from django.test import Client
+from websockets.sync.client import connect
 
 import contract
 from clickhouse import queries
+from tests.browser import first_pages_from_memory
 from tests.conftest import BUNDLED_SYMBOLS, free_port
 from tests.mirror import Mirrors
 from tests.pipeline import Pipeline
 from trademonitor import dashboard
 from trademonitor.hub import HUB
+from trademonitor.pages import decode_cursor
 
 SYMBOLS = BUNDLED_SYMBOLS[:6]
-MEMORY = 'trademonitor_drilldown_first_pages_total{source="memory"}'
 
 
 def first_page(port: int, symbol: str) -> dict:
@@ -29,9 +31,20 @@ def first_page(port: int, symbol: str) -> dict:
 
 
 def from_memory(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    return next((float(line.split()[-1]) for line in lines if line.startswith(MEMORY + " ")), 0.0)
+    return first_pages_from_memory(f"http://127.0.0.1:{port}")
+
+
+def socket_pages(port: int, symbols: list[str]) -> dict[str, dict]:
+    """The page frames a dashboard's subscribe to `symbols` is answered with, by symbol."""
+    with connect(f"ws://127.0.0.1:{port}/ws/live", origin=f"http://127.0.0.1:{port}", max_size=64 << 20) as socket:
+        assert json.loads(socket.recv(timeout=30))["type"] == contract.SNAPSHOT
+        socket.send(json.dumps({"type": contract.SUBSCRIBE, "symbols": symbols}))
+        frames: dict[str, dict] = {}
+        while len(frames) < len(symbols):
+            frame = json.loads(socket.recv(timeout=30))
+            if frame["type"] == contract.PAGE:
+                frames[frame["symbol"]] = frame
+        return frames
 
 
 def test_first_pages_kept_in_memory_are_the_pages_clickhouse_holds(symbol_db):
@@ -61,6 +74,17 @@ def test_first_pages_kept_in_memory_are_the_pages_clickhouse_holds(symbol_db):
             stored = queries.trades_page(reader, symbol, limit=50)
             assert page["trades"] == [dashboard.trade_json(trade) for trade in stored.trades], symbol
             assert len(page["trades"]) == 50 and page["next"] is not None
+        # The dashboard's socket answers a drill-down's opening with the same page, and a cursor
+        # to the same place (a cursor is signed with the time it was made).
+        def position(page: dict) -> tuple:
+            return page["symbol"], page["trades"], page["next"] and decode_cursor(page["next"])
+
+        socket = socket_pages(port, [*SYMBOLS, "NOSUCH"])
+        assert {frame.pop("type") for frame in socket.values()} == {contract.PAGE}
+        assert {symbol: position(frame) for symbol, frame in socket.items()} == {
+            **{symbol: position(page) for symbol, page in pages.items()},
+            "NOSUCH": ("NOSUCH", None, None),  # not kept (the API says 404): the page asks the API
+        }
     finally:
         if mirrors is not None:
             mirrors.close()

@@ -4,7 +4,7 @@ web process's live copy of the snapshot and of each symbol's newest trades."""
 import json
 
 import contract
-from trademonitor.live import GAP, NEW, REPEAT, Continuity, LiveCopy, NewestTrades, TradeRate
+from trademonitor.live import GAP, NEW, REPEAT, Allowance, Continuity, LiveCopy, NewestTrades, TradeRate
 
 
 def delta(kind: str = contract.TRADES_DELTA, **consumed: tuple[int, int]) -> dict:
@@ -268,3 +268,12 @@ def test_pages_not_kept_are_read_busiest_first():
     rows = {"AAPL": ["Apple", 2, 20, 2000, None, 0, 0], "MSFT": ["Microsoft", 9, 90, 9000, None, 0, 0],
             "ENTG": ["Entegris", 5, 50, 5000, None, 0, 0], "ZZZZ": ["Quiet", 0, 0, 0, None, 0, 0]}
     assert newest.missing(rows) == ["ENTG", "AAPL", "ZZZZ"]  # the page opens sorted by volume
+
+
+def test_an_allowance_gives_its_burst_at_once_then_its_rate_and_never_saves_up_more():
+    allowance = Allowance(rate=5, burst=20, now=0.0)
+    assert [allowance.take(0.0) for _ in range(21)] == [True] * 20 + [False]
+    assert allowance.take(0.1) is False  # half of one
+    assert allowance.take(0.2) is True
+    assert allowance.take(0.2) is False
+    assert sum(allowance.take(100.0) for _ in range(30)) == 20

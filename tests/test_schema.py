@@ -218,27 +218,27 @@ def test_each_symbols_newest_trades_are_its_first_page_in_the_order_the_web_sort
 
 @pytest.mark.parametrize("cursor", ["garbage", "W1sxLCJhIl0:abc:def", "", "x" * 5000])
 def test_tampered_cursor_is_a_value_error(cursor):
-    from trademonitor import api
+    from trademonitor import pages
 
     with pytest.raises(ValueError, match="invalid cursor"):
-        api.decode_cursor(cursor)
+        pages.decode_cursor(cursor)
 
 
 def test_forged_cursor_with_another_key_is_refused():
     from django.core import signing
 
-    from trademonitor import api
+    from trademonitor import pages
 
-    forged = signing.dumps([0, str(uuid.uuid4())], key="not-our-secret", salt=api.CURSOR_SALT)
+    forged = signing.dumps([0, str(uuid.uuid4())], key="not-our-secret", salt=pages.CURSOR_SALT)
     with pytest.raises(ValueError, match="invalid cursor"):
-        api.decode_cursor(forged)
+        pages.decode_cursor(forged)
 
 
 def test_a_cursor_gives_back_the_page_position_it_was_made_from():
-    from trademonitor import api
+    from trademonitor import pages
 
     key = (1583934115727, uuid.uuid4())
-    assert api.decode_cursor(api.encode_cursor(key)) == key
+    assert pages.decode_cursor(pages.encode_cursor(key)) == key
 
 
 @pytest.mark.parametrize("limit", [0, -1, queries.MAX_PAGE_SIZE + 1])

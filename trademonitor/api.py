@@ -8,11 +8,9 @@ import logging
 import time
 from functools import wraps
 from typing import Any
-from uuid import UUID
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from django.conf import settings
-from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,7 +19,7 @@ from prometheus_client import Counter
 
 import contract
 from clickhouse import queries
-from trademonitor import dashboard, export, live, sqlpanel
+from trademonitor import dashboard, export, live, pages, sqlpanel
 from trademonitor.access import ViewFunction, dashboard_view, sql_panel_allowed
 from trademonitor.hub import HUB
 from trademonitor.models import SqlPanelQuery, Symbol, WatchlistEntry
@@ -30,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 MAX_CANDLE_MINUTES = 24 * 60
 MAX_WATCHLIST = 500
-CURSOR_SALT = "trademonitor.api.trades"
 FIRST_PAGES = Counter("trademonitor_drilldown_first_pages_total", "Drill-down first pages served, from the "
                       "page kept in memory (a dashboard is connected) or read from ClickHouse", ["source"])
 
@@ -80,41 +77,25 @@ def trades(request: HttpRequest, symbol: str) -> JsonResponse:
     except ValueError:
         return error(400, "limit must be a whole number")
     first_page = not request.GET.get("before") and 1 <= limit <= contract.FIRST_PAGE
-    kept = HUB.newest.page(symbol, limit) if first_page else None  # while a dashboard is connected
+    kept = pages.kept_first_page(symbol, limit) if first_page else None  # while a dashboard is connected
     if kept is not None:
         FIRST_PAGES.labels("memory").inc()
-        trades = kept
-        last = trades[-1] if len(trades) == limit else None
-        next_key = (last[contract.Trade.MS], UUID(last[contract.Trade.ID])) if last else None
+        trades, next_cursor = kept
     else:
         try:
-            before = decode_cursor(request.GET["before"]) if request.GET.get("before") else None
+            before = pages.decode_cursor(request.GET["before"]) if request.GET.get("before") else None
             page = queries.trades_page(dashboard.client(), symbol, before=before, limit=limit)
         except ValueError as exc:  # a limit out of range or a cursor not issued here
             return error(400, str(exc))
         if before is None:
             FIRST_PAGES.labels("clickhouse").inc()
-        trades, next_key = [dashboard.trade_json(trade) for trade in page.trades], page.next_key
+        trades = [dashboard.trade_json(trade) for trade in page.trades]
+        next_cursor = pages.encode_cursor(page.next_key) if page.next_key else None
     return JsonResponse({
         "symbol": symbol,
         "trades": trades,  # contract.Trade, most recent first
-        "next": encode_cursor(next_key) if next_key else None,
+        "next": next_cursor,
     })
-
-
-def encode_cursor(key: queries.TradeKey) -> str:
-    """A page position for the client: signed, so it cannot forge one; opaque, so it can change."""
-    epoch_ms, trade_id = key
-    return signing.dumps([epoch_ms, str(trade_id)], salt=CURSOR_SALT, compress=False)
-
-
-def decode_cursor(cursor: str) -> queries.TradeKey:
-    """The position in a cursor this API issued; ValueError for any other."""
-    try:
-        epoch_ms, trade_id = signing.loads(cursor, salt=CURSOR_SALT)
-        return int(epoch_ms), UUID(trade_id)
-    except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
 
 
 @require_GET

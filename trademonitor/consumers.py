@@ -6,6 +6,7 @@ Protocol (JSON text frames; their shapes are contract.py's):
                    trades     the newest trades of a subscribed symbol, after a delta that touched it
                    status     every second, the same for all: ingestion lag, running workers, trades a second
                    moves      price moves the hub worked out for rows its snapshot sent without one
+                   page       a drill-down's first page, for each symbol a subscribe adds
                    alerts     max-volume alerts, as published
   client → server  subscribe  the symbols whose drill-down is open
                    ack        frames received so far, about twice a second
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -34,8 +36,9 @@ from prometheus_client import Counter
 
 import contract
 from contract import BAD_REQUEST, LOGIN_REQUIRED, RESYNC
+from trademonitor import pages
 from trademonitor.hub import HUB
-from trademonitor.live import DeltaFilter, Unread, merge
+from trademonitor.live import Allowance, DeltaFilter, Unread, merge
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.subscribed: set[str] = set()
         self.unread = Unread(settings.DASHBOARD_UNREAD_BYTES)
+        self.pages = Allowance(settings.DASHBOARD_PAGES_PER_SECOND, contract.MAX_SUBSCRIPTIONS, time.monotonic())
         self.behind = False  # closed for falling behind: nothing more is sent
         self.filter: DeltaFilter | None = None
         self.backlog: list[contract.Delta] = []  # deltas that arrive while the snapshot is read
@@ -102,7 +106,18 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=BAD_REQUEST)
             return
         if request["type"] == contract.SUBSCRIBE:
+            added = set(request["symbols"]) - self.subscribed
             self.subscribed = set(request["symbols"])
+            for symbol in sorted(added):
+                await self.send(text_data=self._first_page(symbol))
+
+    def _first_page(self, symbol: str) -> str:
+        """The page frame of a drill-down just opened: from memory, on this event loop, with no
+        request, thread or query (its trades None when not kept, or past the allowance: the
+        page then asks the API)."""
+        kept = pages.kept_first_page(symbol) if self.pages.take(time.monotonic()) else None
+        trades, following = kept if kept is not None else (None, None)
+        return contract.encode(contract.PageFrame(type=contract.PAGE, symbol=symbol, trades=trades, next=following))
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None:

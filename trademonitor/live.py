@@ -390,6 +390,26 @@ class TradeRate:
         return None if listened < 1.0 else self._trades / listened
 
 
+class Allowance:
+    """At most `rate` a second on average, `burst` at once: how many first pages a client's
+    subscribes are answered with from memory. Past it, the client asks the API, whose rate
+    limit is per address: a socket sending subscribe after subscribe gets no more than that."""
+
+    def __init__(self, rate: float, burst: int, now: float):
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._at = now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 class Unread:
     """What a client has been sent and not yet acknowledged (contract.Ack), in bytes.
 

@@ -272,6 +272,11 @@ LOGIN_URL = "admin:login"
 # and the page reconnects to a fresh snapshot; a client that never reads is dropped.
 DASHBOARD_UNREAD_BYTES = int(env("DASHBOARD_UNREAD_BYTES", "1000000"))
 
+# First pages a dashboard client's subscribes get from the socket, a second on average
+# (20 at once, as many as it may have open); past it the page asks the API, whose rate
+# limit is per address.
+DASHBOARD_PAGES_PER_SECOND = float(env("DASHBOARD_PAGES_PER_SECOND", "5"))
+
 # Per client address and API view, in each web process (django-ratelimit on the
 # local-memory cache: a limit that survives Redis being away).
 API_RATE_LIMIT = env("API_RATE_LIMIT", "600/m")

@@ -64,6 +64,7 @@ function receive(message) {
   if (message.type === "snapshot") applySnapshot(message);
   else if (message.type === "delta") { applyDelta(message.symbols); applyWhales(message.whales || {}); }
   else if (message.type === "trades") state.open.get(message.symbol)?.liveTrades(message.trades);
+  else if (message.type === "page") state.open.get(message.symbol)?.firstPage(message);
   else if (message.type === "alerts") applyAlerts(message.alerts);
   else if (message.type === "moves") applyMoves(message.moves);
   else if (message.type === "status") showStatus(message);
@@ -251,6 +252,7 @@ function updateWatchlistSummary() {
 const detailContext = {
   layout: WIRE, columns: COLUMNS.length, exportCap: PAGE.export_cap,
   view: () => state.view, whaleQuantity: () => state.whaleQuantity,
+  feedIsLive: () => state.feed?.socket?.readyState === WebSocket.OPEN,
   onChart(interval, range) {
     Object.assign(state.view, { interval, range });
     for (const detail of state.open.values()) detail.refreshChart();

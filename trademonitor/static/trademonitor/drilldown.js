@@ -1,5 +1,6 @@
-// A symbol's drill-down: its trades newest first (older ones paged in on scroll, new ones
-// live from the feed), a price chart whose last candle follows them, and a CSV download.
+// A symbol's drill-down: its trades newest first (the first page from the feed, older ones
+// paged in from the API on scroll, new ones live from the feed), a price chart whose last
+// candle follows them, and a CSV download.
 
 import { addTrade, candleSpan, fromWire } from "./candles.js";
 import { priceChart } from "./chart.js";
@@ -16,6 +17,10 @@ const MAX_TRADE_ROWS = 1000;
 // At most one such start a drill-down every two seconds: a symbol trading faster than frames
 // hold would otherwise ask the API ten times a second (its limit is per address, 600/m).
 const START_AGAIN_MS = 2000;
+// The feed answers a drill-down's opening with its first page, within milliseconds, and again
+// when it reconnects. A server that does not (one of an older release, in a rolling update)
+// leaves the page to the API after this long.
+const FIRST_PAGE_WAIT_MS = 5000;
 
 function cell(className, text) {
   const td = document.createElement("td");
@@ -92,17 +97,22 @@ export function openDetail(symbol, context) {
     /** The view's interval or range changed: controls and candles anew. */
     refreshChart() { showChartControls(); loadCandles(detail, context); },
     liveTrades(trades) { liveTrades(detail, trades, context); },
+    firstPage(frame) { firstPage(detail, frame, context); },
     retheme() { detail.chart.retheme(); },
     close() {
       detail.closed = true;
       clearTimeout(detail.candleTimer);
       clearTimeout(detail.startTimer);
+      clearTimeout(detail.pageTimer);
       detail.chart.remove();
       element.remove();
     },
   });
   showChartControls();
-  loadOlder(detail, context);
+  // The feed sends the first page once it hears of this drill-down (contract.PageFrame);
+  // without a live feed, or should it not come, the API gives it.
+  if (context.feedIsLive()) detail.pageTimer = setTimeout(() => loadOlder(detail, context), FIRST_PAGE_WAIT_MS);
+  else loadOlder(detail, context);
   loadCandles(detail, context);
   return detail;
 }
@@ -120,23 +130,51 @@ async function loadOlder(detail, context, anew = false) {
     const response = await fetch(`/api/symbols/${encodeURIComponent(detail.symbol)}/trades?limit=50${cursor}`);
     const page = await response.json();
     if (!response.ok) throw new Error(page.error);
-    if (anew) {
-      detail.body.replaceChildren();
-      detail.ids.clear();
-      detail.newest = null;
-      detail.gap = false;
-    }
-    for (const trade of page.trades) addRow(detail, trade, false, context);
-    detail.next = page.next;
+    showPage(detail, page, anew, context);
   } catch (failure) {
     console.warn(`trades of ${detail.symbol} not loaded: ${failure.message}`);  // scrolling again retries
   } finally {
     detail.loading = false;
-    const early = detail.early;
-    detail.early = null;  // from now on, live trades are drawn as they come
-    for (const trades of early ?? []) liveTrades(detail, trades, context);
-    startAgainWhenDue(detail, context);
+    drawEarly(detail, context);
   }
+}
+
+/**
+ * The feed's answer to this drill-down's opening: its first page, or `trades` null when the
+ * web process has none kept (the API reads it). Once a page is in or on its way, from the
+ * feed or the API, these are the symbol's newest trades, as a live frame's are: a feed that
+ * reconnected sends them again.
+ */
+function firstPage(detail, { trades, next }, context) {
+  clearTimeout(detail.pageTimer);
+  if (detail.next !== undefined || detail.loading) {
+    if (trades !== null) liveTrades(detail, trades, context);
+  } else if (trades === null) {
+    loadOlder(detail, context);
+  } else {
+    showPage(detail, { trades, next }, false, context);
+    drawEarly(detail, context);
+  }
+}
+
+/** A page's rows below those shown (in place of them, `anew`), and the cursor of the page after. */
+function showPage(detail, page, anew, context) {
+  if (anew) {
+    detail.body.replaceChildren();
+    detail.ids.clear();
+    detail.newest = null;
+    detail.gap = false;
+  }
+  for (const trade of page.trades) addRow(detail, trade, false, context);
+  detail.next = page.next;
+}
+
+/** The live trades that came before the first page, drawn now that it is in. */
+function drawEarly(detail, context) {
+  const early = detail.early;
+  detail.early = null;  // from now on, live trades are drawn as they come
+  for (const trades of early ?? []) liveTrades(detail, trades, context);
+  startAgainWhenDue(detail, context);
 }
 
 function tradeRow(trade, fresh, context) {

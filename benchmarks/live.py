@@ -191,13 +191,14 @@ def fanout(clients: int, rate: int, seconds: float) -> dict:
 
 
 def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: int) -> dict:
-    """The drill-down's first page as the page asks for it (GET /api/symbols/<symbol>/trades),
-    one random symbol after another on one connection, each followed by a /healthz (the
-    same HTTP path doing nothing: daphne's floor), with `trades` trades loaded first while
-    `rate` trades a second flow through the whole system and a dashboard is open (a web
-    process follows the deltas, and keeps the pages, while one is). Then, the stream
-    over, `checked` random symbols' pages against ClickHouse's first pages.
-    `clickhouse`: 1 asks for each page with a cursor past every trade, which the API reads
+    """The drill-down's first page, one random symbol after another, both ways a client gets it,
+    with `trades` trades loaded first while `rate` trades a second flow through the whole
+    system: as the page gets it, a subscribe on its dashboard socket answered by a page frame
+    (and, for a frame without trades, the API's page after it); and from the API
+    (GET /api/symbols/<symbol>/trades), each followed by a /healthz (the same HTTP path doing
+    nothing: daphne's floor). Then, the stream over, `checked` random symbols' pages both ways
+    against ClickHouse's first pages.
+    `clickhouse`: 1 asks the API for each page with a cursor past every trade, which it reads
     from ClickHouse: the same page, as it was served before pages were kept (the baseline)."""
     from clickhouse import queries
     from trademonitor.dashboard import trade_json
@@ -211,15 +212,13 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
     figures: dict = {}
 
     def listen(url: str, stream: Stream, writer: Client) -> None:
-        fleet = ClientFleet(url, 1)
-        try:
-            time_pages(url, stream, writer)
-        finally:
-            fleet.stop()
+        asyncio.run(time_pages(url, stream, writer))
 
-    def time_pages(url: str, stream: Stream, writer: Client) -> None:
+    async def time_pages(url: str, stream: Stream, writer: Client) -> None:
         address = urllib.parse.urlsplit(url)
         connection = http.client.HTTPConnection(address.netloc, timeout=30)
+        dashboard = await Connection.open(url)  # the dashboard open: daphne follows the deltas and keeps the pages
+        frames = 0
 
         def get(path: str) -> tuple[float, bytes]:
             begun = time.perf_counter()
@@ -230,36 +229,70 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
                 raise RuntimeError(f"{path}: HTTP {response.status} {body[:200]!r}")
             return (time.perf_counter() - begun) * 1000, body
 
-        def first_page(symbol: str) -> tuple[float, list]:
+        def api_page(symbol: str) -> tuple[float, list]:
             took, body = get(f"/api/symbols/{urllib.parse.quote(symbol)}/trades?limit={contract.FIRST_PAGE}{start}")
             return took, orjson.loads(body)["trades"]
 
+        def subscribe(symbols: list[str]) -> None:
+            dashboard.send(orjson.dumps({"type": contract.SUBSCRIBE, "symbols": symbols}).decode())
+
+        async def socket_page(symbol: str) -> tuple[float, list, bool]:
+            """As the page opens a drill-down, its only one: (ms, trades, whether the page frame
+            held them). The last one closed first, untimed: a subscribe answers only what it adds."""
+            nonlocal frames
+            subscribe([])
+            begun = time.perf_counter()
+            subscribe([symbol])
+            wanted = orjson.dumps({"type": contract.PAGE, "symbol": symbol})[:-1]
+            while not (frame := await dashboard.receive_bytes()).startswith(wanted):
+                frames += 1
+                dashboard.send(contract.ack(frames))
+            frames += 1
+            page = orjson.loads(frame)["trades"]
+            kept = page is not None
+            if page is None:
+                page = api_page(symbol)[1]
+            return (time.perf_counter() - begun) * 1000, page, kept
+
+        await dashboard.receive_bytes()  # the snapshot
+        frames += 1
         started = time.monotonic()
         while metric(url, PAGES_KEPT) < len(universe):
             if time.monotonic() - started > 300:
                 raise RuntimeError("daphne did not keep every symbol's first page within 300 s")
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
         figures["pages_kept_after_s"] = round(time.monotonic() - started, 1)
         from_memory = metric(url, MEMORY_PAGES)
         producer = threading.Thread(target=stream.run, daemon=True)
         producer.start()
-        pages, floor = [], []
+        pages, floor, socket_pages, socket_kept = [], [], [], 0
         while not stream.done.is_set():
-            pages.append(first_page(rng.choice(universe))[0])
+            took, _, kept = await socket_page(rng.choice(universe))
+            socket_pages.append(took)
+            socket_kept += kept
+            pages.append(api_page(rng.choice(universe))[0])
             floor.append(get("/healthz")[0])
         producer.join()
         figures["from_memory"] = int(metric(url, MEMORY_PAGES) - from_memory)
         wait_until_stored(writer, trades + stream.sent)
-        exact = sum(first_page(symbol)[1] == [trade_json(trade) for trade in
-                                              queries.trades_page(writer, symbol, limit=contract.FIRST_PAGE).trades]
-                    for symbol in rng.sample(universe, checked))
-        figures.update(pages=len(pages), p50_ms=round(percentile(pages, 0.5), 2),
+        exact = socket_exact = 0
+        for symbol in rng.sample(universe, checked):
+            stored = [trade_json(trade) for trade in queries.trades_page(writer, symbol, limit=contract.FIRST_PAGE).trades]
+            exact += api_page(symbol)[1] == stored
+            socket_exact += (await socket_page(symbol))[1] == stored
+        dashboard.close()
+        figures.update(socket_pages=len(socket_pages), socket_from_memory=socket_kept,
+                       socket_p50_ms=round(percentile(socket_pages, 0.5), 2),
+                       socket_p99_ms=round(percentile(socket_pages, 0.99), 2), socket_max_ms=round(max(socket_pages), 2),
+                       pages=len(pages), p50_ms=round(percentile(pages, 0.5), 2),
                        p99_ms=round(percentile(pages, 0.99), 2), max_ms=round(max(pages), 2),
                        healthz_p50_ms=round(percentile(floor, 0.5), 2), healthz_p99_ms=round(percentile(floor, 0.99), 2),
-                       pages_checked=checked, pages_as_stored=exact)
+                       pages_checked=checked, pages_as_stored=exact, socket_pages_as_stored=socket_exact)
 
-    # The API's rate limit is per address: this one client stands for many people's browsers.
-    run_system(stream, listen, preload=trades, settings_environment={"API_RATE_LIMIT": "1000000/m"})
+    # The API's rate limit and the socket's pages a second are per client: this one stands for
+    # many people's browsers.
+    run_system(stream, listen, preload=trades,
+               settings_environment={"API_RATE_LIMIT": "1000000/m", "DASHBOARD_PAGES_PER_SECOND": "1000000"})
     return {"trades": trades, "rate": rate, "seconds": seconds, "from": "clickhouse" if clickhouse else "kept pages",
             "inserted_beside": stream.sent, **figures}
 

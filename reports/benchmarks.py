@@ -252,12 +252,22 @@ def _busy_query_rows(directory: Path, row: AddRow) -> None:
 
 
 def _first_page_rows(directory: Path, row: AddRow) -> None:
-    """The drill-down's first page through daphne: kept in memory, and read from ClickHouse."""
+    """The drill-down's first page through daphne: as the page gets it, over its socket; from the
+    API, kept in memory; and from the API read from ClickHouse, as before pages were kept."""
+    page = _load(directory, "firstpage")
+    if page and "socket_p99_ms" in page:
+        row(page, f"drill-down first page as the dashboard gets it (a subscribe on its socket, answered by a page "
+            f"frame), {page['trades']:,} trades, {page['rate']:,} trades/s through the system beside it, "
+            "p50 / p99 / max",
+            f"{page['socket_p50_ms']} / {page['socket_p99_ms']} / {page['socket_max_ms']} ms over "
+            f"{page['socket_pages']:,} pages, {page['socket_from_memory']:,} of them in the frame; "
+            f"{page['socket_pages_as_stored']} of {page['pages_checked']} pages as stored",
+            "p99 ≤ 15 ms", page["socket_p99_ms"] <= 15 and page["socket_pages_as_stored"] == page["pages_checked"])
     for name in ("firstpage", "firstpage-clickhouse"):
         page = _load(directory, name)
         if page:
-            row(page, f"drill-down first page through daphne ({page['from']}), {page['trades']:,} trades, "
-                f"{page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
+            row(page, f"drill-down first page from the API through daphne ({page['from']}), {page['trades']:,} "
+                f"trades, {page['rate']:,} trades/s through the system beside it, p50 / p99 / max",
                 f"{page['p50_ms']} / {page['p99_ms']} / {page['max_ms']} ms over {page['pages']:,} pages, "
                 f"{page['from_memory']:,} of them kept "
                 f"(/healthz beside them: p50 {page['healthz_p50_ms']} / p99 {page['healthz_p99_ms']} ms); "

@@ -62,7 +62,7 @@ SUITE = {
 # Figures whose runs fall on both sides of their goal: each is published from the worst of
 # several runs, with every run's value beside it, so that one lucky run cannot read as a goal
 # met. name: (runs, the figure that decides the worst).
-WORST_OF = {"query-ingesting": (3, "drilldown_p99_ms")}
+WORST_OF = {"query-ingesting": (3, "drilldown_p99_ms"), "firstpage": (3, "socket_p99_ms")}
 
 
 def run_suite(directory: Path, only: list[str] | None = None) -> None:
@@ -256,12 +256,14 @@ def _first_page_rows(directory: Path, row: AddRow) -> None:
     API, kept in memory; and from the API read from ClickHouse, as before pages were kept."""
     page = _load(directory, "firstpage")
     if page and "socket_p99_ms" in page:
+        runs = page.get("socket_p99_ms_runs", [])
+        spread = f" (the worst of {len(runs)} runs' p99: {', '.join(f'{p99} ms' for p99 in runs)})" if len(runs) > 1 else ""
         row(page, f"drill-down first page as the dashboard gets it (a subscribe on its socket, answered by a page "
             f"frame), {page['trades']:,} trades, {page['rate']:,} trades/s through the system beside it, "
             "p50 / p99 / max",
             f"{page['socket_p50_ms']} / {page['socket_p99_ms']} / {page['socket_max_ms']} ms over "
             f"{page['socket_pages']:,} pages, {page['socket_from_memory']:,} of them in the frame; "
-            f"{page['socket_pages_as_stored']} of {page['pages_checked']} pages as stored",
+            f"{page['socket_pages_as_stored']} of {page['pages_checked']} pages as stored{spread}",
             "p99 ≤ 15 ms", page["socket_p99_ms"] <= 15 and page["socket_pages_as_stored"] == page["pages_checked"])
     for name in ("firstpage", "firstpage-clickhouse"):
         page = _load(directory, name)

@@ -11,6 +11,7 @@ from django.core.asgi import get_asgi_application
 
 from infra import write_through
 from infra.memory import freeze_loaded_objects, keep_freed_memory
+from infra.request_threads import RequestThreads
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademonitor.settings")
 
@@ -63,7 +64,8 @@ class UserWhenLoginRequired:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A kept thread for each request's synchronous code, not one started for it (infra/request_threads.py).
+        "http": RequestThreads(django_asgi_app),
         # Origin first (no cross-site pages), then the session's user (DASHBOARD_LOGIN_REQUIRED).
         "websocket": AllowedHostsOriginValidator(UserWhenLoginRequired(URLRouter(websocket_urlpatterns))),
     }

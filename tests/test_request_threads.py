@@ -31,7 +31,13 @@ def threads_of(scopes: list[dict], overlapping: bool, kept: int = 16) -> list[se
             for scope in scopes:
                 await middleware(scope, None, None)
 
-    asyncio.run(main())
+    # A loop of its own, not asyncio.run: that leaves the main thread without a current loop,
+    # which later tests in this process would notice.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
     return seen
 
 

@@ -38,7 +38,10 @@ On assignment a worker reads the ledger and Kafka's committed offsets:
   limits say, which rebuilds the same rows under the same token. With deduplication
   in dependent views (`deduplicate_blocks_in_dependent_materialized_views = 1`,
   ClickHouse 24.7 and later), each table drops the block it already has and takes the
-  one it missed. Resuming *past* the range, the rule this replaced
+  one it missed. Not so a non-replicated table whose engine was killed between the
+  block's deduplication record and its part: it drops the retry, never having stored
+  the block (README, "A ClickHouse process killed mid-insert").
+  Resuming *past* the range, the rule this replaced
   (`max(symbol_totals.max_offset) + 1`), lost the candles of a write that stopped
   after the totals; resuming *inside* it under new batch boundaries, with a new
   token, stored trades twice.

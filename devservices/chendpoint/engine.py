@@ -30,6 +30,7 @@ from typing import Any
 from chdb import _chdb
 
 from devservices.chendpoint.protocol import from_infile, quote_literal
+from devservices.chendpoint.recovery import forget_uncommitted_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class Engine:
         self._pools: dict[tuple, queue.SimpleQueue[PooledConnection]] = {}
         self._pools_lock = threading.Lock()
         self._closed = False
+        forget_uncommitted_blocks(self.data_dir)  # before the engine reads the logs
         # Holding one connection keeps the engine alive while the pools are empty.
         self._anchor = self._connect({})
         self.timezone = self._scalar("SELECT timezone()")

@@ -19,7 +19,7 @@ import pytest
 from clickhouse.connection import client_settings
 from clickhouse.migrate import Migrator
 from clickhouse.writer import insert_trades
-from devservices.chendpoint.recovery import LOG_DIRECTORY, forget_uncommitted_blocks
+from devservices.chendpoint.recovery import LOG_DIRECTORY, REWRITE_SCRATCH, forget_uncommitted_blocks
 from harness.pool import database_url
 
 ROWS = 500
@@ -53,14 +53,17 @@ def test_only_records_of_parts_neither_on_disk_nor_covered_are_removed(tmp_path)
 
     assert removed == [f"abcdef-uuid: {record}" for record in uncommitted]
     assert log.read_text().splitlines() == [kept[0], kept[1], kept[2], kept[3]]
+    assert sorted(entry.name for entry in log.parent.iterdir()) == [log.name]  # the engine reads each as a log
     assert forget_uncommitted_blocks(tmp_path) == []  # nothing more the second time
 
 
 def test_a_log_without_uncommitted_records_is_left_untouched(tmp_path):
     log = write_log(tmp_path / "store" / "abc" / "abcdef-uuid", ["all_1_1_0"], ["1\tall_1_1_0\tall_11_12"])
     written = log.stat().st_mtime_ns
+    (tmp_path / REWRITE_SCRATCH).write_text("1\tall_9_9_0\tall_91_92\n")  # a start killed mid-rewrite
     assert forget_uncommitted_blocks(tmp_path) == []
     assert log.stat().st_mtime_ns == written
+    assert not (tmp_path / REWRITE_SCRATCH).exists()
 
 
 def trade_columns(rows: int) -> list[list]:

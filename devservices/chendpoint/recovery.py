@@ -29,6 +29,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 LOG_DIRECTORY = "deduplication_logs"
+REWRITE_SCRATCH = "deduplication_log.rewriting"
 ADD = "1"  # MergeTreeDeduplicationOp::ADD; DROP records (2) are kept as they are
 
 # partition_min_max_level[_mutation]; a partition ID has no underscore.
@@ -57,28 +58,32 @@ class Blocks:
 def forget_uncommitted_blocks(data_dir: Path) -> list[str]:
     """Remove, from every table's deduplication log under `data_dir`, the records of parts
     that are not on disk and not covered by one that is. Returns them, "table: record"."""
+    # A log is rewritten beside the data, not beside the log: the engine reads every file
+    # in a log directory as a log, and a start killed mid-rewrite would leave one there.
+    scratch = Path(data_dir) / REWRITE_SCRATCH
+    scratch.unlink(missing_ok=True)
     removed: list[str] = []
     for logs in sorted(Path(data_dir).glob(f"store/*/*/{LOG_DIRECTORY}")):
         table = logs.parent
         parts = [blocks for entry in table.iterdir() if entry.is_dir() and (blocks := Blocks.of(entry.name))]
         for log in sorted(logs.glob("deduplication_log_*.txt")):
-            removed += [f"{table.name}: {line.strip()}" for line in _forget_in(log, parts)]
+            removed += [f"{table.name}: {line.strip()}" for line in _forget_in(log, parts, scratch)]
     for record in removed:
         logger.warning("deduplication record of a part never committed removed (a crash mid-insert): %s", record)
     return removed
 
 
-def _forget_in(log: Path, parts: list[Blocks]) -> list[str]:
-    """Rewrite `log` without its records of uncommitted parts; returns those records."""
+def _forget_in(log: Path, parts: list[Blocks], scratch: Path) -> list[str]:
+    """Rewrite `log` (through `scratch`) without its records of uncommitted parts; returns
+    those records."""
     kept: list[str] = []
     removed: list[str] = []
     with log.open(encoding="utf-8") as lines:
         for line in lines:
             (removed if _uncommitted(line, parts) else kept).append(line)
     if removed:
-        replacement = log.with_suffix(".rewritten")
-        replacement.write_text("".join(kept), encoding="utf-8")
-        os.replace(replacement, log)
+        scratch.write_text("".join(kept), encoding="utf-8")
+        os.replace(scratch, log)
     return removed
 
 

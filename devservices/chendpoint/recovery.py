@@ -8,9 +8,9 @@ its rows are missing from that one table, for good. A worker's retry after the
 endpoint was killed is exactly such a retry (workers/ingest.py): the fault suite saw
 `symbol_totals` short of `trades` after it (README, "A ClickHouse process killed mid-insert").
 
-clickhouse-server has the same gap for non-replicated tables, and the same fix is not
-available there: replicated tables (the cluster) commit the block's record and its
-part in one Keeper transaction, which is what production relies on.
+clickhouse-server has the same gap for non-replicated tables, and nothing here mends
+it there. Replicated tables (the cluster) commit the block's record and its part in one
+Keeper transaction, and that is what exactly-once across a killed server rests on.
 
 So the endpoint, before it starts the engine, removes every record of a part that is
 not on disk and that no part on disk covers: the insert it records never happened.
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 LOG_DIRECTORY = "deduplication_logs"
 REWRITE_SCRATCH = "deduplication_log.rewriting"
-ADD = "1"  # MergeTreeDeduplicationOp::ADD; DROP records (2) are kept as they are
+ADD = "1"  # MergeTreeDeduplicationOp::ADD; every other record (a DROP, ...) is kept as it is
 
 # partition_min_max_level[_mutation]; a partition ID has no underscore.
 _PART_NAME = re.compile(r"^(?P<partition>[^_]+)_(?P<min>\d+)_(?P<max>\d+)_\d+(?:_\d+)?$")

@@ -309,11 +309,69 @@ TOTALS_CHECK_SQL = f"""
 def totals_check(client: Client) -> list[dict[str, Any]]:
     """Symbols whose kept totals differ from totals recomputed from `trades`
     (an empty list means the two agree exactly)."""
+    return _differences(client, TOTALS_CHECK_SQL, ("symbol",), ("trades", "shares", "volume", "last_trade"))
+
+
+CANDLES_CHECK_SQL = f"""
+    SELECT symbol, minute,
+           kept.trades, recomputed.trades, kept.shares, recomputed.shares,
+           kept.volume, recomputed.volume, kept.prices, recomputed.prices
+    FROM
+    (
+        SELECT symbol, minute, sum(trades) AS trades, sum(shares) AS shares, sum(volume) AS volume,
+               (argMinMerge(open), max(high), min(low), argMaxMerge(close)) AS prices
+        FROM candles_1m GROUP BY symbol, minute
+    ) AS kept
+    FULL OUTER JOIN
+    (
+        SELECT symbol, toStartOfMinute(ts) AS minute, count() AS trades, sum(quantity) AS shares,
+               sum(toDecimal128(price, 2) * quantity) AS volume,
+               (argMin(price, {_ORDER_KEY}), max(price), min(price), argMax(price, {_ORDER_KEY})) AS prices
+        FROM trades GROUP BY symbol, minute
+    ) AS recomputed USING (symbol, minute)
+    WHERE kept.trades != recomputed.trades OR kept.shares != recomputed.shares
+       OR kept.volume != recomputed.volume OR kept.prices != recomputed.prices
+    ORDER BY symbol, minute
+"""
+
+
+def candles_check(client: Client) -> list[dict[str, Any]]:
+    """Symbols' minutes whose kept candle differs from the one recomputed from `trades`
+    (open, high, low and close in `prices`); an empty list means they agree exactly."""
+    return _differences(client, CANDLES_CHECK_SQL, ("symbol", "minute"), ("trades", "shares", "volume", "prices"))
+
+
+SENTIMENT_CHECK_SQL = """
+    SELECT symbol, kafka_partition, kept.whales, recomputed.whales, kept.minnows, recomputed.minnows
+    FROM
+    (
+        SELECT symbol, kafka_partition, sum(whales) AS whales, sum(minnows) AS minnows
+        FROM symbol_sentiment GROUP BY symbol, kafka_partition
+    ) AS kept
+    FULL OUTER JOIN
+    (
+        SELECT symbol, kafka_partition, countIf(sentiment = 'WHALE') AS whales, countIf(sentiment = 'MINNOW') AS minnows
+        FROM trade_sentiment GROUP BY symbol, kafka_partition
+    ) AS recomputed USING (symbol, kafka_partition)
+    WHERE kept.whales != recomputed.whales OR kept.minnows != recomputed.minnows
+    ORDER BY symbol, kafka_partition
+"""
+
+
+def sentiment_check(client: Client) -> list[dict[str, Any]]:
+    """Symbols' partitions whose kept whale and minnow counts differ from those recomputed
+    from `trade_sentiment`; an empty list means they agree exactly."""
+    return _differences(client, SENTIMENT_CHECK_SQL, ("symbol", "kafka_partition"), ("whales", "minnows"))
+
+
+def _differences(client: Client, sql: str, keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a check query (its keys, then a kept and a recomputed value per field)
+    as {key: value, ..., field: {"kept": ..., "recomputed": ...}, ...}."""
     differences = []
-    for symbol, *pairs in client.query(TOTALS_CHECK_SQL).result_rows:
-        fields = ("trades", "shares", "volume", "last_trade")
+    for row in client.query(sql).result_rows:
+        pairs = row[len(keys):]
         differences.append({
-            "symbol": symbol,
+            **dict(zip(keys, row, strict=False)),
             **{name: {"kept": pairs[2 * i], "recomputed": pairs[2 * i + 1]} for i, name in enumerate(fields)},
         })
     return differences

@@ -19,8 +19,10 @@ dashboard WebSocket clients, and breaks one thing while it runs. Each fault is p
 answered again; ClickHouse answered the inserts whose answers were lost). Then it
 checks against what the producer sent: trades stored = produced, no duplicate id, the
 stored ids and per-symbol trades, shares and volume equal to what was sent,
-`totals_check()` empty, every bad message in `trades.dlq` (by source partition and
-offset), and every dashboard client showing the producer's totals. *Recover* is the
+`totals_check()` and `candles_check()` empty (the views' tables agree with `trades`;
+*Totals differing* counts their symbols and minutes), every bad message in `trades.dlq`
+(by source partition and offset), and every dashboard client showing the producer's
+totals. *Recover* is the
 time from the end of a fault until what it broke works again: every Kafka partition's
 stored position has advanced (a killed worker's partitions among them); for Redis,
 every dashboard received a delta again; for daphne, every client had a fresh snapshot.

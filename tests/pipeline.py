@@ -74,10 +74,11 @@ class Pipeline:
 
     def assert_exact(self) -> None:
         """What ClickHouse stored is what was sent: ids, per-symbol trades, shares and volume
-        (harness/tally.py), and the kept totals and the snapshot agree with it."""
+        (harness/tally.py), and the kept totals, the candles and the snapshot agree with it."""
         client = self.clickhouse()
         assert self.tally.differences(Tally.stored(client)) == []
         assert queries.totals_check(client) == []
+        assert queries.candles_check(client) == []
         snapshot = queries.snapshot(client)
         assert {s: (t.trades, t.shares, t.volume) for s, t in snapshot.totals.items()} == {
             s: (n, self.tally.shares[s], Decimal(self.tally.volume_cents[s]) / 100) for s, n in self.tally.trades.items()

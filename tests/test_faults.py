@@ -2,8 +2,8 @@
 `runworkers --processes 2`, daphne and dashboard clients, while one thing after
 another breaks. After each scenario nothing is lost or duplicated, what ClickHouse
 stored is exactly what the producer sent (ids, per-symbol trades, shares, volume),
-every dead letter is there, and every dashboard client shows the producer's totals
-once it has resynchronised.
+the totals and the candles agree with the stored trades, every dead letter is there,
+and every dashboard client shows the producer's totals once it has resynchronised.
 
 Each fault is proved: a killed process was alive and then gone, a stopped service
 answered, stopped answering and answered again, a lost answer was answered by
@@ -171,7 +171,7 @@ class Replay:
         stored = self.pipeline.wait_for(self.pipeline.tally.count, timeout=300)
         client = self.pipeline.clickhouse()
         count, distinct = client.query("SELECT count(), uniqExact(id) FROM trades").result_rows[0]
-        differences = queries.totals_check(client)
+        differences = queries.totals_check(client) + queries.candles_check(client)
         letters = self.dead_letters()
         snapshot = queries.snapshot(client)
         tally = self.pipeline.tally

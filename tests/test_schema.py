@@ -73,6 +73,7 @@ def assert_aggregates_match(reader, trades: list[tuple]) -> None:
             candles[(symbol, candle.start)] = candle
     assert candles == expected_candles(trades)
     assert queries.totals_check(reader) == []
+    assert queries.candles_check(reader) == []
 
 
 trade_fields = st.tuples(
@@ -265,6 +266,20 @@ def test_totals_check_reports_a_difference(schema):
     [difference] = queries.totals_check(reader)
     assert difference["symbol"] == "AAPL"
     assert difference["trades"] == {"kept": 2, "recomputed": 1}
+
+
+def test_candles_check_reports_a_minute_missing_from_the_candles(schema):
+    writer, reader = schema
+    insert(writer, [make_trade("AAPL", 0, 100, 1, 0, 0), make_trade("AAPL", 61_000, 250, 2, 0, 1)])
+    writer.command("TRUNCATE TABLE candles_1m")  # as if the view's block of the first minute had been lost ...
+    insert(writer, [make_trade("AAPL", 62_000, 300, 3, 0, 2)])  # ... and later ones were kept
+
+    [first, second] = queries.candles_check(reader)
+    assert (first["symbol"], first["minute"], first["trades"]) == ("AAPL", EPOCH, {"kept": 0, "recomputed": 1})
+    assert second["minute"] == EPOCH + dt.timedelta(minutes=1)
+    assert second["trades"] == {"kept": 1, "recomputed": 2}
+    assert second["prices"]["recomputed"] == (Decimal("2.50"), Decimal("3.00"), Decimal("2.50"), Decimal("3.00"))
+    assert queries.totals_check(reader) == []  # the totals were not touched
 
 
 def test_read_only_user_cannot_insert_or_alter(schema):

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from clickhouse import connection
 from harness import verify
 from harness.provenance import provenance
 
@@ -23,9 +24,15 @@ class Command(BaseCommand):
                                  "(default: %(default)s)")
         parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
         parser.add_argument("--keep", action="store_true", help="keep the scratch topic and database")
+        parser.add_argument("--stored", action="store_true",
+                            help="produce nothing: check that the configured database's totals, candles and "
+                                 "sentiment counts agree with the rows they are kept from (run it with the "
+                                 "workers stopped; a flush in progress shows as a difference)")
 
     def handle(self, *args: Any, trades: int, processes: int, kills: int, max_batch_rows: int, timeout: float,
-               keep: bool, **options: Any) -> None:
+               keep: bool, stored: bool, **options: Any) -> None:
+        if stored:
+            return self.check_stored()
         if trades < 1 or processes < 1 or max_batch_rows < 1 or kills < 0:
             raise CommandError("--trades, --processes and --max-batch-rows must be positive, --kills not negative")
         report = verify.run(trades, processes, kills, timeout, keep, max_batch_rows)
@@ -43,3 +50,14 @@ class Command(BaseCommand):
             raise CommandError("ClickHouse does not hold exactly what was produced")
         self.stdout.write("exact: ids, per-symbol trades, shares, volume, candles and sentiment match what was "
                           "produced, and the totals agree with the trades")
+
+    def check_stored(self) -> None:
+        """The configured database's views against their sources, read as the read-only user."""
+        client = connection.reader()
+        differences = verify.stored_differences(client)
+        for difference in differences:
+            self.stdout.write(f"DIFFERENT: {difference}")
+        if differences:
+            raise CommandError(f"{len(differences)} differences between the views' tables and their sources")
+        self.stdout.write(f"agree: symbol_totals and candles_1m with trades, symbol_sentiment with trade_sentiment "
+                          f"(database {client.database})")

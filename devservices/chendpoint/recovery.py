@@ -14,8 +14,10 @@ Keeper transaction, and that is what exactly-once across a killed server rests o
 
 So the endpoint, before it starts the engine, removes every record of a part that is
 not on disk and that no part on disk covers: the insert it records never happened.
-One case stays: a merge of the parts on either side of the uncommitted one, before
-the crash, covers its block number, and its record is kept.
+No part on disk covers such a record: the sink numbers the part, records it and
+commits it under one hold of the table's parts lock, so no part numbered after it,
+and so no merge across it, was committed before the kill. Covering is for the log's
+older records, whose parts were committed and have been merged since.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from contract import BAD_REQUEST
@@ -42,17 +42,22 @@ def web(settings):
     return Client(enforce_csrf_checks=True, raise_request_exception=False, REMOTE_ADDR="192.0.2.99")
 
 
-def assert_clean(response, *, sql_panel: bool = False) -> None:
+def assert_clean(response, *, sent: str = "", sql_panel: bool = False) -> None:
+    """A 4xx at worst, and outside the SQL panel no ClickHouse error text. A mark that the
+    request itself carried (`sent`) may come back in an echo of it, as in "unknown symbol
+    'clickhouse'", so only the others count."""
     assert response.status_code < 500, (response.status_code, response.content[:300])
     if not sql_panel:
         text = response.content.decode("utf-8", "replace")
-        assert not any(mark in text for mark in CLICKHOUSE_ERROR_MARKS), text[:300]
+        leaked = [mark for mark in CLICKHOUSE_ERROR_MARKS if mark in text and mark not in sent]
+        assert not leaked, text[:300]
 
 
 @FUZZ
 @given(symbol=any_text, endpoint=st.sampled_from(["trades", "candles"]))
+@example(symbol="clickhouse", endpoint="trades")  # echoed back as an unknown symbol: not a leak
 def test_symbol_path_segments(web, symbol, endpoint):
-    assert_clean(web.get(f"/api/symbols/{quote(symbol, safe='')}/{endpoint}"))
+    assert_clean(web.get(f"/api/symbols/{quote(symbol, safe='')}/{endpoint}"), sent=symbol)
 
 
 @FUZZ
@@ -60,7 +65,7 @@ def test_symbol_path_segments(web, symbol, endpoint):
        parameters=st.dictionaries(st.sampled_from(["before", "limit", "minutes", "x", "symbol"]), any_text))
 def test_query_parameters(web, symbol, endpoint, parameters):
     path = f"/api/symbols/{symbol}/{endpoint}" if endpoint else "/api/symbols"
-    assert_clean(web.get(f"{path}?{urlencode(parameters)}"))
+    assert_clean(web.get(f"{path}?{urlencode(parameters)}"), sent="\n".join(parameters.values()))
 
 
 @FUZZ

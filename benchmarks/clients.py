@@ -108,7 +108,8 @@ def split_stages(spans: list[dict], at: int, produced_at: dict[tuple[int, int], 
                  stages: dict[str, list[int]]) -> None:
     """Each trade's stages, from the stamps of the spans a frame read at `at` carries
     (contract.StagedSpan) and when each trade was produced, by (partition, offset):
-    appended to `stages` (STAGES)."""
+    appended to `stages` (STAGES), one duration to every stage a trade, so that the
+    n-th durations of all stages are one trade's (stage_figures sums them per trade)."""
     for span in spans:
         partition, (first, last), stamps = int(span["partition"]), span["offsets"], span["stamps"]
         polls = stamps["polls"]

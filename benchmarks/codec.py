@@ -1,6 +1,6 @@
 """`bench codec`: the trades insert through clickhouse/native.py against clickhouse-connect's
-own Native codecs ('python', and 'rust' when the clickhouse-connect-core wheel is
-installed), into a scratch database with its materialized views, as a worker inserts.
+own Native codecs ('python', and 'rust' from the clickhouse-connect-core wheel that
+requirements-dev.txt pins), into a scratch database with its materialized views, as a worker inserts.
 
 Every path starts from the same columns as a worker has them (id strings, epoch ms,
 symbols, integer cents, quantities, partitions, offsets), so the conversions a

@@ -314,8 +314,12 @@ def _codec_rows(directory: Path, row: AddRow) -> None:
     codec = _load(directory, "codec")
     if codec:
         paths = [key[:-len("_median_ms")] for key in codec if key.endswith("_median_ms") and "encode" not in key]
-        row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", ", ".join(
-            f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths), "–", None)
+        value = ", ".join(f"{path} {codec[f'{path}_median_ms']} / {codec[f'{path}_max_ms']}" for path in paths)
+        if "library_rust_median_ms" in codec:  # the rule: the library's codec replaces ours within 10 %
+            ratio = codec["library_rust_median_ms"] / codec["native_py_median_ms"] - 1
+            value += f"; library_rust's median {ratio:+.0%} against native_py's"
+        row(codec, f"the trades insert of {codec['rows']:,} rows, median / max ms", value,
+            "the library's codec if within 10 %", None)
 
 
 def _export_rows(directory: Path, row: AddRow) -> None:

@@ -31,6 +31,8 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
         "page": {"minutes": 15.0, "rate": 5000, "drilldowns": ["A", "B"], "heap_mb_first": 3.4, "heap_mb_max": 4.1,
                  "heap_mb_last": 3.6, "nodes_first": 1_821, "nodes_max": 9_000, "nodes_last": 2_400,
                  "drilldown_rows_max": 1_021, "sent": 4_500_000, "shown": 4_499_999, "exact": False},
+        "codec": {"rows": 5000, "native_py_encode_median_ms": 2.0, "native_py_median_ms": 40.0, "native_py_max_ms": 50.0,
+                  "library_rust_median_ms": 46.0, "library_rust_max_ms": 90.0},
     }
     for name, values in figures.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(values))
@@ -59,6 +61,9 @@ def test_benchmarks_page_compares_each_figure_with_its_goal_and_the_seed(tmp_pat
     assert "| 3.4 → 4.1 → 3.6 MB; 1,821 → 9,000 → 2,400 nodes; 1,021 rows | rows ≤ 1,020 | **missed** |" in page
     assert "| … the page's total trades at the end against what the producer sent | 4,499,999 of 4,500,000 | exact " \
            "| **missed** |" in page
+    # The library's codec against ours, by the rule (within 10 %, use the library's).
+    assert ("| the trades insert of 5,000 rows, median / max ms | native_py 40.0 / 50.0, library_rust 46.0 / 90.0; "
+            "library_rust's median +15% against native_py's | the library's codec if within 10 % |") in page
     assert (tmp_path / "ingest-processes.png").stat().st_size > 0
     assert (tmp_path / "latency-rate.png").stat().st_size > 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 from urllib.request import urlopen
 
@@ -192,7 +193,7 @@ def wait_idle(pipeline: Pipeline, expected: int, page) -> None:
 def test_totals_equal_clickhouse_after_a_stream_also_for_a_page_opened_midstream(site, browser, page):
     pipeline, url = site
     open_dashboard(page, url)
-    producer = __import__("threading").Thread(target=pipeline.produce, args=(50_000, SYMBOLS), kwargs={"seed": 9})
+    producer = threading.Thread(target=pipeline.produce, args=(50_000, SYMBOLS), kwargs={"seed": 9})
     producer.start()
     deadline = time.monotonic() + 60
     while pipeline.count() == 0:  # the late page opens once trades are being ingested

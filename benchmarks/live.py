@@ -41,6 +41,7 @@ from django.conf import settings
 
 import contract
 from benchmarks.clients import ClientFleet, Told, TradeTimer
+from benchmarks.query import END_OF_TIME, LAST_UUID
 from benchmarks.stats import percentile
 from benchmarks.system import WEB_LOG, Stream, metric, run_system, stream_until_idle, wait_until_stored
 from harness.pool import database_url, free_port, memory_mb, start_web, stop_pool
@@ -207,7 +208,7 @@ def firstpage(trades: int, rate: int, seconds: float, checked: int, clickhouse: 
     stream = Stream(f"bench-live-{uuid.uuid4().hex[:8]}", rate, seconds, record=False)
     universe = bundled_universe()
     rng = random.Random(11)
-    before_all = (int(queries.END_OF_TIME.timestamp() * 1000), queries.LAST_UUID)  # what trades_page starts from
+    before_all = (int(END_OF_TIME.timestamp() * 1000), LAST_UUID)  # a cursor past every trade
     start = f"&before={encode_cursor(before_all)}" if clickhouse else ""
     figures: dict = {}
 

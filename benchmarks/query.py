@@ -87,15 +87,15 @@ LAST_UUID = UUID(int=(1 << 128) - 1)
 # (clickhouse/queries.py TRADES_FIRST_PAGE_SQL): which the engine serves fastest. Run as the
 # writer, whose profile lets a query change settings (the read-only user's does not),
 # the project's query too, so that all are timed alike. `keyset` is the later pages' query
-# started from a key past every trade, as the first page was read before 2026-12-02.
+# started from a key past every trade, as the first page was read until 16acc71.
 DRILLDOWN_VARIANTS = {
     "as_is": (queries.TRADES_FIRST_PAGE_SQL, {}),
     "keyset": (queries.TRADES_PAGE_SQL, {}),
     "expanded_keyset": (queries.TRADES_PAGE_SQL.replace(
-        "AND (ts, id) < ({before_ts:DateTime64(3, 'UTC')}, {before_id:UUID})",
-        "AND (ts < {before_ts:DateTime64(3, 'UTC')} OR (ts = {before_ts:DateTime64(3, 'UTC')} "
-        "AND id < {before_id:UUID}))"), {}),
-    "prewhere_symbol": (queries.TRADES_FIRST_PAGE_SQL.replace("WHERE symbol", "PREWHERE symbol"), {}),
+        "WHERE (ts, id) < ({before_ts:DateTime64(3, 'UTC')}, {before_id:UUID})",
+        "WHERE ts < {before_ts:DateTime64(3, 'UTC')} OR (ts = {before_ts:DateTime64(3, 'UTC')} "
+        "AND id < {before_id:UUID})"), {}),
+    "where_symbol": (queries.TRADES_FIRST_PAGE_SQL.replace("PREWHERE symbol", "WHERE symbol"), {}),
     "no_read_in_order": (queries.TRADES_FIRST_PAGE_SQL, {"optimize_read_in_order": 0}),
 }
 if len({sql for sql, extra in DRILLDOWN_VARIANTS.values() if not extra}) != 4:

@@ -210,7 +210,6 @@ def newest_trades(client: Client, symbols: list[str], per_symbol: int) -> dict[s
     return newest
 
 
-
 # Candles of 1, 5 or 15 minutes from the one-minute ones: argMin/argMax states merge
 # across minutes to the interval's first and last trade.
 CANDLE_INTERVALS = (1, 5, 15)

@@ -285,6 +285,20 @@ def test_a_query_failing_mid_output_leaves_nothing_for_the_next(endpoint):
         assert connection.getresponse().read() == b'["x"]\n[1]\n'
 
 
+@pytest.mark.parametrize("setting", ["readonly=1", "readonly=2", "allow_ddl=0"])
+def test_a_setting_a_session_cannot_take_back_lasts_one_request(endpoint, setting):
+    """clickhouse-server applies a request's settings to that request alone. A chdb session
+    refuses to lift readonly or allow_ddl once a request has set them, so the connection that
+    ran it must not serve the next request: the writer's next statement would be refused."""
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port)
+    for n in range(3):
+        connection.request("POST", f"/?{setting}", b"SELECT 1")
+        assert connection.getresponse().read() == b"1\n"
+        connection.request("POST", "/", f"CREATE TABLE IF NOT EXISTS t{n} (n UInt8) ENGINE = Memory".encode())
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"")
+
+
 def test_merges_run_at_the_lowest_cpu_priority(endpoint):
     """engine.xml's nice value reaches the engine's merge threads while they merge (each
     takes it for a merge and gives it back after), so queries and inserts go first."""

@@ -37,6 +37,12 @@ logger = logging.getLogger(__name__)
 _ERROR_CODE = re.compile(r"Code: (\d+)\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# Settings a session cannot take back, with the engine's defaults: once a request has
+# tightened one, `SET readonly = DEFAULT` is refused (READONLY, and QUERY_IS_PROHIBITED for
+# allow_ddl). clickhouse-server applies a request's settings to that request alone, so a
+# connection whose request changed one is closed after it, not handed to the next request.
+ONE_WAY_SETTINGS = {"readonly": "0", "allow_ddl": "1"}
+
 # Error codes the endpoint raises itself, with ClickHouse's numbers and names.
 SYNTAX_ERROR = 62
 UNKNOWN_TYPE_OF_QUERY = 78
@@ -127,6 +133,13 @@ class PooledConnection:
             # If SET fails midway the session state is unknown: the caller discards us.
             self._run("SET " + ", ".join(assignments))
             self.settings = dict(settings)
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the next request's settings can be brought in: no setting of
+        ONE_WAY_SETTINGS is changed from the profile's."""
+        return all(self.settings[name] == self.profile.get(name, default)
+                   for name, default in ONE_WAY_SETTINGS.items() if name in self.settings)
 
     def _run(self, sql: str) -> None:
         try:
@@ -250,7 +263,7 @@ class Engine:
             return self._connect(profile)
 
     def checkin(self, connection: PooledConnection, healthy: bool = True) -> None:
-        if healthy and not self._closed:
+        if healthy and connection.reusable and not self._closed:
             self._pool(connection.profile).put(connection)
         else:
             connection.close()

@@ -320,3 +320,26 @@ def test_the_endpoint_reads_the_same_file():
     panel = users["trademonitor_panel"]
     assert (panel.readonly, panel.databases, panel.max_concurrent, panel.quota.limits["queries"], panel.quota.keyed) \
         == (1, ("trademonitor*",), 2, 60, True)
+
+
+@pytest.mark.parametrize("profile", [
+    # The server lets a readonly = 1 session set this one; chdb cannot (access.py says why).
+    "<readonly>1</readonly><max_threads>4</max_threads>"
+    "<constraints><max_threads><min>1</min><max>4</max><changeable_in_readonly/></max_threads></constraints>",
+    # A profile that may change its settings: the server holds max_threads to its bounds.
+    "<readonly>2</readonly><constraints><max_threads><max>4</max></max_threads></constraints>",
+])
+def test_the_endpoint_refuses_constraints_it_cannot_enforce(tmp_path, profile):
+    from devservices.chendpoint.access import load_users
+
+    users_file = tmp_path / "users.xml"
+    users_file.write_text(f"<clickhouse><profiles><web>{profile}</web></profiles><users><reader>"
+                          "<password from_env='READER_PASSWORD'/><profile>web</profile></reader></users></clickhouse>")
+    with pytest.raises(ValueError, match="cannot enforce profile web's constraint on max_threads"):
+        load_users(users_file, {"READER_PASSWORD": "r"})
+    # The same profile with the constraint const is one the endpoint enforces.
+    users_file.write_text(users_file.read_text().replace("<readonly>2</readonly>", "<readonly>1</readonly>")
+                          .replace("<min>1</min><max>4</max><changeable_in_readonly/>", "<const/>")
+                          .replace("<max>4</max>", "<const/>"))
+    [reader] = [user for user in load_users(users_file, {"READER_PASSWORD": "r"}) if user.name == "reader"]
+    assert reader.readonly == 1

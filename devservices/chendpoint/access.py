@@ -4,7 +4,8 @@ users.xml that clickhouse-server loads in production (deploy/clickhouse/users.xm
 chdb has no access control of its own: every connection may do anything. So the
 endpoint enforces each rule of the file itself:
   - a profile's settings are applied to the user's connections, `readonly` last,
-    so the engine then refuses any change (what the profile's constraints say);
+    so the engine then refuses any change (what the profile's constraints say); a
+    profile whose constraints would allow one is refused when the file is read;
   - `GRANT SELECT ON db.*` (the only grant form used) is checked on the query's own
     syntax tree, from the engine's `EXPLAIN AST`: the statement must be a SELECT,
     every table must be in a granted database or one of the system tables
@@ -116,6 +117,8 @@ def _name_password(entry: str) -> tuple[str, str]:
 
 
 def _users_of(root: ET.Element, environ: Mapping[str, str]) -> list[User]:
+    for profile in root.iterfind("profiles/*"):
+        _check_constraints(profile)
     profiles = {profile.tag: {setting.tag: (setting.text or "").strip() for setting in profile
                               if setting.tag != "constraints"}
                 for profile in root.iterfind("profiles/*")}
@@ -135,6 +138,21 @@ def _users_of(root: ET.Element, environ: Mapping[str, str]) -> list[User]:
             quota=quotas.get(element.findtext("quota", "")),
         ))
     return users
+
+
+def _check_constraints(profile: ET.Element) -> None:
+    """Refuse a profile whose constraints the endpoint cannot enforce as the server does.
+
+    The endpoint enforces constraints through the engine's `readonly = 1`, which refuses
+    every change, so `const`, `min` and `max` all hold on a read-only profile. It cannot
+    enforce them on a profile that may change its settings, nor let a read-only session
+    change a `changeable_in_readonly` setting: chdb refuses a users file holding one (it
+    needs settings_constraints_replace_previous, which chdb's embedded server never reads)."""
+    readonly = (profile.findtext("readonly") or "0").strip()
+    for setting in profile.iterfind("constraints/*"):
+        if readonly != "1" or setting.find("changeable_in_readonly") is not None:
+            raise ValueError(f"the endpoint cannot enforce profile {profile.tag}'s constraint on {setting.tag}: "
+                             "it enforces constraints only as readonly = 1 does, refusing every change")
 
 
 def _quota(element: ET.Element) -> Quota | None:

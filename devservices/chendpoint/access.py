@@ -117,11 +117,7 @@ def _name_password(entry: str) -> tuple[str, str]:
 
 
 def _users_of(root: ET.Element, environ: Mapping[str, str]) -> list[User]:
-    for profile in root.iterfind("profiles/*"):
-        _check_constraints(profile)
-    profiles = {profile.tag: {setting.tag: (setting.text or "").strip() for setting in profile
-                              if setting.tag != "constraints"}
-                for profile in root.iterfind("profiles/*")}
+    profiles = {profile.tag: _profile_settings(profile) for profile in root.iterfind("profiles/*")}
     quotas = {quota.tag: _quota(quota) for quota in root.iterfind("quotas/*")}
     users = []
     for element in root.iterfind("users/*"):
@@ -140,8 +136,9 @@ def _users_of(root: ET.Element, environ: Mapping[str, str]) -> list[User]:
     return users
 
 
-def _check_constraints(profile: ET.Element) -> None:
-    """Refuse a profile whose constraints the endpoint cannot enforce as the server does.
+def _profile_settings(profile: ET.Element) -> dict[str, str]:
+    """A profile's settings; refuses one whose constraints the endpoint cannot enforce
+    as the server does.
 
     The endpoint enforces constraints through the engine's `readonly = 1`, which refuses
     every change, so `const`, `min` and `max` all hold on a read-only profile. It cannot
@@ -153,6 +150,7 @@ def _check_constraints(profile: ET.Element) -> None:
         if readonly != "1" or setting.find("changeable_in_readonly") is not None:
             raise ValueError(f"the endpoint cannot enforce profile {profile.tag}'s constraint on {setting.tag}: "
                              "it enforces constraints only as readonly = 1 does, refusing every change")
+    return {setting.tag: (setting.text or "").strip() for setting in profile if setting.tag != "constraints"}
 
 
 def _quota(element: ET.Element) -> Quota | None:
